@@ -1,0 +1,1 @@
+//! Decoding payloads into the mapping tree.

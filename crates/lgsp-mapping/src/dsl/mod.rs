@@ -1,0 +1,1 @@
+//! Mapping specifications: parse, compile, run.

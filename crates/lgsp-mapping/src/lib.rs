@@ -1,0 +1,12 @@
+//! Payload decoding, the mapping DSL and its building blocks.
+//!
+//! - [`decode`]: XML and JSON payloads into the tree mappings read (hostile-input safe).
+//! - [`values`]: transforms (`vn_number`, `date`, ...) and checks (`tax_code`, ...) on one value.
+//! - [`xml_out`]: a canonical JSON tree written as XML for receivers that speak XML.
+//! - [`dsl`]: mapping specifications as written in YAML, compiled once, run per message.
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
+
+pub mod decode;
+pub mod dsl;
+pub mod values;
+pub mod xml_out;

@@ -1,0 +1,1 @@
+//! Transforms and checks on single values.

@@ -1,0 +1,1 @@
+//! Canonical JSON written as XML.
