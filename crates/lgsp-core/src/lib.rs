@@ -1,1 +1,11 @@
-//! core
+//! The core of lgsp: what every other part shares and nothing else.
+//!
+//! - [`config`]: the configuration model, its units (durations, sizes, secrets) and a
+//!   loader that reports every problem with file, key path and line:column.
+//! - [`envelope`]: the properties of a message on the bus that a mapping may read.
+//!
+//! The core knows no broker, no HTTP and no SQL.
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
+
+pub mod config;
+pub mod envelope;

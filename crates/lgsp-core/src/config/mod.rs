@@ -1,0 +1,230 @@
+//! Configuration: the model, its unit types, and loading with every problem reported.
+
+mod load;
+mod model;
+mod secret;
+mod units;
+pub mod yaml_pos;
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+
+pub use load::{ENV_PREFIX, EnvOverrides, Problem, YamlFile, display_key};
+pub use model::*;
+pub use secret::{Secret, SecretUrl, redact_url};
+pub use units::{ByteSize, Duration, lenient};
+
+/// A loaded root configuration and where it came from.
+#[derive(Debug, Clone)]
+pub struct LoadedConfig {
+    pub config: Config,
+    /// The root file.
+    pub path: PathBuf,
+}
+
+impl LoadedConfig {
+    /// The folder of adapter `name`.
+    pub fn adapter_path(&self, name: &str) -> PathBuf {
+        self.adapter_dir().join(name)
+    }
+
+    /// `adapter_dir`, resolved against the root file's folder.
+    pub fn adapter_dir(&self) -> PathBuf {
+        let base = self.path.parent().unwrap_or_else(|| Path::new("."));
+        base.join(&self.config.adapter_dir)
+    }
+}
+
+const TOP_LEVEL: &[&str] = &[
+    "broker",
+    "store",
+    "http",
+    "limits",
+    "admin",
+    "adapter_dir",
+    "adapters",
+    "routes",
+];
+
+/// Load the root file at `path` with `env` overrides. Every problem found is returned,
+/// not just the first. Adapters are loaded separately (they belong to the mapping crate).
+pub fn load(path: &Path, env: EnvOverrides) -> Result<LoadedConfig, Vec<Problem>> {
+    let mut file = YamlFile::open(path, Some(env)).map_err(|p| vec![p])?;
+    load_file(&mut file).ok_or(file.problems)
+}
+
+/// As [`load`], from an open file (tests give text directly).
+pub fn load_file(file: &mut YamlFile) -> Option<LoadedConfig> {
+    if !file.check_top_level(TOP_LEVEL) {
+        return None;
+    }
+    let broker = file.section::<BrokerConfig>("broker");
+    let store = file.section::<StoreConfig>("store");
+    let http = file.section::<HttpConfig>("http");
+    let limits = file.section::<LimitsConfig>("limits");
+    let admin = file.section::<AdminConfig>("admin");
+    let adapter_dir = file.section::<PathBuf>("adapter_dir");
+    let adapters = file.list::<String>("adapters");
+    let routes = file.list::<RouteConfig>("routes");
+    let route_count = file
+        .section::<Vec<figment::value::Value>>("routes")
+        .map_or(0, |r| r.len());
+    let adapter_count = file
+        .section::<Vec<figment::value::Value>>("adapters")
+        .map_or(0, |r| r.len());
+
+    let route_index: Vec<usize> = routes.iter().map(|(i, _)| *i).collect();
+    let config = Config {
+        broker: broker.unwrap_or_default(),
+        store: store.unwrap_or_default(),
+        http: http.unwrap_or_default(),
+        limits: limits.unwrap_or_default(),
+        admin: admin.unwrap_or_default(),
+        adapter_dir: adapter_dir.unwrap_or_else(|| PathBuf::from("../adapters")),
+        adapters: adapters.into_iter().map(|(_, a)| a).collect(),
+        routes: routes.into_iter().map(|(_, r)| r).collect(),
+    };
+    let complete = config.routes.len() == route_count && config.adapters.len() == adapter_count;
+    validate(&config, &route_index, file);
+    if !file.problems.is_empty() || !complete {
+        return None;
+    }
+    Some(LoadedConfig {
+        config,
+        path: file.path.clone(),
+    })
+}
+
+fn valid_name(s: &str) -> bool {
+    !s.is_empty()
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-')
+}
+
+/// Checks that need more than one key: names, references between sections, ranges.
+fn validate(c: &Config, route_index: &[usize], file: &mut YamlFile) {
+    if !valid_name(&c.broker.prefix) && !c.broker.prefix.contains('.') {
+        file.problem(
+            "broker.prefix",
+            "use lower-case letters, digits, `_` or `-`",
+        );
+    }
+    let url = c.broker.url.expose();
+    if !(url.starts_with("amqp://") || url.starts_with("amqps://")) {
+        file.problem(
+            "broker.url",
+            format!(
+                "`{}` is not an AMQP URL; write amqp://user:password@host:5672/vhost",
+                c.broker.url
+            ),
+        );
+    }
+    if c.broker.prefetch == 0 {
+        file.problem("broker.prefetch", "must be at least 1");
+    }
+    if c.broker.confirm_window == 0 {
+        file.problem("broker.confirm_window", "must be at least 1");
+    }
+    let store = c.store.url.expose();
+    if !(store.starts_with("sqlite:")
+        || store.starts_with("postgres://")
+        || store.starts_with("postgresql://"))
+    {
+        file.problem(
+            "store.url",
+            format!(
+                "`{}` is neither sqlite://PATH nor postgres://...",
+                c.store.url
+            ),
+        );
+    }
+    if c.http.listen.parse::<std::net::SocketAddr>().is_err() {
+        file.problem(
+            "http.listen",
+            format!(
+                "`{}` is not an address; write HOST:PORT, e.g. 127.0.0.1:8080 (port 0 picks one)",
+                c.http.listen
+            ),
+        );
+    }
+    if c.limits.max_depth == 0 {
+        file.problem("limits.max_depth", "must be at least 1");
+    }
+    if c.limits.max_message_bytes.bytes() == 0 {
+        file.problem("limits.max_message_bytes", "must be more than 0");
+    }
+    let mut seen = HashSet::new();
+    for (i, a) in c.adapters.iter().enumerate() {
+        if !valid_name(a) {
+            file.problem(
+                &format!("adapters.{i}"),
+                format!("`{a}` is not a folder name of lower-case letters, digits, `_` or `-`"),
+            );
+        }
+        if !seen.insert(a) {
+            file.problem(
+                &format!("adapters.{i}"),
+                format!("adapter `{a}` is listed twice"),
+            );
+        }
+    }
+    let mut names = HashSet::new();
+    for (r, &i) in c.routes.iter().zip(route_index) {
+        let at = |k: &str| format!("routes.{i}.{k}");
+        if !valid_name(&r.name) {
+            file.problem(
+                &at("name"),
+                format!("`{}`: use lower-case letters, digits, `_` or `-`", r.name),
+            );
+        }
+        if !names.insert(&r.name) {
+            file.problem(&at("name"), format!("route `{}` is defined twice", r.name));
+        }
+        if r.from.binding.trim().is_empty() {
+            file.problem(
+                &at("from.binding"),
+                "empty binding key; write e.g. bizreg.enterprise.*",
+            );
+        }
+        if !c.adapters.contains(&r.map) {
+            file.problem(
+                &at("map"),
+                format!(
+                    "route `{}` maps with adapter `{}`, which is not in `adapters` ({}); add it there or fix the name",
+                    r.name,
+                    r.map,
+                    c.adapters.join(", ")
+                ),
+            );
+        }
+        if r.to.is_empty() {
+            file.problem(&at("to"), format!("route `{}` has no target", r.name));
+        }
+        for (j, t) in r.to.iter().enumerate() {
+            let tat = format!("routes.{i}.to.{j}");
+            match (&t.exchange, &t.app) {
+                (Some(_), Some(_)) => {
+                    file.problem(&tat, "set either `exchange` or `app`, not both")
+                }
+                (None, None) => file.problem(
+                    &tat,
+                    "a target needs `exchange` (with `routing_key`) or `app`",
+                ),
+                (None, Some(_)) if t.routing_key.is_some() => file.problem(
+                    &format!("{tat}.routing_key"),
+                    "`routing_key` applies to `exchange` targets only",
+                ),
+                _ => {}
+            }
+        }
+        if r.retry.attempts == 0 {
+            file.problem(&at("retry.attempts"), "must be at least 1 (1 = no retry)");
+        }
+        if r.retry.delays.is_empty() {
+            file.problem(&at("retry.delays"), "give at least one delay, e.g. [10s]");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,242 @@
+//! The configuration model: plain serde data, every field with its default and purpose.
+
+use std::path::PathBuf;
+
+use serde::Deserialize;
+
+use super::secret::{Secret, SecretUrl};
+use super::units::{ByteSize, Duration, lenient};
+
+/// The root configuration (`config/lgsp.yaml`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// RabbitMQ connection and topology settings.
+    #[serde(default)]
+    pub broker: BrokerConfig,
+    /// The failed-message store.
+    #[serde(default)]
+    pub store: StoreConfig,
+    /// The HTTP server (health, gateway, admin API).
+    #[serde(default)]
+    pub http: HttpConfig,
+    /// Limits applied to every payload.
+    #[serde(default)]
+    pub limits: LimitsConfig,
+    /// Administration (tokens for the admin API).
+    #[serde(default)]
+    pub admin: AdminConfig,
+    /// Folder holding one sub-folder per adapter, relative to this file. Default `../adapters`.
+    #[serde(default = "default_adapter_dir")]
+    pub adapter_dir: PathBuf,
+    /// Adapters to load: folder names under `adapter_dir`.
+    #[serde(default)]
+    pub adapters: Vec<String>,
+    /// Routes: what is consumed, how it is mapped, where it goes.
+    #[serde(default)]
+    pub routes: Vec<RouteConfig>,
+}
+
+fn default_adapter_dir() -> PathBuf {
+    PathBuf::from("../adapters")
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BrokerConfig {
+    /// AMQP URL, password included (override it with `LGSP_BROKER__URL`).
+    /// Default `amqp://guest:guest@127.0.0.1:5672/%2f`.
+    #[serde(default = "default_broker_url")]
+    pub url: SecretUrl,
+    /// Prefix of every exchange and queue name. Default `lgsp`.
+    #[serde(default = "default_prefix")]
+    pub prefix: String,
+    /// Unacknowledged deliveries per consumer. Default 64.
+    #[serde(default = "default_prefetch", deserialize_with = "lenient::number")]
+    pub prefetch: u16,
+    /// Publishes awaiting a broker confirm at once. Default 256.
+    #[serde(
+        default = "default_confirm_window",
+        deserialize_with = "lenient::number"
+    )]
+    pub confirm_window: u32,
+}
+
+fn default_broker_url() -> SecretUrl {
+    SecretUrl::new("amqp://guest:guest@127.0.0.1:5672/%2f")
+}
+fn default_prefix() -> String {
+    "lgsp".into()
+}
+fn default_prefetch() -> u16 {
+    64
+}
+fn default_confirm_window() -> u32 {
+    256
+}
+
+impl Default for BrokerConfig {
+    fn default() -> Self {
+        BrokerConfig {
+            url: default_broker_url(),
+            prefix: default_prefix(),
+            prefetch: default_prefetch(),
+            confirm_window: default_confirm_window(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StoreConfig {
+    /// `sqlite://data/lgsp.db` (default, created on first run) or `postgres://...`.
+    #[serde(default = "default_store_url")]
+    pub url: SecretUrl,
+}
+
+fn default_store_url() -> SecretUrl {
+    SecretUrl::new("sqlite://data/lgsp.db")
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        StoreConfig {
+            url: default_store_url(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpConfig {
+    /// Address to listen on; port 0 picks a free port (the bound address is logged).
+    /// Default `127.0.0.1:8080`.
+    #[serde(default = "default_listen")]
+    pub listen: String,
+}
+
+fn default_listen() -> String {
+    "127.0.0.1:8080".into()
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        HttpConfig {
+            listen: default_listen(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LimitsConfig {
+    /// Largest payload accepted. Default `8MiB`.
+    #[serde(default = "default_max_message_bytes")]
+    pub max_message_bytes: ByteSize,
+    /// Deepest nesting of XML elements or JSON containers. Default 128 (JSON cannot go
+    /// deeper than 128 whatever this says).
+    #[serde(default = "default_max_depth", deserialize_with = "lenient::number")]
+    pub max_depth: u32,
+}
+
+fn default_max_message_bytes() -> ByteSize {
+    ByteSize::mib(8)
+}
+fn default_max_depth() -> u32 {
+    128
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        LimitsConfig {
+            max_message_bytes: default_max_message_bytes(),
+            max_depth: default_max_depth(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AdminConfig {
+    /// Token with the operator role, for a one-machine setup
+    /// (`LGSP_ADMIN__OPERATOR_TOKEN`). Never commit it.
+    #[serde(default)]
+    pub operator_token: Option<Secret>,
+}
+
+/// One route: messages bound from `lgsp.in`, mapped by an adapter, sent to targets.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RouteConfig {
+    /// Route name: `[a-z0-9_-]+`; the queue is `<prefix>.route.<name>`.
+    pub name: String,
+    /// What the route consumes.
+    pub from: FromConfig,
+    /// The adapter that maps the input (it picks the mapping by message type).
+    pub map: String,
+    /// Canonical schema the mapped message must satisfy, e.g. `lgsp.enterprise/1`.
+    #[serde(default)]
+    pub validate: Option<String>,
+    /// Where mapped messages go.
+    pub to: Vec<TargetConfig>,
+    /// Delayed retries of transient delivery failures.
+    #[serde(default)]
+    pub retry: RetryConfig,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FromConfig {
+    /// Binding key on `<prefix>.in`, e.g. `bizreg.enterprise.*`.
+    pub binding: String,
+}
+
+/// One target of a route. Exactly one of `exchange` or `app` is set.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TargetConfig {
+    /// Publish to this exchange (e.g. `lgsp.out`) with `routing_key`.
+    #[serde(default)]
+    pub exchange: Option<String>,
+    /// Routing key for `exchange`; default: the canonical event name of the message.
+    #[serde(default)]
+    pub routing_key: Option<String>,
+    /// Deliver to the receiving application's queue `<prefix>.app.<app>`.
+    #[serde(default)]
+    pub app: Option<String>,
+    /// Outbound mapping `ADAPTER.MAPPING` into the receiver's format; default: canonical JSON.
+    #[serde(default)]
+    pub map: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RetryConfig {
+    /// Deliveries tried before a message goes to the failed path. Default 5.
+    #[serde(default = "default_attempts", deserialize_with = "lenient::number")]
+    pub attempts: u32,
+    /// Waits between tries; the last one repeats. Default `[1s, 10s, 1m, 10m]`.
+    #[serde(default = "default_delays")]
+    pub delays: Vec<Duration>,
+}
+
+fn default_attempts() -> u32 {
+    5
+}
+fn default_delays() -> Vec<Duration> {
+    vec![
+        Duration::from_secs(1),
+        Duration::from_secs(10),
+        Duration::from_secs(60),
+        Duration::from_secs(600),
+    ]
+}
+
+impl Default for RetryConfig {
+    fn default() -> Self {
+        RetryConfig {
+            attempts: default_attempts(),
+            delays: default_delays(),
+        }
+    }
+}

@@ -1,0 +1,172 @@
+use std::path::Path;
+
+use super::*;
+
+fn load_text(text: &str, env: &[(&str, &str)]) -> Result<LoadedConfig, Vec<Problem>> {
+    let env = EnvOverrides::from_vars(env.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+    let mut file = YamlFile::from_text(Path::new("lgsp.yaml"), text, Some(env));
+    load_file(&mut file).ok_or(file.problems)
+}
+
+const GOOD: &str = r#"
+broker: { url: "amqp://guest:guest@127.0.0.1:5672/%2f", prefetch: 32 }
+adapters: [bizreg]
+routes:
+  - name: bizreg-to-tax
+    from: { binding: "bizreg.enterprise.*" }
+    map: bizreg
+    to:
+      - exchange: lgsp.out
+        routing_key: enterprise.registered
+    retry: { attempts: 3, delays: [1s, 10s] }
+"#;
+
+#[test]
+fn a_valid_file_loads_with_defaults() {
+    let c = load_text(GOOD, &[]).unwrap().config;
+    assert_eq!(c.broker.prefetch, 32);
+    assert_eq!(c.broker.prefix, "lgsp");
+    assert_eq!(c.limits.max_message_bytes, ByteSize::mib(8));
+    assert_eq!(c.routes[0].retry.delays[1], Duration::from_secs(10));
+    assert_eq!(c.store.url.expose(), "sqlite://data/lgsp.db");
+}
+
+#[test]
+fn four_mistakes_are_all_reported_with_positions() {
+    let text = r#"broker:
+  prefech: 32
+limits:
+  max_depth: deep
+adapters: [bizreg]
+routes:
+  - name: a
+    from: { binding: "bizreg.enterprise.*" }
+    map: bizreg
+    to: [{ exchange: lgsp.out, routing_key: x }]
+    retry:
+      delays: [10x]
+  - name: b
+    from: { binding: "bizreg.branch.*" }
+    map: nosuchadapter
+    to: [{ exchange: lgsp.out, routing_key: y }]
+"#;
+    let problems = load_text(text, &[]).unwrap_err();
+    let shown: Vec<String> = problems.iter().map(ToString::to_string).collect();
+    assert_eq!(problems.len(), 4, "{shown:#?}");
+    let find = |needle: &str| {
+        shown
+            .iter()
+            .find(|s| s.contains(needle))
+            .unwrap_or_else(|| panic!("no problem mentions {needle}: {shown:#?}"))
+            .clone()
+    };
+
+    assert!(find("prefech").starts_with("lgsp.yaml:2:3: broker.prefech: unknown key"));
+    assert!(find("max_depth").starts_with("lgsp.yaml:4:3: limits.max_depth: "));
+    assert!(
+        find("10x").starts_with("lgsp.yaml:12:16: routes[0].retry.delays[0]: invalid duration")
+    );
+    assert!(find("nosuchadapter").starts_with("lgsp.yaml:15:5: routes[1].map: "));
+}
+
+#[test]
+fn unknown_top_level_key_is_reported() {
+    let problems = load_text("brokers: {}\n", &[]).unwrap_err();
+    assert_eq!(problems.len(), 1);
+    assert!(
+        problems[0]
+            .to_string()
+            .starts_with("lgsp.yaml:1:1: brokers: unknown key")
+    );
+}
+
+#[test]
+fn env_overrides_are_strings_and_numeric_secrets_stay_strings() {
+    let c = load_text(
+        GOOD,
+        &[
+            ("LGSP_BROKER__PREFETCH", "16"),
+            ("LGSP_ADMIN__OPERATOR_TOKEN", "0012345"),
+            ("LGSP_BROKER__PREFIX", "0123"),
+            ("OTHER_VAR", "ignored"),
+        ],
+    )
+    .unwrap()
+    .config;
+    assert_eq!(c.broker.prefetch, 16);
+    assert_eq!(c.admin.operator_token.unwrap().expose(), "0012345");
+    assert_eq!(c.broker.prefix, "0123");
+}
+
+#[test]
+fn a_bad_env_override_names_the_variable() {
+    let problems = load_text(GOOD, &[("LGSP_BROKER__PREFETCH", "many")]).unwrap_err();
+    assert_eq!(problems.len(), 1, "{problems:?}");
+    let shown = problems[0].to_string();
+    assert!(
+        shown.starts_with("environment: LGSP_BROKER__PREFETCH: invalid number"),
+        "{shown}"
+    );
+}
+
+#[test]
+fn an_unknown_lgsp_variable_is_an_unknown_key() {
+    let problems = load_text(GOOD, &[("LGSP_BROKR__URL", "amqp://x")]).unwrap_err();
+    assert!(
+        problems[0].to_string().contains("unknown key `brokr`"),
+        "{problems:?}"
+    );
+}
+
+#[test]
+fn debug_redacts_passwords_and_tokens() {
+    let c = load_text(
+        GOOD,
+        &[
+            ("LGSP_BROKER__URL", "amqp://app:hunter2@10.0.0.1:5672/prod"),
+            ("LGSP_STORE__URL", "postgres://lgsp:pgpass99@db/lgsp"),
+            ("LGSP_ADMIN__OPERATOR_TOKEN", "tok-abcdef123456"),
+        ],
+    )
+    .unwrap();
+    let shown = format!("{c:?} {:#?}", c.config);
+    for secret in ["hunter2", "pgpass99", "tok-abcdef123456"] {
+        assert!(!shown.contains(secret), "{secret} leaked in {shown}");
+    }
+    assert!(shown.contains("amqp://app:***@10.0.0.1:5672/prod"));
+}
+
+#[test]
+fn unquoted_codes_are_reported() {
+    let text = format!("{GOOD}\nhttp: {{ listen: 0127 }}\n");
+    let problems = load_text(&text, &[]).unwrap_err();
+    assert!(
+        problems
+            .iter()
+            .any(|p| p.to_string().contains("unquoted 0127")),
+        "{problems:?}"
+    );
+    let text = "adapters: [20186301]\n";
+    let problems = load_text(text, &[]).unwrap_err();
+    assert!(
+        problems[0]
+            .to_string()
+            .contains("found the number 20186301 where text is expected; quote it"),
+        "{problems:?}"
+    );
+}
+
+#[test]
+fn target_must_name_one_destination() {
+    let text = GOOD.replace(
+        "      - exchange: lgsp.out\n        routing_key: enterprise.registered",
+        "      - routing_key: x",
+    );
+    let problems = load_text(&text, &[]).unwrap_err();
+    assert!(
+        problems[0]
+            .to_string()
+            .contains("routes[0].to[0]: a target needs"),
+        "{problems:?}"
+    );
+}
