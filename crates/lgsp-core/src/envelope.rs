@@ -70,3 +70,24 @@ impl Envelope {
         true
     }
 }
+
+/// The `message_id` of child `index` (0-based) of a batch input (DESIGN section 8): the
+/// UUIDv5 of `<parent message_id>/<index>` in the URL namespace, so it is the same on every
+/// retry and replay.
+pub fn child_message_id(parent: &str, index: usize) -> String {
+    uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_URL, format!("{parent}/{index}").as_bytes()).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn child_ids_are_stable_and_distinct() {
+        let a = child_message_id("m-1", 0);
+        assert_eq!(a, child_message_id("m-1", 0));
+        assert_ne!(a, child_message_id("m-1", 1));
+        assert_ne!(a, child_message_id("m-2", 0));
+        assert_eq!(uuid::Uuid::parse_str(&a).unwrap().get_version_num(), 5);
+    }
+}

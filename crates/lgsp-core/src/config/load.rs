@@ -241,6 +241,16 @@ impl YamlFile {
         }
     }
 
+    /// Line and column of the key at `path` (or of its nearest parent).
+    pub fn pos(&self, path: &str) -> Option<super::yaml_pos::Pos> {
+        self.index.nearest(path)
+    }
+
+    /// Line and column of exactly the key at `path`.
+    pub fn exact_pos(&self, path: &str) -> Option<super::yaml_pos::Pos> {
+        self.index.get(path)
+    }
+
     /// Does the (merged) document have this top-level or dotted key?
     pub fn has(&self, key: &str) -> bool {
         self.figment.find_value(key).is_ok()

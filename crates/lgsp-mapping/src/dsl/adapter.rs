@@ -1,0 +1,390 @@
+//! An adapter: a folder of YAML (message types, code tables, mappings), loaded and
+//! compiled once, then used per message: decode, pick the mapping, run it, encode.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use lgsp_core::config::{LoadedConfig, Problem, YamlFile};
+use lgsp_core::envelope::Envelope;
+use serde_json::Value;
+
+use super::error::MapError;
+use super::program::{CompileEnv, OutputFormat, Program, Table, to_format};
+use super::spec::{ADAPTER_FILE_KEYS, DispatchSpec, MappingSpec, TableSpec};
+use crate::decode::{self, Format, Limits};
+use crate::xml_out;
+
+/// One output of a mapping run.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Mapped {
+    /// The output's message id: the input's, or the child id of a batch item.
+    pub message_id: String,
+    /// The parent's message id for batch items.
+    pub correlation_id: Option<String>,
+    /// Canonical event (`enterprise.registered`) when the mapping declares one.
+    pub event: Option<String>,
+    /// Index in the batch, for batch mappings.
+    pub index: Option<usize>,
+    /// The output as a tree (what JSON output prints; what XML output is written from).
+    pub value: Value,
+    /// The encoded body.
+    pub body: Vec<u8>,
+    pub content_type: &'static str,
+}
+
+#[derive(Debug, Clone)]
+struct Candidate {
+    format: Option<Format>,
+    root: Option<String>,
+    mapping: String,
+}
+
+impl Candidate {
+    fn describe(&self) -> String {
+        let mut parts = Vec::new();
+        if let Some(f) = self.format {
+            parts.push(format_name(f).to_owned());
+        }
+        if let Some(r) = &self.root {
+            parts.push(format!("root `{r}`"));
+        }
+        if parts.is_empty() {
+            parts.push("any payload".into());
+        }
+        format!("{} -> {}", parts.join(" with "), self.mapping)
+    }
+}
+
+fn format_name(f: Format) -> &'static str {
+    match f {
+        Format::Xml => "xml",
+        Format::Json => "json",
+    }
+}
+
+/// A loaded, compiled adapter.
+#[derive(Debug, Clone)]
+pub struct Adapter {
+    pub name: String,
+    pub dir: PathBuf,
+    dispatch: BTreeMap<String, Vec<Candidate>>,
+    programs: BTreeMap<String, Arc<Program>>,
+}
+
+impl Adapter {
+    /// Load every YAML file of the adapter folder `dir` (`adapter.yaml`, `mappings/*.yaml`).
+    pub fn load(name: &str, dir: &Path) -> Result<Adapter, Vec<Problem>> {
+        let mut files = Vec::new();
+        let main = dir.join("adapter.yaml");
+        if !main.is_file() {
+            return Err(vec![Problem {
+                file: Some(main),
+                key: String::new(),
+                pos: None,
+                message: format!("adapter `{name}` has no adapter.yaml in {}", dir.display()),
+            }]);
+        }
+        files.push(main);
+        let mapping_dir = dir.join("mappings");
+        if let Ok(rd) = std::fs::read_dir(&mapping_dir) {
+            let mut extra: Vec<PathBuf> = rd
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| p.extension().is_some_and(|x| x == "yaml" || x == "yml"))
+                .collect();
+            extra.sort();
+            files.extend(extra);
+        }
+        let mut problems = Vec::new();
+        let mut opened: Vec<YamlFile> = Vec::new();
+        for f in &files {
+            match YamlFile::open(f, None) {
+                Ok(y) => opened.push(y),
+                Err(p) => problems.push(p),
+            }
+        }
+        let mut dispatch_specs: Vec<(usize, String, Vec<DispatchSpec>)> = Vec::new();
+        let mut tables: BTreeMap<String, Table> = BTreeMap::new();
+        let mut mapping_specs: Vec<(usize, String, MappingSpec)> = Vec::new();
+        let mut seen_mappings: HashMap<String, usize> = HashMap::new();
+        for (fi, file) in opened.iter_mut().enumerate() {
+            if !file.check_top_level(ADAPTER_FILE_KEYS) {
+                continue;
+            }
+            for (ty, d) in file.entries::<Vec<DispatchSpec>>("messages") {
+                dispatch_specs.push((fi, ty, d));
+            }
+            for (tname, t) in file.entries::<TableSpec>("tables") {
+                if tables.contains_key(&tname) {
+                    file.problem(&format!("tables.{tname}"), format!("table `{tname}` is defined twice in adapter `{name}`"));
+                }
+                let map: HashMap<String, Value> = t.into_iter().collect();
+                tables.insert(tname, Arc::new(map));
+            }
+            for (mname, m) in file.entries::<MappingSpec>("mappings") {
+                if seen_mappings.insert(mname.clone(), fi).is_some() {
+                    file.problem(&format!("mappings.{mname}"), format!("mapping `{mname}` is defined twice in adapter `{name}`"));
+                }
+                mapping_specs.push((fi, mname, m));
+            }
+        }
+        let mut programs = BTreeMap::new();
+        for (fi, mname, spec) in &mapping_specs {
+            let file = &opened[*fi];
+            let prefix = format!("mappings.{mname}");
+            let position = |p: &str| file.exact_pos(&format!("{prefix}.{p}")).map(|pos| (pos.line, pos.column));
+            let env = CompileEnv { tables: &tables, position: &position };
+            match Program::compile(&format!("{name}.{mname}"), spec, &env) {
+                Ok(p) => {
+                    programs.insert(mname.clone(), Arc::new(p));
+                }
+                Err(errs) => {
+                    let file = &mut opened[*fi];
+                    for e in errs {
+                        let msg = match e.column {
+                            Some(c) => format!("{} (column {c} of the value)", e.message),
+                            None => e.message,
+                        };
+                        file.problem(&format!("{prefix}.{}", e.at), msg);
+                    }
+                }
+            }
+        }
+        let mut dispatch = BTreeMap::new();
+        for (fi, ty, cands) in dispatch_specs {
+            let mut out = Vec::new();
+            for (i, c) in cands.into_iter().enumerate() {
+                if !seen_mappings.contains_key(&c.mapping) {
+                    let known: Vec<&str> = seen_mappings.keys().map(String::as_str).collect();
+                    opened[fi].problem(
+                        &format!("messages.{ty}.{i}.mapping"),
+                        format!("no mapping `{}` in adapter `{name}`; mappings: {}", c.mapping, sorted(known)),
+                    );
+                    continue;
+                }
+                out.push(Candidate {
+                    format: c.when.content_type.map(to_format),
+                    root: c.when.root,
+                    mapping: c.mapping,
+                });
+            }
+            dispatch.insert(ty, out);
+        }
+        for f in opened {
+            problems.extend(f.problems);
+        }
+        if problems.is_empty() {
+            Ok(Adapter { name: name.to_owned(), dir: dir.to_owned(), dispatch, programs })
+        } else {
+            Err(problems)
+        }
+    }
+
+    /// Message types this adapter maps.
+    pub fn message_types(&self) -> impl Iterator<Item = &str> {
+        self.dispatch.keys().map(String::as_str)
+    }
+
+    /// Mapping names.
+    pub fn mapping_names(&self) -> impl Iterator<Item = &str> {
+        self.programs.keys().map(String::as_str)
+    }
+
+    pub fn program(&self, mapping: &str) -> Result<&Program, MapError> {
+        self.programs.get(mapping).map(|p| p.as_ref()).ok_or_else(|| MapError::UnknownMapping {
+            adapter: self.name.clone(),
+            mapping: mapping.to_owned(),
+            known: sorted(self.programs.keys().map(String::as_str).collect()),
+        })
+    }
+
+    /// Map a payload as the bus does: decode, pick the mapping by message type, run it.
+    pub fn map_message(
+        &self,
+        envelope: &Envelope,
+        body: &[u8],
+        format: Option<Format>,
+        limits: &Limits,
+    ) -> Result<Vec<Mapped>, MapError> {
+        let ty = envelope.message_type.as_deref().ok_or(MapError::NoType)?;
+        let cands = self.dispatch.get(ty).ok_or_else(|| MapError::UnknownType {
+            adapter: self.name.clone(),
+            message_type: ty.to_owned(),
+            known: sorted(self.dispatch.keys().map(String::as_str).collect()),
+        })?;
+        let format = payload_format(format, envelope, body);
+        let tree = decode::decode(format, body, limits)?;
+        let chosen = cands.iter().find(|c| {
+            c.format.is_none_or(|f| f == format) && c.root.as_deref().is_none_or(|r| has_root(&tree, r))
+        });
+        let Some(c) = chosen else {
+            return Err(MapError::NoMatch {
+                adapter: self.name.clone(),
+                message_type: ty.to_owned(),
+                found: describe_payload(format, &tree),
+                expected: cands.iter().map(Candidate::describe).collect::<Vec<_>>().join("; "),
+            });
+        };
+        self.run(self.program(&c.mapping)?, &tree, format, envelope)
+    }
+
+    /// Map a payload with the named mapping (no dispatch).
+    pub fn map_with(
+        &self,
+        mapping: &str,
+        envelope: &Envelope,
+        body: &[u8],
+        format: Option<Format>,
+        limits: &Limits,
+    ) -> Result<Vec<Mapped>, MapError> {
+        let program = self.program(mapping)?;
+        let format = payload_format(format, envelope, body);
+        let tree = decode::decode(format, body, limits)?;
+        self.run(program, &tree, format, envelope)
+    }
+
+    /// Run `program` on an already decoded tree.
+    pub fn run(&self, program: &Program, tree: &Value, format: Format, envelope: &Envelope) -> Result<Vec<Mapped>, MapError> {
+        if let Some(expected) = program.from
+            && expected != format
+        {
+            return Err(MapError::WrongFormat {
+                mapping: program.name.clone(),
+                expected: format_name(expected),
+                found: format_name(format),
+            });
+        }
+        let values = program.run(tree, envelope)?;
+        let batch = program.is_batch();
+        values
+            .into_iter()
+            .enumerate()
+            .map(|(i, value)| {
+                let (body, content_type) = match &program.output {
+                    OutputFormat::Json => (serde_json::to_vec(&value).unwrap_or_default(), "application/json"),
+                    OutputFormat::Xml(opts) => {
+                        let xml = xml_out::to_xml(&value, opts)
+                            .map_err(|source| MapError::Encode { mapping: program.name.clone(), source })?;
+                        (xml.into_bytes(), "application/xml")
+                    }
+                };
+                let (message_id, correlation_id) = if batch && !envelope.message_id.is_empty() {
+                    (lgsp_core::envelope::child_message_id(&envelope.message_id, i), Some(envelope.message_id.clone()))
+                } else {
+                    (envelope.message_id.clone(), envelope.correlation_id.clone())
+                };
+                Ok(Mapped {
+                    message_id,
+                    correlation_id,
+                    event: program.event.clone(),
+                    index: batch.then_some(i),
+                    value,
+                    body,
+                    content_type,
+                })
+            })
+            .collect()
+    }
+}
+
+fn sorted(mut v: Vec<&str>) -> String {
+    v.sort_unstable();
+    if v.is_empty() { "none".to_owned() } else { v.join(", ") }
+}
+
+/// The format: given, else from the envelope's content type, else sniffed (XML if unsure).
+pub fn payload_format(given: Option<Format>, envelope: &Envelope, body: &[u8]) -> Format {
+    given
+        .or_else(|| envelope.content_type.as_deref().and_then(Format::from_content_type))
+        .or_else(|| decode::sniff(body))
+        .unwrap_or(Format::Xml)
+}
+
+fn has_root(tree: &Value, root: &str) -> bool {
+    tree.as_object().is_some_and(|m| m.contains_key(root))
+}
+
+fn describe_payload(format: Format, tree: &Value) -> String {
+    match (format, tree.as_object()) {
+        (Format::Xml, Some(m)) => format!("xml with root `{}`", m.keys().next().map_or("", String::as_str)),
+        (Format::Json, Some(m)) => {
+            let keys: Vec<&str> = m.keys().take(5).map(String::as_str).collect();
+            format!("json with keys {}", keys.join(", "))
+        }
+        (f, _) => format_name(f).to_owned(),
+    }
+}
+
+/// Every adapter of a configuration, loaded and compiled.
+#[derive(Debug, Clone, Default)]
+pub struct Adapters {
+    pub by_name: BTreeMap<String, Adapter>,
+}
+
+impl Adapters {
+    /// Load the adapters the configuration lists and check the routes' references into them.
+    pub fn load(cfg: &LoadedConfig) -> Result<Adapters, Vec<Problem>> {
+        let mut problems = Vec::new();
+        let mut by_name = BTreeMap::new();
+        let root = YamlFile::open(&cfg.path, None);
+        let mut root = match root {
+            Ok(r) => r,
+            Err(p) => return Err(vec![p]),
+        };
+        for (i, name) in cfg.config.adapters.iter().enumerate() {
+            let dir = cfg.adapter_path(name);
+            if !dir.is_dir() {
+                root.problem(
+                    &format!("adapters.{i}"),
+                    format!("adapter folder {} does not exist (adapter_dir is {})", dir.display(), cfg.config.adapter_dir.display()),
+                );
+                continue;
+            }
+            match Adapter::load(name, &dir) {
+                Ok(a) => {
+                    by_name.insert(name.clone(), a);
+                }
+                Err(p) => problems.extend(p),
+            }
+        }
+        let adapters = Adapters { by_name };
+        for (i, r) in cfg.config.routes.iter().enumerate() {
+            for (j, t) in r.to.iter().enumerate() {
+                if let Some(m) = &t.map
+                    && let Err(msg) = adapters.check_ref(m)
+                {
+                    root.problem(&format!("routes.{i}.to.{j}.map"), msg);
+                }
+            }
+        }
+        problems.extend(root.problems);
+        if problems.is_empty() { Ok(adapters) } else { Err(problems) }
+    }
+
+    /// Resolve `ADAPTER.MAPPING`.
+    pub fn resolve(&self, reference: &str) -> Result<(&Adapter, &Program), MapError> {
+        let (a, m) = reference.split_once('.').unwrap_or((reference, ""));
+        let adapter = self.by_name.get(a).ok_or_else(|| MapError::UnknownMapping {
+            adapter: a.to_owned(),
+            mapping: m.to_owned(),
+            known: format!("(no adapter `{a}`; adapters: {})", sorted(self.by_name.keys().map(String::as_str).collect())),
+        })?;
+        Ok((adapter, adapter.program(m)?))
+    }
+
+    fn check_ref(&self, reference: &str) -> Result<(), String> {
+        let Some((a, m)) = reference.split_once('.') else {
+            return Err(format!("`{reference}` is not ADAPTER.MAPPING, e.g. bizreg.enterprise_out_xml"));
+        };
+        match self.by_name.get(a) {
+            None => Err(format!("no loaded adapter `{a}`; adapters: {}", sorted(self.by_name.keys().map(String::as_str).collect()))),
+            Some(ad) if ad.programs.contains_key(m) => Ok(()),
+            Some(ad) => Err(format!("adapter `{a}` has no mapping `{m}`; mappings: {}", sorted(ad.mapping_names().collect()))),
+        }
+    }
+
+    /// The adapter mapping `message_type`, searching all adapters (for `lgsp map --type`).
+    pub fn for_type(&self, message_type: &str) -> Option<&Adapter> {
+        self.by_name.values().find(|a| a.dispatch.contains_key(message_type))
+    }
+}

@@ -1,0 +1,756 @@
+//! A compiled mapping and how it runs on one decoded message.
+//!
+//! Compilation resolves everything that does not depend on the message: JSONPaths,
+//! regexes, date patterns, code tables, multiplication factors, field order. Running
+//! walks the fields once per message and builds the output directly.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt::Write as _;
+use std::sync::Arc;
+
+use lgsp_core::envelope::Envelope;
+use regex::Regex;
+use rust_decimal::Decimal;
+use serde_json::{Map, Value};
+
+use super::error::{ErrorKind, FieldError};
+use super::path::CompiledPath;
+use super::spec::{CheckSpec, FieldSpec, FormatSpec, LengthSpec, LookupSpec, MappingSpec, TransformSpec};
+use crate::decode::Format;
+use crate::values::{self, DatePatterns, ValueError};
+use crate::xml_out::XmlOutOptions;
+
+/// A code table after loading: code -> value.
+pub type Table = Arc<HashMap<String, Value>>;
+
+/// A problem found while compiling, at a key path of the mapping (dotted, relative to
+/// the mapping), with the column inside the value when known (JSONPath, regex).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CompileError {
+    pub at: String,
+    pub column: Option<usize>,
+    pub message: String,
+}
+
+/// Everything compilation may consult.
+pub struct CompileEnv<'a> {
+    pub tables: &'a BTreeMap<String, Table>,
+    /// Where a key path of this mapping is in its file (orders fields as written).
+    pub position: &'a dyn Fn(&str) -> Option<(usize, usize)>,
+}
+
+/// A compiled mapping.
+#[derive(Debug, Clone)]
+pub struct Program {
+    /// `adapter.mapping`.
+    pub name: String,
+    pub from: Option<Format>,
+    pub output: OutputFormat,
+    pub event: Option<String>,
+    each: Option<CompiledPath>,
+    fields: Option<Vec<Field>>,
+}
+
+#[derive(Debug, Clone)]
+pub enum OutputFormat {
+    Json,
+    Xml(XmlOutOptions),
+}
+
+#[derive(Debug, Clone)]
+struct Field {
+    name: String,
+    source: Source,
+    required: bool,
+    default: Option<Value>,
+    transforms: Vec<Transform>,
+    checks: Vec<Check>,
+    personal: bool,
+}
+
+#[derive(Debug, Clone)]
+enum Source {
+    Path(CompiledPath),
+    RootPath(CompiledPath),
+    Envelope(String),
+    Const(Value),
+    Concat(Vec<Part>),
+    Object(Vec<Field>),
+    List { each: CompiledPath, item: Option<Vec<Field>> },
+}
+
+#[derive(Debug, Clone)]
+enum Part {
+    Path(CompiledPath),
+    Text(String),
+}
+
+#[derive(Debug, Clone)]
+enum Transform {
+    Trim,
+    Upper,
+    Lower,
+    Nfc,
+    Integer,
+    Decimal,
+    VnNumber,
+    Bool,
+    CompactTaxCode,
+    Multiply(Decimal),
+    Date(DatePatterns),
+    Datetime(DatePatterns),
+    Lookup { name: String, table: Table, default: Option<Value> },
+    Split(String),
+}
+
+#[derive(Debug, Clone)]
+enum Check {
+    TaxCode,
+    CitizenId,
+    BudgetUnitCode,
+    Regex(Regex),
+    Enum(Vec<Value>),
+    Length(Option<usize>, Option<usize>),
+}
+
+impl Program {
+    /// Compile `spec` named `name` (`adapter.mapping`). Every problem is returned.
+    pub fn compile(name: &str, spec: &MappingSpec, env: &CompileEnv<'_>) -> Result<Program, Vec<CompileError>> {
+        let mut errors = Vec::new();
+        let each = spec.each.as_deref().and_then(|p| compile_path(p, "each", &mut errors));
+        let output = match (spec.to, &spec.xml) {
+            (Some(FormatSpec::Xml), Some(x)) => {
+                if let Err(e) = x.validate() {
+                    errors.push(err("xml", e.to_string()));
+                }
+                OutputFormat::Xml(x.clone())
+            }
+            (Some(FormatSpec::Xml), None) => {
+                errors.push(err("to", "`to: xml` needs an `xml:` section with at least `root`"));
+                OutputFormat::Json
+            }
+            (_, Some(_)) => {
+                errors.push(err("xml", "`xml:` applies only with `to: xml`"));
+                OutputFormat::Json
+            }
+            _ => OutputFormat::Json,
+        };
+        let fields = spec.fields.as_ref().map(|f| compile_fields(f, "fields", env, &mut errors));
+        if errors.is_empty() {
+            Ok(Program {
+                name: name.to_owned(),
+                from: spec.from.map(to_format),
+                output,
+                event: spec.event.clone(),
+                each,
+                fields,
+            })
+        } else {
+            Err(errors)
+        }
+    }
+
+    /// Run on a decoded document: one output value per entity (several for a batch).
+    pub fn run(&self, root: &Value, envelope: &Envelope) -> Result<Vec<Value>, FieldError> {
+        let Some(fields) = &self.fields else {
+            return Ok(match &self.each {
+                Some(each) => each_nodes(each, root).into_iter().cloned().collect(),
+                None => vec![root.clone()],
+            });
+        };
+        match &self.each {
+            None => {
+                let ctx = Ctx { root, envelope, program: self };
+                Ok(vec![Value::Object(ctx.object(fields, root, &Trail::Root)?)])
+            }
+            Some(each) => {
+                let items = each_nodes(each, root);
+                let mut out = Vec::with_capacity(items.len());
+                for (i, item) in items.into_iter().enumerate() {
+                    let mut child = envelope.clone();
+                    if !envelope.message_id.is_empty() {
+                        child.message_id = lgsp_core::envelope::child_message_id(&envelope.message_id, i);
+                        child.correlation_id = Some(envelope.message_id.clone());
+                    }
+                    let ctx = Ctx { root, envelope: &child, program: self };
+                    out.push(Value::Object(ctx.object(fields, item, &Trail::Item(i))?));
+                }
+                Ok(out)
+            }
+        }
+    }
+
+    /// Is this a batch mapping (one output per node of `each`)?
+    pub fn is_batch(&self) -> bool {
+        self.each.is_some()
+    }
+
+    /// Every compiled path of this mapping (tests check that none is re-parsed per message).
+    pub fn paths(&self) -> Vec<&CompiledPath> {
+        fn collect<'a>(fields: &'a [Field], out: &mut Vec<&'a CompiledPath>) {
+            for f in fields {
+                match &f.source {
+                    Source::Path(p) | Source::RootPath(p) => out.push(p),
+                    Source::Concat(parts) => out.extend(parts.iter().filter_map(|p| match p {
+                        Part::Path(p) => Some(p),
+                        Part::Text(_) => None,
+                    })),
+                    Source::Object(fs) => collect(fs, out),
+                    Source::List { each, item } => {
+                        out.push(each);
+                        if let Some(fs) = item {
+                            collect(fs, out);
+                        }
+                    }
+                    Source::Envelope(_) | Source::Const(_) => {}
+                }
+            }
+        }
+        let mut out = Vec::new();
+        out.extend(self.each.iter());
+        if let Some(f) = &self.fields {
+            collect(f, &mut out);
+        }
+        out
+    }
+}
+
+pub(crate) fn to_format(f: FormatSpec) -> Format {
+    match f {
+        FormatSpec::Xml => Format::Xml,
+        FormatSpec::Json => Format::Json,
+    }
+}
+
+fn err(at: &str, message: impl Into<String>) -> CompileError {
+    CompileError { at: at.to_owned(), column: None, message: message.into() }
+}
+
+fn compile_path(p: &str, at: &str, errors: &mut Vec<CompileError>) -> Option<CompiledPath> {
+    match CompiledPath::compile(p) {
+        Ok(c) => Some(c),
+        Err(e) => {
+            errors.push(CompileError {
+                at: at.to_owned(),
+                column: e.column,
+                message: format!("bad JSONPath `{p}`: {}", e.message),
+            });
+            None
+        }
+    }
+}
+
+fn compile_fields(
+    specs: &BTreeMap<String, FieldSpec>,
+    at: &str,
+    env: &CompileEnv<'_>,
+    errors: &mut Vec<CompileError>,
+) -> Vec<Field> {
+    let mut named: Vec<(&String, &FieldSpec)> = specs.iter().collect();
+    // figment keeps keys sorted; restore the order in which they are written.
+    named.sort_by_key(|(name, _)| (env.position)(&format!("{at}.{name}")).unwrap_or((usize::MAX, 0)));
+    named
+        .into_iter()
+        .filter_map(|(name, spec)| compile_field(name, spec, &format!("{at}.{name}"), env, errors))
+        .collect()
+}
+
+fn compile_field(
+    name: &str,
+    spec: &FieldSpec,
+    at: &str,
+    env: &CompileEnv<'_>,
+    errors: &mut Vec<CompileError>,
+) -> Option<Field> {
+    let before = errors.len();
+    let sources = [
+        spec.path.is_some(),
+        spec.root_path.is_some(),
+        spec.envelope.is_some(),
+        spec.constant.is_some(),
+        spec.concat.is_some(),
+        spec.each.is_some() || spec.fields.is_some(),
+    ];
+    let n = sources.iter().filter(|s| **s).count();
+    if n != 1 {
+        errors.push(err(
+            at,
+            if n == 0 {
+                "no source: give one of path, root_path, envelope, const, concat, fields or each"
+            } else {
+                "more than one source: give only one of path, root_path, envelope, const, concat, fields or each"
+            },
+        ));
+        return None;
+    }
+    let source = if let Some(p) = &spec.path {
+        compile_path(p, &format!("{at}.path"), errors).map(Source::Path)
+    } else if let Some(p) = &spec.root_path {
+        compile_path(p, &format!("{at}.root_path"), errors).map(Source::RootPath)
+    } else if let Some(e) = &spec.envelope {
+        if Envelope::FIELDS.contains(&e.as_str()) {
+            Some(Source::Envelope(e.clone()))
+        } else {
+            errors.push(err(
+                &format!("{at}.envelope"),
+                format!("unknown envelope field `{e}`; one of: {}", Envelope::FIELDS.join(", ")),
+            ));
+            None
+        }
+    } else if let Some(c) = &spec.constant {
+        Some(Source::Const(c.clone()))
+    } else if let Some(parts) = &spec.concat {
+        let compiled: Vec<Option<Part>> = parts
+            .iter()
+            .enumerate()
+            .map(|(i, p)| {
+                if p.starts_with('$') {
+                    compile_path(p, &format!("{at}.concat.{i}"), errors).map(Part::Path)
+                } else {
+                    Some(Part::Text(p.clone()))
+                }
+            })
+            .collect();
+        compiled.into_iter().collect::<Option<Vec<_>>>().map(Source::Concat)
+    } else if let Some(each) = &spec.each {
+        let each = compile_path(each, &format!("{at}.each"), errors);
+        let item = spec.fields.as_ref().map(|f| compile_fields(f, &format!("{at}.fields"), env, errors));
+        each.map(|each| Source::List { each, item })
+    } else if let Some(f) = &spec.fields {
+        Some(Source::Object(compile_fields(f, &format!("{at}.fields"), env, errors)))
+    } else {
+        None
+    };
+    let has_item_fields = spec.fields.is_some();
+    if has_item_fields && (!spec.transform.is_empty() || spec.check.is_some()) {
+        errors.push(err(at, "`transform` and `check` apply to values, not to objects with `fields`"));
+    }
+    let transforms: Vec<Transform> = spec
+        .transform
+        .iter()
+        .enumerate()
+        .filter_map(|(i, t)| compile_transform(t, &format!("{at}.transform.{i}"), env, errors))
+        .collect();
+    let mut personal = spec.personal;
+    let checks: Vec<Check> = spec
+        .check
+        .clone()
+        .map(|c| c.into_vec())
+        .unwrap_or_default()
+        .into_iter()
+        .enumerate()
+        .filter_map(|(i, c)| {
+            if matches!(c, CheckSpec::CitizenId) {
+                personal = true;
+            }
+            compile_check(c, &format!("{at}.check.{i}"), errors)
+        })
+        .collect();
+    if errors.len() != before {
+        return None;
+    }
+    Some(Field {
+        name: name.to_owned(),
+        source: source?,
+        required: spec.required,
+        default: spec.default.clone(),
+        transforms,
+        checks,
+        personal,
+    })
+}
+
+fn compile_transform(
+    t: &TransformSpec,
+    at: &str,
+    env: &CompileEnv<'_>,
+    errors: &mut Vec<CompileError>,
+) -> Option<Transform> {
+    Some(match t {
+        TransformSpec::Trim => Transform::Trim,
+        TransformSpec::Upper => Transform::Upper,
+        TransformSpec::Lower => Transform::Lower,
+        TransformSpec::Nfc => Transform::Nfc,
+        TransformSpec::Integer => Transform::Integer,
+        TransformSpec::Decimal => Transform::Decimal,
+        TransformSpec::VnNumber => Transform::VnNumber,
+        TransformSpec::Bool => Transform::Bool,
+        TransformSpec::CompactTaxCode => Transform::CompactTaxCode,
+        TransformSpec::Multiply(f) => {
+            let text = match f {
+                Value::String(s) => s.clone(),
+                Value::Number(n) => n.to_string(),
+                _ => String::new(),
+            };
+            match values::parse_factor(&text) {
+                Ok(d) => Transform::Multiply(d),
+                Err(e) => {
+                    errors.push(err(at, format!("bad factor for multiply: {e}")));
+                    return None;
+                }
+            }
+        }
+        TransformSpec::Date(p) | TransformSpec::Datetime(p) => {
+            let patterns = p.clone().into_vec();
+            match DatePatterns::compile(&patterns) {
+                Ok(d) if matches!(t, TransformSpec::Date(_)) => Transform::Date(d),
+                Ok(d) => Transform::Datetime(d),
+                Err(e) => {
+                    errors.push(err(at, format!("bad date pattern: {e}")));
+                    return None;
+                }
+            }
+        }
+        TransformSpec::Lookup(l) => {
+            let (name, default) = match l {
+                LookupSpec::Table(t) => (t.clone(), None),
+                LookupSpec::WithDefault(w) => (w.table.clone(), Some(w.default.clone())),
+            };
+            match env.tables.get(&name) {
+                Some(table) => Transform::Lookup { name, table: table.clone(), default },
+                None => {
+                    let known: Vec<&str> = env.tables.keys().map(String::as_str).collect();
+                    errors.push(err(
+                        at,
+                        format!("no table `{name}` in this adapter; tables: {}", if known.is_empty() { "none".to_owned() } else { known.join(", ") }),
+                    ));
+                    return None;
+                }
+            }
+        }
+        TransformSpec::Split(sep) => {
+            if sep.is_empty() {
+                errors.push(err(at, "split needs a non-empty separator"));
+                return None;
+            }
+            Transform::Split(sep.clone())
+        }
+    })
+}
+
+fn compile_check(c: CheckSpec, at: &str, errors: &mut Vec<CompileError>) -> Option<Check> {
+    Some(match c {
+        CheckSpec::TaxCode => Check::TaxCode,
+        CheckSpec::CitizenId => Check::CitizenId,
+        CheckSpec::BudgetUnitCode => Check::BudgetUnitCode,
+        CheckSpec::Regex(r) => match Regex::new(&r) {
+            Ok(re) => Check::Regex(re),
+            Err(e) => {
+                errors.push(err(at, format!("bad regex `{r}`: {}", one_line(&e.to_string()))));
+                return None;
+            }
+        },
+        CheckSpec::Enum(v) => Check::Enum(v),
+        CheckSpec::Length(LengthSpec::Exact(n)) => Check::Length(Some(n), Some(n)),
+        CheckSpec::Length(LengthSpec::Range(r)) => Check::Length(r.min, r.max),
+    })
+}
+
+fn one_line(s: &str) -> String {
+    s.lines().map(str::trim_end).filter(|l| !l.is_empty()).collect::<Vec<_>>().join(" | ")
+}
+
+/// The nodes of `each`: a single object is a list of one; arrays are flattened; empty
+/// values (an empty element) are skipped.
+fn each_nodes<'a>(each: &CompiledPath, node: &'a Value) -> Vec<&'a Value> {
+    let mut found = Vec::new();
+    each.select(node, &mut found);
+    let mut out = Vec::with_capacity(found.len());
+    for v in found {
+        match v {
+            Value::Array(items) => out.extend(items.iter().filter(|v| !is_empty(v))),
+            v if !is_empty(v) => out.push(v),
+            _ => {}
+        }
+    }
+    out
+}
+
+fn is_empty(v: &Value) -> bool {
+    match v {
+        Value::Null => true,
+        Value::String(s) => s.trim().is_empty(),
+        _ => false,
+    }
+}
+
+/// Where in the output a field is, for error messages; built only when needed.
+enum Trail<'p> {
+    Root,
+    Item(usize),
+    Field(&'p Trail<'p>, &'p str),
+    Index(&'p Trail<'p>, usize),
+}
+
+impl Trail<'_> {
+    fn render(&self, out: &mut String) {
+        match self {
+            Trail::Root => {}
+            Trail::Item(i) => {
+                let _ = write!(out, "[{i}]");
+            }
+            Trail::Field(parent, name) => {
+                parent.render(out);
+                if !out.is_empty() {
+                    out.push('.');
+                }
+                out.push_str(name);
+            }
+            Trail::Index(parent, i) => {
+                parent.render(out);
+                let _ = write!(out, "[{i}]");
+            }
+        }
+    }
+
+    fn to_path(&self) -> String {
+        let mut s = String::new();
+        self.render(&mut s);
+        s
+    }
+}
+
+struct Ctx<'a> {
+    root: &'a Value,
+    envelope: &'a Envelope,
+    program: &'a Program,
+}
+
+impl Ctx<'_> {
+    fn object(&self, fields: &[Field], node: &Value, trail: &Trail<'_>) -> Result<Map<String, Value>, FieldError> {
+        let mut out = Map::with_capacity(fields.len());
+        for f in fields {
+            let t = Trail::Field(trail, &f.name);
+            if let Some(v) = self.field(f, node, &t)? {
+                out.insert(f.name.clone(), v);
+            }
+        }
+        Ok(out)
+    }
+
+    fn field(&self, f: &Field, node: &Value, trail: &Trail<'_>) -> Result<Option<Value>, FieldError> {
+        let raw: Option<Value> = match &f.source {
+            Source::Path(p) => select_value(p, node),
+            Source::RootPath(p) => select_value(p, self.root),
+            Source::Envelope(name) => self.envelope.get(name).map(|s| Value::String(s.to_owned())),
+            Source::Const(v) => Some(v.clone()),
+            Source::Concat(parts) => {
+                let mut s = String::new();
+                let mut complete = true;
+                for part in parts {
+                    match part {
+                        Part::Text(t) => s.push_str(t),
+                        Part::Path(p) => match select_value(p, node) {
+                            Some(v) => match values::text(&v) {
+                                Ok(t) => s.push_str(t.trim()),
+                                Err(e) => return Err(self.value_error(f, trail, e, &v, ErrorKind::Mapping)),
+                            },
+                            None => complete = false,
+                        },
+                    }
+                }
+                complete.then_some(Value::String(s))
+            }
+            Source::Object(fields) => {
+                let m = self.object(fields, node, trail)?;
+                (!m.is_empty()).then_some(Value::Object(m))
+            }
+            Source::List { each, item } => {
+                let nodes = each_nodes(each, node);
+                let mut list = Vec::with_capacity(nodes.len());
+                for (i, n) in nodes.into_iter().enumerate() {
+                    let t = Trail::Index(trail, i);
+                    match item {
+                        Some(fields) => {
+                            let m = self.object(fields, n, &t)?;
+                            if !m.is_empty() {
+                                list.push(Value::Object(m));
+                            }
+                        }
+                        None => {
+                            if let Some(v) = self.finish(f, n.clone(), &t)? {
+                                list.push(v);
+                            }
+                        }
+                    }
+                }
+                if item.is_none() {
+                    return self.present(f, (!list.is_empty()).then_some(Value::Array(list)), trail);
+                }
+                (!list.is_empty()).then_some(Value::Array(list))
+            }
+        };
+        match raw {
+            Some(v) if !matches!(f.source, Source::List { item: None, .. }) => {
+                let v = self.finish(f, v, trail)?;
+                self.present(f, v, trail)
+            }
+            other => self.present(f, other, trail),
+        }
+    }
+
+    /// Absent -> default, or an error when required.
+    fn present(&self, f: &Field, v: Option<Value>, trail: &Trail<'_>) -> Result<Option<Value>, FieldError> {
+        match v {
+            Some(v) => Ok(Some(v)),
+            None => match &f.default {
+                Some(d) => Ok(Some(d.clone())),
+                None if f.required => Err(FieldError {
+                    mapping: self.program.name.clone(),
+                    field: trail.to_path(),
+                    kind: ErrorKind::Mapping,
+                    code: "mapping.required".into(),
+                    message: format!("required value missing{}", self.where_from(f)),
+                }),
+                None => Ok(None),
+            },
+        }
+    }
+
+    fn where_from(&self, f: &Field) -> String {
+        match &f.source {
+            Source::Path(p) | Source::RootPath(p) => format!(" at {}", p.source),
+            Source::List { each, .. } => format!(" at {}", each.source),
+            Source::Envelope(e) => format!(" in the envelope ({e})"),
+            _ => String::new(),
+        }
+    }
+
+    /// Transforms, normalisation (trim, NFC), checks. `None` when the result is empty.
+    fn finish(&self, f: &Field, mut v: Value, trail: &Trail<'_>) -> Result<Option<Value>, FieldError> {
+        for t in &f.transforms {
+            v = match apply_each(t, &v) {
+                Ok(out) => out,
+                Err(e) => return Err(self.value_error(f, trail, e, &v, ErrorKind::Mapping)),
+            };
+        }
+        let Some(v) = normalise(v) else { return Ok(None) };
+        for c in &f.checks {
+            if let Err(e) = check_each(c, &v) {
+                return Err(self.value_error(f, trail, e, &v, ErrorKind::Validation));
+            }
+        }
+        Ok(Some(v))
+    }
+
+    fn value_error(&self, f: &Field, trail: &Trail<'_>, e: ValueError, v: &Value, kind: ErrorKind) -> FieldError {
+        let shown = match values::text(v) {
+            Ok(t) if f.personal => values::mask(&t),
+            Ok(t) => t.chars().take(80).collect(),
+            Err(_) => "(not a single value)".to_owned(),
+        };
+        FieldError {
+            mapping: self.program.name.clone(),
+            field: trail.to_path(),
+            kind,
+            code: e.code().to_owned(),
+            message: format!("{e}: value \"{shown}\"{}", self.where_from(f)),
+        }
+    }
+}
+
+fn select_value(p: &CompiledPath, node: &Value) -> Option<Value> {
+    let mut found = Vec::new();
+    p.select(node, &mut found);
+    found.retain(|v| !is_empty(v));
+    match found.len() {
+        0 => None,
+        1 => Some(found[0].clone()),
+        _ => Some(Value::Array(found.into_iter().cloned().collect())),
+    }
+}
+
+/// Trim and NFC every string; drop empty strings and empty lists.
+fn normalise(v: Value) -> Option<Value> {
+    match v {
+        Value::String(s) => {
+            let t = s.trim();
+            if t.is_empty() {
+                None
+            } else if t.len() == s.len() {
+                match values::nfc(&s) {
+                    std::borrow::Cow::Borrowed(_) => Some(Value::String(s)),
+                    std::borrow::Cow::Owned(n) => Some(Value::String(n)),
+                }
+            } else {
+                Some(Value::String(values::nfc(t).into_owned()))
+            }
+        }
+        Value::Array(items) => {
+            let items: Vec<Value> = items.into_iter().filter_map(normalise).collect();
+            (!items.is_empty()).then_some(Value::Array(items))
+        }
+        Value::Null => None,
+        other => Some(other),
+    }
+}
+
+fn apply_each(t: &Transform, v: &Value) -> Result<Value, ValueError> {
+    match v {
+        Value::Array(items) if !matches!(t, Transform::Split(_)) => {
+            items.iter().map(|i| apply(t, i)).collect::<Result<Vec<_>, _>>().map(Value::Array)
+        }
+        _ => apply(t, v),
+    }
+}
+
+fn apply(t: &Transform, v: &Value) -> Result<Value, ValueError> {
+    let str_op = |f: &dyn Fn(&str) -> String| -> Result<Value, ValueError> { Ok(Value::String(f(&values::text(v)?))) };
+    match t {
+        Transform::Trim => str_op(&|s| s.trim().to_owned()),
+        Transform::Upper => str_op(&|s| s.to_uppercase()),
+        Transform::Lower => str_op(&|s| s.to_lowercase()),
+        Transform::Nfc => str_op(&|s| values::nfc(s).into_owned()),
+        Transform::Integer => values::integer(v),
+        Transform::Decimal => values::decimal(v),
+        Transform::VnNumber => values::vn_number(v),
+        Transform::Bool => values::boolean(v),
+        Transform::CompactTaxCode => values::compact_tax_code(v),
+        Transform::Multiply(f) => values::multiply(v, f),
+        Transform::Date(p) => values::date(v, p),
+        Transform::Datetime(p) => values::datetime(v, p),
+        Transform::Split(sep) => values::split(v, sep),
+        Transform::Lookup { name, table, default } => {
+            let key = values::text(v)?;
+            let key = values::nfc(key.trim());
+            match table.get(key.as_ref()) {
+                Some(found) => Ok(found.clone()),
+                None => default.clone().ok_or_else(|| ValueError::NotInTable { table: name.clone() }),
+            }
+        }
+    }
+}
+
+fn check_each(c: &Check, v: &Value) -> Result<(), ValueError> {
+    match v {
+        Value::Array(items) => items.iter().try_for_each(|i| check(c, i)),
+        _ => check(c, v),
+    }
+}
+
+fn check(c: &Check, v: &Value) -> Result<(), ValueError> {
+    if let Check::Enum(allowed) = c {
+        return if allowed.iter().any(|a| a == v || values::text(a).ok() == values::text(v).ok()) {
+            Ok(())
+        } else {
+            Err(ValueError::NotInEnum {
+                allowed: allowed.iter().filter_map(|a| values::text(a).ok().map(|t| t.into_owned())).collect::<Vec<_>>().join(", "),
+            })
+        };
+    }
+    let text = values::text(v)?;
+    match c {
+        Check::TaxCode => values::tax_code(&text),
+        Check::CitizenId => values::citizen_id(&text),
+        Check::BudgetUnitCode => values::budget_unit_code(&text),
+        Check::Regex(re) => {
+            if re.is_match(&text) {
+                Ok(())
+            } else {
+                Err(ValueError::NoMatch { pattern: re.as_str().to_owned() })
+            }
+        }
+        Check::Length(min, max) => values::length(&text, *min, *max),
+        Check::Enum(_) => Ok(()),
+    }
+}

@@ -1,0 +1,235 @@
+//! What integrators write: the YAML shapes of adapters, mappings, fields and test cases.
+//! Plain serde data; [`super::compile`] turns it into something that runs.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+use serde_json::Value;
+
+use crate::xml_out::XmlOutOptions;
+
+/// Keys allowed at the top of any YAML file of an adapter folder.
+pub const ADAPTER_FILE_KEYS: &[&str] = &["description", "messages", "tables", "mappings"];
+
+/// How an adapter picks a mapping for one message type.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DispatchSpec {
+    /// Conditions on the payload; the first candidate whose conditions hold is used.
+    #[serde(default)]
+    pub when: WhenSpec,
+    /// The mapping (in this adapter) to run.
+    pub mapping: String,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WhenSpec {
+    /// `xml` or `json`: the payload's format (content type, or sniffed).
+    #[serde(default)]
+    pub content_type: Option<FormatSpec>,
+    /// XML: the root element's local name. JSON: a key of the top-level object.
+    #[serde(default)]
+    pub root: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FormatSpec {
+    Xml,
+    Json,
+}
+
+/// A code table: source code -> value. Keys are text (quote codes such as `"06400"`).
+pub type TableSpec = BTreeMap<String, Value>;
+
+/// One mapping: a payload (or a canonical message) into one or more outputs.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MappingSpec {
+    /// What it reads: `xml` or `json`. Default: either.
+    #[serde(default)]
+    pub from: Option<FormatSpec>,
+    /// What it writes: `json` (default) or `xml` (then `xml` gives the root and namespaces).
+    #[serde(default)]
+    pub to: Option<FormatSpec>,
+    /// Root element and namespaces when `to: xml`.
+    #[serde(default)]
+    pub xml: Option<XmlOutOptions>,
+    /// Canonical event of the output (`enterprise.registered`), the default routing key.
+    #[serde(default)]
+    pub event: Option<String>,
+    /// A batch: one output per node of this path; field paths are relative to the node.
+    #[serde(default)]
+    pub each: Option<String>,
+    /// The output's fields. Without `fields`, the whole decoded document is the output.
+    #[serde(default)]
+    pub fields: Option<BTreeMap<String, FieldSpec>>,
+}
+
+/// One output field. Exactly one source: `path`, `root_path`, `envelope`, `const`,
+/// `concat`, `fields` (a nested object) or `each` (a list).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FieldSpec {
+    /// JSONPath relative to the current node (the document, or the item of `each`).
+    #[serde(default)]
+    pub path: Option<String>,
+    /// JSONPath from the document root, for use inside `each`.
+    #[serde(default)]
+    pub root_path: Option<String>,
+    /// An envelope field: `message_id`, `correlation_id`, `type`, `app_id`, `sender`,
+    /// `timestamp`, `content_type`, `user_id`.
+    #[serde(default)]
+    pub envelope: Option<String>,
+    /// A constant value.
+    #[serde(default, rename = "const")]
+    pub constant: Option<Value>,
+    /// Parts joined as text: parts starting with `$` are paths, others literal text.
+    #[serde(default)]
+    pub concat: Option<Vec<String>>,
+    /// A list: one entry per node of this path (one node or many, always a list).
+    #[serde(default)]
+    pub each: Option<String>,
+    /// A nested object (with `each`: the shape of each entry).
+    #[serde(default)]
+    pub fields: Option<BTreeMap<String, FieldSpec>>,
+    /// Fail when the value is absent (absent optional values are omitted).
+    #[serde(default)]
+    pub required: bool,
+    /// Used when the value is absent.
+    #[serde(default)]
+    pub default: Option<Value>,
+    /// Applied in order to the value.
+    #[serde(default)]
+    pub transform: Vec<TransformSpec>,
+    /// Checks on the final value.
+    #[serde(default)]
+    pub check: Option<OneOrMany<CheckSpec>>,
+    /// The value is personal data: shown masked in error messages.
+    #[serde(default)]
+    pub personal: bool,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum OneOrMany<T> {
+    One(T),
+    Many(Vec<T>),
+}
+
+impl<T> OneOrMany<T> {
+    pub fn into_vec(self) -> Vec<T> {
+        match self {
+            OneOrMany::One(t) => vec![t],
+            OneOrMany::Many(v) => v,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum TransformSpec {
+    Trim,
+    Upper,
+    Lower,
+    Nfc,
+    Integer,
+    Decimal,
+    VnNumber,
+    Bool,
+    CompactTaxCode,
+    /// Multiply exactly by a factor (`1000000` for amounts in millions).
+    Multiply(Value),
+    /// Parse a date with one or more chrono patterns -> `YYYY-MM-DD`.
+    Date(OneOrMany<String>),
+    /// Parse a date and time -> RFC 3339, `+07:00` when the source has no offset.
+    Datetime(OneOrMany<String>),
+    /// Replace by the value in a code table.
+    Lookup(LookupSpec),
+    /// Split text into a list on a separator.
+    Split(String),
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum LookupSpec {
+    Table(String),
+    WithDefault(LookupWithDefault),
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LookupWithDefault {
+    pub table: String,
+    /// Used when the code is not in the table (otherwise that is an error).
+    pub default: Value,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum CheckSpec {
+    TaxCode,
+    CitizenId,
+    BudgetUnitCode,
+    Regex(String),
+    Enum(Vec<Value>),
+    Length(LengthSpec),
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum LengthSpec {
+    Exact(usize),
+    Range(LengthRange),
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LengthRange {
+    #[serde(default)]
+    pub min: Option<usize>,
+    #[serde(default)]
+    pub max: Option<usize>,
+}
+
+/// One test case of an adapter (`tests/*.yaml`, key `cases`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TestCaseSpec {
+    pub name: String,
+    /// Input file, relative to the adapter folder.
+    #[serde(default)]
+    pub input: Option<String>,
+    /// Inline input instead of a file.
+    #[serde(default)]
+    pub body: Option<String>,
+    /// `xml` or `json`; default: sniffed from the input.
+    #[serde(default)]
+    pub content_type: Option<FormatSpec>,
+    /// Message type (dispatch as the bus does) ...
+    #[serde(default, rename = "type")]
+    pub message_type: Option<String>,
+    /// ... or a mapping of this adapter, by name.
+    #[serde(default)]
+    pub mapping: Option<String>,
+    /// Envelope fields set for the case (others are fixed test values).
+    #[serde(default)]
+    pub envelope: BTreeMap<String, String>,
+    /// Expected output file (what `lgsp map` prints), relative to the adapter folder.
+    #[serde(default)]
+    pub expect: Option<String>,
+    /// Expected failure.
+    #[serde(default)]
+    pub expect_error: Option<ExpectErrorSpec>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExpectErrorSpec {
+    /// Error kind: `decode`, `limit`, `mapping`, `validation`.
+    pub kind: String,
+    /// Text the error message must contain.
+    #[serde(default)]
+    pub contains: Option<String>,
+}
