@@ -197,6 +197,24 @@ pub enum ValueError {
         /// Number of characters found.
         actual: usize,
     },
+    /// A code not in the code table of a `lookup`.
+    #[error("code not in table `{table}`; add it to the table or give the lookup a default")]
+    NotInTable {
+        /// The table's name.
+        table: String,
+    },
+    /// A value outside the allowed list of an `enum` check.
+    #[error("value not allowed, expected one of: {allowed}")]
+    NotInEnum {
+        /// The allowed values, comma-separated.
+        allowed: String,
+    },
+    /// A value that does not match a `regex` check.
+    #[error("value does not match the pattern {pattern}")]
+    NoMatch {
+        /// The pattern.
+        pattern: String,
+    },
 }
 
 impl ValueError {
@@ -242,6 +260,9 @@ impl ValueError {
             E::BudgetUnitCode => "budget_unit_code.format",
             E::TooShort { .. } => "length.too_short",
             E::TooLong { .. } => "length.too_long",
+            E::NotInTable { .. } => "lookup.not_in_table",
+            E::NotInEnum { .. } => "enum.not_allowed",
+            E::NoMatch { .. } => "regex.no_match",
         }
     }
 }
