@@ -1,0 +1,498 @@
+//! XML payloads into the mapping tree.
+
+use std::borrow::Cow;
+
+use quick_xml::XmlVersion;
+use quick_xml::errors::{Error as XmlError, IllFormedError};
+use quick_xml::escape::EscapeError;
+use quick_xml::events::{BytesDecl, BytesStart, Event};
+use quick_xml::reader::Reader;
+use serde_json::map::Entry;
+use serde_json::{Map, Value};
+
+use super::{DecodeError, Format, Limits, UTF8_BOM, line_col, nfc_cow, nfc_str};
+
+const TEXT_KEY: &str = "#text";
+
+pub(super) fn decode(body: &[u8], limits: &Limits) -> Result<Value, DecodeError> {
+    if body.len() > limits.max_bytes {
+        return Err(DecodeError::TooLarge {
+            size: body.len(),
+            limit: limits.max_bytes,
+        });
+    }
+    if let Some(encoding) = utf16_marker(body) {
+        return Err(DecodeError::XmlEncoding {
+            encoding: encoding.to_owned(),
+        });
+    }
+    let body = body.strip_prefix(UTF8_BOM).unwrap_or(body);
+    let text = match std::str::from_utf8(body) {
+        Ok(text) => text,
+        Err(err) => {
+            let valid = &body[..err.valid_up_to()];
+            // A document declaring another encoding is better told so than told about a
+            // byte it could not know was wrong.
+            let declared = std::str::from_utf8(valid)
+                .ok()
+                .and_then(declared_encoding)
+                .filter(|encoding| !is_utf8_name(encoding));
+            if let Some(encoding) = declared {
+                return Err(DecodeError::XmlEncoding { encoding });
+            }
+            let (line, column) = line_col(body, err.valid_up_to());
+            return Err(DecodeError::InvalidUtf8 {
+                format: Format::Xml,
+                line,
+                column,
+            });
+        }
+    };
+    check_raw_chars(body)?;
+    if text.bytes().all(is_xml_space) {
+        return Err(DecodeError::Empty {
+            format: Format::Xml,
+        });
+    }
+    Builder::new(text, limits).run()
+}
+
+/// Byte order marks (or the first bytes of `<?` / `<x`) of UTF-16 and UTF-32.
+fn utf16_marker(body: &[u8]) -> Option<&'static str> {
+    match body {
+        [0x00, 0x00, 0xFE, 0xFF, ..] | [0xFF, 0xFE, 0x00, 0x00, ..] => {
+            Some("UTF-32 (byte order mark)")
+        }
+        [0xFE, 0xFF, ..] => Some("UTF-16BE (byte order mark)"),
+        [0xFF, 0xFE, ..] => Some("UTF-16LE (byte order mark)"),
+        [0x00, b'<', ..] => Some("UTF-16BE"),
+        [b'<', 0x00, ..] => Some("UTF-16LE"),
+        _ => None,
+    }
+}
+
+fn is_utf8_name(encoding: &str) -> bool {
+    encoding.eq_ignore_ascii_case("utf-8") || encoding.eq_ignore_ascii_case("utf8")
+}
+
+/// The `encoding` of the XML declaration at the start of `text`, if there is one.
+fn declared_encoding(text: &str) -> Option<String> {
+    let mut reader = Reader::from_str(text);
+    match reader.read_event() {
+        Ok(Event::Decl(decl)) => encoding_of(&decl),
+        _ => None,
+    }
+}
+
+fn encoding_of(decl: &BytesDecl<'_>) -> Option<String> {
+    match decl.encoding() {
+        Some(Ok(encoding)) => Some(encoding.into_owned()),
+        // An unparsable encoding attribute is not UTF-8 either; show what was written.
+        Some(Err(_)) => Some("(unreadable)".to_owned()),
+        None => None,
+    }
+}
+
+fn is_xml_space(b: u8) -> bool {
+    matches!(b, b' ' | b'\t' | b'\n' | b'\r')
+}
+
+fn is_xml_char(c: char) -> bool {
+    matches!(c,
+        '\t' | '\n' | '\r'
+        | '\u{20}'..='\u{D7FF}'
+        | '\u{E000}'..='\u{FFFD}'
+        | '\u{10000}'..='\u{10FFFF}')
+}
+
+/// Refuse raw characters XML 1.0 forbids: C0 controls other than tab, LF and CR, and
+/// U+FFFE / U+FFFF. (Surrogates cannot occur in valid UTF-8.)
+fn check_raw_chars(body: &[u8]) -> Result<(), DecodeError> {
+    for (i, &b) in body.iter().enumerate() {
+        let codepoint = if b < 0x20 {
+            if matches!(b, b'\t' | b'\n' | b'\r') {
+                continue;
+            }
+            u32::from(b)
+        } else if b == 0xEF {
+            match body.get(i + 1..i + 3) {
+                Some([0xBF, 0xBE]) => 0xFFFE,
+                Some([0xBF, 0xBF]) => 0xFFFF,
+                _ => continue,
+            }
+        } else {
+            continue;
+        };
+        let (line, column) = line_col(body, i);
+        return Err(DecodeError::XmlChar {
+            codepoint,
+            line,
+            column,
+        });
+    }
+    Ok(())
+}
+
+fn syntax(text: &str, offset: usize, message: String) -> DecodeError {
+    let (line, column) = line_col(text.as_bytes(), offset);
+    DecodeError::XmlSyntax {
+        message,
+        line,
+        column,
+    }
+}
+
+fn from_parser(text: &str, offset: usize, err: XmlError) -> DecodeError {
+    let (line, column) = line_col(text.as_bytes(), offset);
+    match err {
+        XmlError::IllFormed(IllFormedError::MismatchedEndTag { expected, found }) => syntax(
+            text,
+            offset,
+            format!("closing tag </{found}> does not match <{expected}>"),
+        ),
+        XmlError::IllFormed(IllFormedError::UnmatchedEndTag(tag)) => syntax(
+            text,
+            offset,
+            format!("closing tag </{tag}> has no matching opening tag"),
+        ),
+        XmlError::Escape(EscapeError::UnrecognizedEntity(_, name)) => {
+            DecodeError::XmlEntity { name, line, column }
+        }
+        XmlError::IllFormed(IllFormedError::UnclosedReference) => syntax(
+            text,
+            offset,
+            "`&` does not start a complete reference: write a literal & as &amp;".to_owned(),
+        ),
+        XmlError::IllFormed(err) => syntax(text, offset, err.to_string()),
+        XmlError::Syntax(err) => syntax(text, offset, err.to_string()),
+        other => syntax(text, offset, other.to_string()),
+    }
+}
+
+/// An element being built.
+struct Frame<'a> {
+    /// Local name, NFC.
+    key: String,
+    /// Byte offset of its start tag.
+    start: usize,
+    /// Attributes and children so far.
+    map: Map<String, Value>,
+    /// All text and CDATA so far, concatenated; borrowed from the input while it is a
+    /// single piece.
+    text: Cow<'a, str>,
+    has_children: bool,
+}
+
+struct Builder<'a> {
+    text: &'a str,
+    reader: Reader<&'a [u8]>,
+    max_depth: usize,
+    stack: Vec<Frame<'a>>,
+    root: Option<(String, Value)>,
+}
+
+impl<'a> Builder<'a> {
+    fn new(text: &'a str, limits: &Limits) -> Self {
+        let mut reader = Reader::from_str(text);
+        let config = reader.config_mut();
+        config.check_end_names = true;
+        config.expand_empty_elements = false;
+        config.trim_text(false);
+        config.allow_dangling_amp = false;
+        config.allow_unmatched_ends = false;
+        Builder {
+            text,
+            reader,
+            max_depth: limits.max_depth,
+            stack: Vec::new(),
+            root: None,
+        }
+    }
+
+    fn run(mut self) -> Result<Value, DecodeError> {
+        loop {
+            let pos = usize::try_from(self.reader.buffer_position()).unwrap_or(usize::MAX);
+            let event = match self.reader.read_event() {
+                Ok(event) => event,
+                Err(err) => {
+                    let at = usize::try_from(self.reader.error_position()).unwrap_or(usize::MAX);
+                    return Err(from_parser(self.text, at, err));
+                }
+            };
+            match event {
+                Event::Start(start) => {
+                    let frame = self.open(&start, pos)?;
+                    self.stack.push(frame);
+                }
+                Event::Empty(start) => {
+                    let frame = self.open(&start, pos)?;
+                    let value = if frame.map.is_empty() {
+                        Value::String(String::new())
+                    } else {
+                        Value::Object(frame.map)
+                    };
+                    self.attach(frame.key, value);
+                }
+                Event::End(_) => {
+                    // The reader checks that end tags match their start tags.
+                    let Some(frame) = self.stack.pop() else {
+                        return Err(syntax(
+                            self.text,
+                            pos,
+                            "closing tag has no matching opening tag".to_owned(),
+                        ));
+                    };
+                    let (key, value) = finish(frame);
+                    self.attach(key, value);
+                }
+                Event::Text(text) => match self.stack.last_mut() {
+                    Some(frame) => append(&mut frame.text, text.xml10_content()),
+                    None => {
+                        if !text.bytes().all(is_xml_space) {
+                            return Err(self.outside_root(pos, "text"));
+                        }
+                    }
+                },
+                Event::CData(cdata) => match self.stack.last_mut() {
+                    Some(frame) => append(&mut frame.text, cdata.xml10_content()),
+                    None => return Err(self.outside_root(pos, "CDATA section")),
+                },
+                Event::GeneralRef(reference) => {
+                    let c = self.resolve(&reference, pos)?;
+                    match self.stack.last_mut() {
+                        Some(frame) => frame.text.to_mut().push(c),
+                        None => return Err(self.outside_root(pos, "reference")),
+                    }
+                }
+                Event::Decl(decl) => {
+                    if pos != 0 {
+                        return Err(syntax(
+                            self.text,
+                            pos,
+                            "the XML declaration must be the very first thing in the document"
+                                .to_owned(),
+                        ));
+                    }
+                    let declared = encoding_of(&decl).filter(|encoding| !is_utf8_name(encoding));
+                    if let Some(encoding) = declared {
+                        return Err(DecodeError::XmlEncoding { encoding });
+                    }
+                }
+                Event::DocType(_) => {
+                    let (line, column) = line_col(self.text.as_bytes(), pos);
+                    return Err(DecodeError::XmlDoctype { line, column });
+                }
+                Event::Comment(_) | Event::PI(_) => {}
+                Event::Eof => break,
+            }
+        }
+        if let Some(frame) = self.stack.last() {
+            return Err(syntax(
+                self.text,
+                frame.start,
+                format!(
+                    "element <{}> is not closed before the end of the document",
+                    frame.key
+                ),
+            ));
+        }
+        match self.root {
+            Some((key, value)) => {
+                let mut map = Map::with_capacity(1);
+                map.insert(key, value);
+                Ok(Value::Object(map))
+            }
+            None => Err(syntax(
+                self.text,
+                self.text.len(),
+                "no root element: the document must contain exactly one element".to_owned(),
+            )),
+        }
+    }
+
+    fn outside_root(&self, pos: usize, what: &str) -> DecodeError {
+        let message = if self.root.is_some() {
+            format!("{what} after the root element: a document has exactly one root element")
+        } else {
+            format!("{what} before the root element: put it inside the root element")
+        };
+        syntax(self.text, pos, message)
+    }
+
+    /// Checks depth and root uniqueness, then reads the name and attributes of a start tag.
+    fn open(&mut self, start: &BytesStart<'_>, pos: usize) -> Result<Frame<'a>, DecodeError> {
+        let qname = start.name().0;
+        if self.stack.is_empty() && self.root.is_some() {
+            return Err(syntax(
+                self.text,
+                pos,
+                format!("second root element <{qname}>: a document has exactly one root element"),
+            ));
+        }
+        if self.stack.len() >= self.max_depth {
+            let (line, column) = line_col(self.text.as_bytes(), pos);
+            return Err(DecodeError::TooDeep {
+                format: Format::Xml,
+                limit: self.max_depth,
+                line,
+                column,
+            });
+        }
+        if let Some(parent) = self.stack.last_mut() {
+            parent.has_children = true;
+        }
+        let mut map = Map::new();
+        for attr in start.attributes() {
+            let attr =
+                attr.map_err(|err| syntax(self.text, pos, format!("in the tag <{qname}>: {err}")))?;
+            let name = attr.key.0;
+            if name == "xmlns" || name.starts_with("xmlns:") {
+                continue;
+            }
+            let value = attr
+                .normalized_value(XmlVersion::Implicit1_0)
+                .map_err(|err| from_parser(self.text, pos, err))?;
+            // Raw characters were checked up front; only references can bring bad ones.
+            let bad = if attr.value.contains('&') {
+                value.chars().find(|&c| !is_xml_char(c))
+            } else {
+                None
+            };
+            if let Some(bad) = bad {
+                let (line, column) = line_col(self.text.as_bytes(), pos);
+                return Err(DecodeError::XmlChar {
+                    codepoint: u32::from(bad),
+                    line,
+                    column,
+                });
+            }
+            let local = local_name(name);
+            let mut key = String::with_capacity(1 + local.len());
+            key.push('@');
+            key.push_str(&nfc_str(local));
+            insert(&mut map, key, Value::String(nfc_cow(value)));
+        }
+        Ok(Frame {
+            key: nfc_str(local_name(qname)),
+            start: pos,
+            map,
+            text: Cow::Borrowed(""),
+            has_children: false,
+        })
+    }
+
+    /// The character a predefined entity or character reference stands for.
+    fn resolve(
+        &self,
+        reference: &quick_xml::events::BytesRef<'_>,
+        pos: usize,
+    ) -> Result<char, DecodeError> {
+        let name: &str = reference;
+        let at = || line_col(self.text.as_bytes(), pos);
+        if reference.is_char_ref() {
+            if let Ok(Some(c)) = reference
+                .resolve_char_ref()
+                .map(|c| c.filter(|&c| is_xml_char(c)))
+            {
+                return Ok(c);
+            }
+            return match parse_char_ref(name) {
+                Some(codepoint) => {
+                    let (line, column) = at();
+                    Err(DecodeError::XmlChar {
+                        codepoint,
+                        line,
+                        column,
+                    })
+                }
+                None => Err(syntax(
+                    self.text,
+                    pos,
+                    format!("invalid character reference &{name};"),
+                )),
+            };
+        }
+        match name {
+            "lt" => Ok('<'),
+            "gt" => Ok('>'),
+            "amp" => Ok('&'),
+            "apos" => Ok('\''),
+            "quot" => Ok('"'),
+            _ => {
+                let (line, column) = at();
+                Err(DecodeError::XmlEntity {
+                    name: name.to_owned(),
+                    line,
+                    column,
+                })
+            }
+        }
+    }
+
+    fn attach(&mut self, key: String, value: Value) {
+        match self.stack.last_mut() {
+            Some(parent) => insert(&mut parent.map, key, value),
+            None => self.root = Some((key, value)),
+        }
+    }
+}
+
+/// The numeric value of `#123` / `#x7B` when it fits in a `u32`, for error messages.
+fn parse_char_ref(name: &str) -> Option<u32> {
+    let digits = name.strip_prefix('#')?;
+    match digits.strip_prefix('x') {
+        Some(hex) => u32::from_str_radix(hex, 16).ok(),
+        None => digits.parse().ok(),
+    }
+}
+
+fn local_name(qname: &str) -> &str {
+    match qname.rfind(':') {
+        Some(i) => &qname[i + 1..],
+        None => qname,
+    }
+}
+
+fn append<'a>(buf: &mut Cow<'a, str>, piece: Cow<'a, str>) {
+    if buf.is_empty() {
+        *buf = piece;
+    } else if !piece.is_empty() {
+        buf.to_mut().push_str(&piece);
+    }
+}
+
+/// Insert a child; a repeated name turns the value into an array (at the first
+/// occurrence's position).
+fn insert(map: &mut Map<String, Value>, key: String, value: Value) {
+    match map.entry(key) {
+        Entry::Vacant(slot) => {
+            slot.insert(value);
+        }
+        Entry::Occupied(mut slot) => match slot.get_mut() {
+            Value::Array(items) => items.push(value),
+            existing => {
+                let first = std::mem::take(existing);
+                *existing = Value::Array(vec![first, value]);
+            }
+        },
+    }
+}
+
+fn finish(frame: Frame<'_>) -> (String, Value) {
+    let Frame {
+        key,
+        mut map,
+        text,
+        has_children,
+        ..
+    } = frame;
+    if map.is_empty() && !has_children {
+        return (key, Value::String(nfc_cow(text)));
+    }
+    // Whitespace between child elements is layout, not content.
+    let layout_only = has_children && text.bytes().all(is_xml_space);
+    if !text.is_empty() && !layout_only {
+        map.insert(TEXT_KEY.to_owned(), Value::String(nfc_cow(text)));
+    }
+    (key, Value::Object(map))
+}
