@@ -1,1 +1,59 @@
-fn main() {}
+//! The `lgsp` binary: a thin shell that parses arguments, calls the library crates and
+//! maps the outcome to an exit code (0 ok, 1 the data or operation failed, 2 usage or
+//! configuration error, 3 a dependency is unreachable).
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+mod check;
+mod load;
+mod map;
+mod test;
+
+/// Exit codes shared by every command (DESIGN section 8).
+pub mod exit {
+    pub const OK: u8 = 0;
+    pub const FAILED: u8 = 1;
+    pub const USAGE: u8 = 2;
+    #[allow(dead_code)]
+    pub const UNREACHABLE: u8 = 3;
+}
+
+#[derive(Debug, Parser)]
+#[command(name = "lgsp", version, about = "Provincial data integration bus")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, clap::Args)]
+struct ConfigArg {
+    /// The root configuration file.
+    #[arg(long, short = 'c', default_value = "config/lgsp.yaml")]
+    config: PathBuf,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Load the configuration and every adapter, compile everything, report every problem.
+    Check {
+        #[command(flatten)]
+        config: ConfigArg,
+    },
+    /// Map one payload exactly as the bus would and print the result.
+    Map(map::MapArgs),
+    /// Run the adapters' test cases (golden files and expected errors).
+    Test(test::TestArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let code = match cli.command {
+        Command::Check { config } => check::run(&config.config),
+        Command::Map(args) => map::run(&args),
+        Command::Test(args) => test::run(&args),
+    };
+    ExitCode::from(code)
+}

@@ -75,7 +75,11 @@ impl Envelope {
 /// UUIDv5 of `<parent message_id>/<index>` in the URL namespace, so it is the same on every
 /// retry and replay.
 pub fn child_message_id(parent: &str, index: usize) -> String {
-    uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_URL, format!("{parent}/{index}").as_bytes()).to_string()
+    uuid::Uuid::new_v5(
+        &uuid::Uuid::NAMESPACE_URL,
+        format!("{parent}/{index}").as_bytes(),
+    )
+    .to_string()
 }
 
 #[cfg(test)]

@@ -116,14 +116,20 @@ impl Adapter {
             }
             for (tname, t) in file.entries::<TableSpec>("tables") {
                 if tables.contains_key(&tname) {
-                    file.problem(&format!("tables.{tname}"), format!("table `{tname}` is defined twice in adapter `{name}`"));
+                    file.problem(
+                        &format!("tables.{tname}"),
+                        format!("table `{tname}` is defined twice in adapter `{name}`"),
+                    );
                 }
                 let map: HashMap<String, Value> = t.into_iter().collect();
                 tables.insert(tname, Arc::new(map));
             }
             for (mname, m) in file.entries::<MappingSpec>("mappings") {
                 if seen_mappings.insert(mname.clone(), fi).is_some() {
-                    file.problem(&format!("mappings.{mname}"), format!("mapping `{mname}` is defined twice in adapter `{name}`"));
+                    file.problem(
+                        &format!("mappings.{mname}"),
+                        format!("mapping `{mname}` is defined twice in adapter `{name}`"),
+                    );
                 }
                 mapping_specs.push((fi, mname, m));
             }
@@ -132,8 +138,14 @@ impl Adapter {
         for (fi, mname, spec) in &mapping_specs {
             let file = &opened[*fi];
             let prefix = format!("mappings.{mname}");
-            let position = |p: &str| file.exact_pos(&format!("{prefix}.{p}")).map(|pos| (pos.line, pos.column));
-            let env = CompileEnv { tables: &tables, position: &position };
+            let position = |p: &str| {
+                file.exact_pos(&format!("{prefix}.{p}"))
+                    .map(|pos| (pos.line, pos.column))
+            };
+            let env = CompileEnv {
+                tables: &tables,
+                position: &position,
+            };
             match Program::compile(&format!("{name}.{mname}"), spec, &env) {
                 Ok(p) => {
                     programs.insert(mname.clone(), Arc::new(p));
@@ -158,7 +170,11 @@ impl Adapter {
                     let known: Vec<&str> = seen_mappings.keys().map(String::as_str).collect();
                     opened[fi].problem(
                         &format!("messages.{ty}.{i}.mapping"),
-                        format!("no mapping `{}` in adapter `{name}`; mappings: {}", c.mapping, sorted(known)),
+                        format!(
+                            "no mapping `{}` in adapter `{name}`; mappings: {}",
+                            c.mapping,
+                            sorted(known)
+                        ),
                     );
                     continue;
                 }
@@ -174,7 +190,12 @@ impl Adapter {
             problems.extend(f.problems);
         }
         if problems.is_empty() {
-            Ok(Adapter { name: name.to_owned(), dir: dir.to_owned(), dispatch, programs })
+            Ok(Adapter {
+                name: name.to_owned(),
+                dir: dir.to_owned(),
+                dispatch,
+                programs,
+            })
         } else {
             Err(problems)
         }
@@ -191,11 +212,14 @@ impl Adapter {
     }
 
     pub fn program(&self, mapping: &str) -> Result<&Program, MapError> {
-        self.programs.get(mapping).map(|p| p.as_ref()).ok_or_else(|| MapError::UnknownMapping {
-            adapter: self.name.clone(),
-            mapping: mapping.to_owned(),
-            known: sorted(self.programs.keys().map(String::as_str).collect()),
-        })
+        self.programs
+            .get(mapping)
+            .map(|p| p.as_ref())
+            .ok_or_else(|| MapError::UnknownMapping {
+                adapter: self.name.clone(),
+                mapping: mapping.to_owned(),
+                known: sorted(self.programs.keys().map(String::as_str).collect()),
+            })
     }
 
     /// Map a payload as the bus does: decode, pick the mapping by message type, run it.
@@ -215,14 +239,19 @@ impl Adapter {
         let format = payload_format(format, envelope, body);
         let tree = decode::decode(format, body, limits)?;
         let chosen = cands.iter().find(|c| {
-            c.format.is_none_or(|f| f == format) && c.root.as_deref().is_none_or(|r| has_root(&tree, r))
+            c.format.is_none_or(|f| f == format)
+                && c.root.as_deref().is_none_or(|r| has_root(&tree, r))
         });
         let Some(c) = chosen else {
             return Err(MapError::NoMatch {
                 adapter: self.name.clone(),
                 message_type: ty.to_owned(),
                 found: describe_payload(format, &tree),
-                expected: cands.iter().map(Candidate::describe).collect::<Vec<_>>().join("; "),
+                expected: cands
+                    .iter()
+                    .map(Candidate::describe)
+                    .collect::<Vec<_>>()
+                    .join("; "),
             });
         };
         self.run(self.program(&c.mapping)?, &tree, format, envelope)
@@ -244,7 +273,13 @@ impl Adapter {
     }
 
     /// Run `program` on an already decoded tree.
-    pub fn run(&self, program: &Program, tree: &Value, format: Format, envelope: &Envelope) -> Result<Vec<Mapped>, MapError> {
+    pub fn run(
+        &self,
+        program: &Program,
+        tree: &Value,
+        format: Format,
+        envelope: &Envelope,
+    ) -> Result<Vec<Mapped>, MapError> {
         if let Some(expected) = program.from
             && expected != format
         {
@@ -261,15 +296,24 @@ impl Adapter {
             .enumerate()
             .map(|(i, value)| {
                 let (body, content_type) = match &program.output {
-                    OutputFormat::Json => (serde_json::to_vec(&value).unwrap_or_default(), "application/json"),
+                    OutputFormat::Json => (
+                        serde_json::to_vec(&value).unwrap_or_default(),
+                        "application/json",
+                    ),
                     OutputFormat::Xml(opts) => {
-                        let xml = xml_out::to_xml(&value, opts)
-                            .map_err(|source| MapError::Encode { mapping: program.name.clone(), source })?;
+                        let xml =
+                            xml_out::to_xml(&value, opts).map_err(|source| MapError::Encode {
+                                mapping: program.name.clone(),
+                                source,
+                            })?;
                         (xml.into_bytes(), "application/xml")
                     }
                 };
                 let (message_id, correlation_id) = if batch && !envelope.message_id.is_empty() {
-                    (lgsp_core::envelope::child_message_id(&envelope.message_id, i), Some(envelope.message_id.clone()))
+                    (
+                        lgsp_core::envelope::child_message_id(&envelope.message_id, i),
+                        Some(envelope.message_id.clone()),
+                    )
                 } else {
                     (envelope.message_id.clone(), envelope.correlation_id.clone())
                 };
@@ -289,13 +333,22 @@ impl Adapter {
 
 fn sorted(mut v: Vec<&str>) -> String {
     v.sort_unstable();
-    if v.is_empty() { "none".to_owned() } else { v.join(", ") }
+    if v.is_empty() {
+        "none".to_owned()
+    } else {
+        v.join(", ")
+    }
 }
 
 /// The format: given, else from the envelope's content type, else sniffed (XML if unsure).
 pub fn payload_format(given: Option<Format>, envelope: &Envelope, body: &[u8]) -> Format {
     given
-        .or_else(|| envelope.content_type.as_deref().and_then(Format::from_content_type))
+        .or_else(|| {
+            envelope
+                .content_type
+                .as_deref()
+                .and_then(Format::from_content_type)
+        })
         .or_else(|| decode::sniff(body))
         .unwrap_or(Format::Xml)
 }
@@ -306,7 +359,10 @@ fn has_root(tree: &Value, root: &str) -> bool {
 
 fn describe_payload(format: Format, tree: &Value) -> String {
     match (format, tree.as_object()) {
-        (Format::Xml, Some(m)) => format!("xml with root `{}`", m.keys().next().map_or("", String::as_str)),
+        (Format::Xml, Some(m)) => format!(
+            "xml with root `{}`",
+            m.keys().next().map_or("", String::as_str)
+        ),
         (Format::Json, Some(m)) => {
             let keys: Vec<&str> = m.keys().take(5).map(String::as_str).collect();
             format!("json with keys {}", keys.join(", "))
@@ -336,7 +392,11 @@ impl Adapters {
             if !dir.is_dir() {
                 root.problem(
                     &format!("adapters.{i}"),
-                    format!("adapter folder {} does not exist (adapter_dir is {})", dir.display(), cfg.config.adapter_dir.display()),
+                    format!(
+                        "adapter folder {} does not exist (adapter_dir is {})",
+                        dir.display(),
+                        cfg.config.adapter_dir.display()
+                    ),
                 );
                 continue;
             }
@@ -358,33 +418,53 @@ impl Adapters {
             }
         }
         problems.extend(root.problems);
-        if problems.is_empty() { Ok(adapters) } else { Err(problems) }
+        if problems.is_empty() {
+            Ok(adapters)
+        } else {
+            Err(problems)
+        }
     }
 
     /// Resolve `ADAPTER.MAPPING`.
     pub fn resolve(&self, reference: &str) -> Result<(&Adapter, &Program), MapError> {
         let (a, m) = reference.split_once('.').unwrap_or((reference, ""));
-        let adapter = self.by_name.get(a).ok_or_else(|| MapError::UnknownMapping {
-            adapter: a.to_owned(),
-            mapping: m.to_owned(),
-            known: format!("(no adapter `{a}`; adapters: {})", sorted(self.by_name.keys().map(String::as_str).collect())),
-        })?;
+        let adapter = self
+            .by_name
+            .get(a)
+            .ok_or_else(|| MapError::UnknownMapping {
+                adapter: a.to_owned(),
+                mapping: m.to_owned(),
+                known: format!(
+                    "(no adapter `{a}`; adapters: {})",
+                    sorted(self.by_name.keys().map(String::as_str).collect())
+                ),
+            })?;
         Ok((adapter, adapter.program(m)?))
     }
 
     fn check_ref(&self, reference: &str) -> Result<(), String> {
         let Some((a, m)) = reference.split_once('.') else {
-            return Err(format!("`{reference}` is not ADAPTER.MAPPING, e.g. bizreg.enterprise_out_xml"));
+            return Err(format!(
+                "`{reference}` is not ADAPTER.MAPPING, e.g. bizreg.enterprise_out_xml"
+            ));
         };
         match self.by_name.get(a) {
-            None => Err(format!("no loaded adapter `{a}`; adapters: {}", sorted(self.by_name.keys().map(String::as_str).collect()))),
+            None => Err(format!(
+                "no loaded adapter `{a}`; adapters: {}",
+                sorted(self.by_name.keys().map(String::as_str).collect())
+            )),
             Some(ad) if ad.programs.contains_key(m) => Ok(()),
-            Some(ad) => Err(format!("adapter `{a}` has no mapping `{m}`; mappings: {}", sorted(ad.mapping_names().collect()))),
+            Some(ad) => Err(format!(
+                "adapter `{a}` has no mapping `{m}`; mappings: {}",
+                sorted(ad.mapping_names().collect())
+            )),
         }
     }
 
     /// The adapter mapping `message_type`, searching all adapters (for `lgsp map --type`).
     pub fn for_type(&self, message_type: &str) -> Option<&Adapter> {
-        self.by_name.values().find(|a| a.dispatch.contains_key(message_type))
+        self.by_name
+            .values()
+            .find(|a| a.dispatch.contains_key(message_type))
     }
 }

@@ -45,7 +45,9 @@ pub enum MapError {
     Decode(#[from] DecodeError),
     #[error(transparent)]
     Field(#[from] FieldError),
-    #[error("the message has no type: set the AMQP `type` property (e.g. bizreg.enterprise.registered)")]
+    #[error(
+        "the message has no type: set the AMQP `type` property (e.g. bizreg.enterprise.registered)"
+    )]
     NoType,
     #[error("adapter {adapter} does not map message type `{message_type}`; it maps: {known}")]
     UnknownType {

@@ -55,7 +55,8 @@ pub fn desugar(path: &str) -> (String, Vec<usize>) {
             }
         } else if b == b'\'' || b == b'"' {
             quote = Some(b);
-        } else if b == b'.' && i + 1 < bytes.len() && (bytes[i + 1] == b'@' || bytes[i + 1] == b'#') {
+        } else if b == b'.' && i + 1 < bytes.len() && (bytes[i + 1] == b'@' || bytes[i + 1] == b'#')
+        {
             let start = i + 1;
             let mut end = start + 1;
             while end < bytes.len() && is_name_byte(bytes[end]) {
@@ -189,7 +190,8 @@ fn simple_steps(path: &str) -> Option<Vec<Step>> {
                 let inner = path[i + 1..close].trim();
                 if inner == "*" {
                     steps.push(Step::Wildcard);
-                } else if let Some(q) = inner.strip_prefix('\'').and_then(|s| s.strip_suffix('\'')) {
+                } else if let Some(q) = inner.strip_prefix('\'').and_then(|s| s.strip_suffix('\''))
+                {
                     if q.contains(['\\', '\'']) {
                         return None;
                     }
@@ -223,7 +225,9 @@ fn path_error(e: &jsonpath_rust::parser::errors::JsonPathError, origin: &[usize]
         let byte = col.saturating_sub(1);
         let column = origin.get(byte).map(|b| b + 1).or(Some(col));
         let message = match &pe.variant {
-            pest::error::ErrorVariant::ParsingError { .. } => "not a valid JSONPath (RFC 9535) here".to_owned(),
+            pest::error::ErrorVariant::ParsingError { .. } => {
+                "not a valid JSONPath (RFC 9535) here".to_owned()
+            }
             pest::error::ErrorVariant::CustomError { message } => message.clone(),
         };
         return PathError { column, message };
@@ -257,12 +261,24 @@ mod tests {
     #[test]
     fn simple_paths_walk_directly_and_agree_with_jsonpath() {
         let v = json!({"a": {"b": [{"c": "1", "@d": "x"}, {"c": "2"}], "e": "3"}});
-        for path in ["$.a.b[*].c", "$.a.b[1].c", "$.a.b[-1].c", "$.a.e", "$.a.b[0].@d", "$.a.*", "$['a']['e']"] {
+        for path in [
+            "$.a.b[*].c",
+            "$.a.b[1].c",
+            "$.a.b[-1].c",
+            "$.a.e",
+            "$.a.b[0].@d",
+            "$.a.*",
+            "$['a']['e']",
+        ] {
             let p = CompiledPath::compile(path).unwrap();
             assert!(p.is_simple(), "{path}");
             let (rewritten, _) = desugar(path);
             let q = parse_json_path(&rewritten).unwrap();
-            let full: Vec<Value> = js_path_process(&q, &v).unwrap().into_iter().map(|r| r.val.clone()).collect();
+            let full: Vec<Value> = js_path_process(&q, &v)
+                .unwrap()
+                .into_iter()
+                .map(|r| r.val.clone())
+                .collect();
             assert_eq!(sel(path, &v), full, "{path}");
         }
         assert_eq!(sel("$.a.b[*].c", &v), vec![json!("1"), json!("2")]);

@@ -15,7 +15,9 @@ use serde_json::{Map, Value};
 
 use super::error::{ErrorKind, FieldError};
 use super::path::CompiledPath;
-use super::spec::{CheckSpec, FieldSpec, FormatSpec, LengthSpec, LookupSpec, MappingSpec, TransformSpec};
+use super::spec::{
+    CheckSpec, FieldSpec, FormatSpec, LengthSpec, LookupSpec, MappingSpec, TransformSpec,
+};
 use crate::decode::Format;
 use crate::values::{self, DatePatterns, ValueError};
 use crate::xml_out::XmlOutOptions;
@@ -76,7 +78,10 @@ enum Source {
     Const(Value),
     Concat(Vec<Part>),
     Object(Vec<Field>),
-    List { each: CompiledPath, item: Option<Vec<Field>> },
+    List {
+        each: CompiledPath,
+        item: Option<Vec<Field>>,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -99,7 +104,11 @@ enum Transform {
     Multiply(Decimal),
     Date(DatePatterns),
     Datetime(DatePatterns),
-    Lookup { name: String, table: Table, default: Option<Value> },
+    Lookup {
+        name: String,
+        table: Table,
+        default: Option<Value>,
+    },
     Split(String),
 }
 
@@ -115,9 +124,16 @@ enum Check {
 
 impl Program {
     /// Compile `spec` named `name` (`adapter.mapping`). Every problem is returned.
-    pub fn compile(name: &str, spec: &MappingSpec, env: &CompileEnv<'_>) -> Result<Program, Vec<CompileError>> {
+    pub fn compile(
+        name: &str,
+        spec: &MappingSpec,
+        env: &CompileEnv<'_>,
+    ) -> Result<Program, Vec<CompileError>> {
         let mut errors = Vec::new();
-        let each = spec.each.as_deref().and_then(|p| compile_path(p, "each", &mut errors));
+        let each = spec
+            .each
+            .as_deref()
+            .and_then(|p| compile_path(p, "each", &mut errors));
         let output = match (spec.to, &spec.xml) {
             (Some(FormatSpec::Xml), Some(x)) => {
                 if let Err(e) = x.validate() {
@@ -126,7 +142,10 @@ impl Program {
                 OutputFormat::Xml(x.clone())
             }
             (Some(FormatSpec::Xml), None) => {
-                errors.push(err("to", "`to: xml` needs an `xml:` section with at least `root`"));
+                errors.push(err(
+                    "to",
+                    "`to: xml` needs an `xml:` section with at least `root`",
+                ));
                 OutputFormat::Json
             }
             (_, Some(_)) => {
@@ -135,7 +154,10 @@ impl Program {
             }
             _ => OutputFormat::Json,
         };
-        let fields = spec.fields.as_ref().map(|f| compile_fields(f, "fields", env, &mut errors));
+        let fields = spec
+            .fields
+            .as_ref()
+            .map(|f| compile_fields(f, "fields", env, &mut errors));
         if errors.is_empty() {
             Ok(Program {
                 name: name.to_owned(),
@@ -160,8 +182,16 @@ impl Program {
         };
         match &self.each {
             None => {
-                let ctx = Ctx { root, envelope, program: self };
-                Ok(vec![Value::Object(ctx.object(fields, root, &Trail::Root)?)])
+                let ctx = Ctx {
+                    root,
+                    envelope,
+                    program: self,
+                };
+                Ok(vec![Value::Object(ctx.object(
+                    fields,
+                    root,
+                    &Trail::Root,
+                )?)])
             }
             Some(each) => {
                 let items = each_nodes(each, root);
@@ -169,10 +199,15 @@ impl Program {
                 for (i, item) in items.into_iter().enumerate() {
                     let mut child = envelope.clone();
                     if !envelope.message_id.is_empty() {
-                        child.message_id = lgsp_core::envelope::child_message_id(&envelope.message_id, i);
+                        child.message_id =
+                            lgsp_core::envelope::child_message_id(&envelope.message_id, i);
                         child.correlation_id = Some(envelope.message_id.clone());
                     }
-                    let ctx = Ctx { root, envelope: &child, program: self };
+                    let ctx = Ctx {
+                        root,
+                        envelope: &child,
+                        program: self,
+                    };
                     out.push(Value::Object(ctx.object(fields, item, &Trail::Item(i))?));
                 }
                 Ok(out)
@@ -223,7 +258,11 @@ pub(crate) fn to_format(f: FormatSpec) -> Format {
 }
 
 fn err(at: &str, message: impl Into<String>) -> CompileError {
-    CompileError { at: at.to_owned(), column: None, message: message.into() }
+    CompileError {
+        at: at.to_owned(),
+        column: None,
+        message: message.into(),
+    }
 }
 
 fn compile_path(p: &str, at: &str, errors: &mut Vec<CompileError>) -> Option<CompiledPath> {
@@ -248,7 +287,9 @@ fn compile_fields(
 ) -> Vec<Field> {
     let mut named: Vec<(&String, &FieldSpec)> = specs.iter().collect();
     // figment keeps keys sorted; restore the order in which they are written.
-    named.sort_by_key(|(name, _)| (env.position)(&format!("{at}.{name}")).unwrap_or((usize::MAX, 0)));
+    named.sort_by_key(|(name, _)| {
+        (env.position)(&format!("{at}.{name}")).unwrap_or((usize::MAX, 0))
+    });
     named
         .into_iter()
         .filter_map(|(name, spec)| compile_field(name, spec, &format!("{at}.{name}"), env, errors))
@@ -293,7 +334,10 @@ fn compile_field(
         } else {
             errors.push(err(
                 &format!("{at}.envelope"),
-                format!("unknown envelope field `{e}`; one of: {}", Envelope::FIELDS.join(", ")),
+                format!(
+                    "unknown envelope field `{e}`; one of: {}",
+                    Envelope::FIELDS.join(", ")
+                ),
             ));
             None
         }
@@ -311,19 +355,33 @@ fn compile_field(
                 }
             })
             .collect();
-        compiled.into_iter().collect::<Option<Vec<_>>>().map(Source::Concat)
+        compiled
+            .into_iter()
+            .collect::<Option<Vec<_>>>()
+            .map(Source::Concat)
     } else if let Some(each) = &spec.each {
         let each = compile_path(each, &format!("{at}.each"), errors);
-        let item = spec.fields.as_ref().map(|f| compile_fields(f, &format!("{at}.fields"), env, errors));
+        let item = spec
+            .fields
+            .as_ref()
+            .map(|f| compile_fields(f, &format!("{at}.fields"), env, errors));
         each.map(|each| Source::List { each, item })
     } else if let Some(f) = &spec.fields {
-        Some(Source::Object(compile_fields(f, &format!("{at}.fields"), env, errors)))
+        Some(Source::Object(compile_fields(
+            f,
+            &format!("{at}.fields"),
+            env,
+            errors,
+        )))
     } else {
         None
     };
     let has_item_fields = spec.fields.is_some();
     if has_item_fields && (!spec.transform.is_empty() || spec.check.is_some()) {
-        errors.push(err(at, "`transform` and `check` apply to values, not to objects with `fields`"));
+        errors.push(err(
+            at,
+            "`transform` and `check` apply to values, not to objects with `fields`",
+        ));
     }
     let transforms: Vec<Transform> = spec
         .transform
@@ -407,12 +465,23 @@ fn compile_transform(
                 LookupSpec::WithDefault(w) => (w.table.clone(), Some(w.default.clone())),
             };
             match env.tables.get(&name) {
-                Some(table) => Transform::Lookup { name, table: table.clone(), default },
+                Some(table) => Transform::Lookup {
+                    name,
+                    table: table.clone(),
+                    default,
+                },
                 None => {
                     let known: Vec<&str> = env.tables.keys().map(String::as_str).collect();
                     errors.push(err(
                         at,
-                        format!("no table `{name}` in this adapter; tables: {}", if known.is_empty() { "none".to_owned() } else { known.join(", ") }),
+                        format!(
+                            "no table `{name}` in this adapter; tables: {}",
+                            if known.is_empty() {
+                                "none".to_owned()
+                            } else {
+                                known.join(", ")
+                            }
+                        ),
                     ));
                     return None;
                 }
@@ -436,7 +505,10 @@ fn compile_check(c: CheckSpec, at: &str, errors: &mut Vec<CompileError>) -> Opti
         CheckSpec::Regex(r) => match Regex::new(&r) {
             Ok(re) => Check::Regex(re),
             Err(e) => {
-                errors.push(err(at, format!("bad regex `{r}`: {}", one_line(&e.to_string()))));
+                errors.push(err(
+                    at,
+                    format!("bad regex `{r}`: {}", one_line(&e.to_string())),
+                ));
                 return None;
             }
         },
@@ -447,7 +519,11 @@ fn compile_check(c: CheckSpec, at: &str, errors: &mut Vec<CompileError>) -> Opti
 }
 
 fn one_line(s: &str) -> String {
-    s.lines().map(str::trim_end).filter(|l| !l.is_empty()).collect::<Vec<_>>().join(" | ")
+    s.lines()
+        .map(str::trim_end)
+        .filter(|l| !l.is_empty())
+        .collect::<Vec<_>>()
+        .join(" | ")
 }
 
 /// The nodes of `each`: a single object is a list of one; arrays are flattened; empty
@@ -517,7 +593,12 @@ struct Ctx<'a> {
 }
 
 impl Ctx<'_> {
-    fn object(&self, fields: &[Field], node: &Value, trail: &Trail<'_>) -> Result<Map<String, Value>, FieldError> {
+    fn object(
+        &self,
+        fields: &[Field],
+        node: &Value,
+        trail: &Trail<'_>,
+    ) -> Result<Map<String, Value>, FieldError> {
         let mut out = Map::with_capacity(fields.len());
         for f in fields {
             let t = Trail::Field(trail, &f.name);
@@ -528,7 +609,12 @@ impl Ctx<'_> {
         Ok(out)
     }
 
-    fn field(&self, f: &Field, node: &Value, trail: &Trail<'_>) -> Result<Option<Value>, FieldError> {
+    fn field(
+        &self,
+        f: &Field,
+        node: &Value,
+        trail: &Trail<'_>,
+    ) -> Result<Option<Value>, FieldError> {
         let raw: Option<Value> = match &f.source {
             Source::Path(p) => select_value(p, node),
             Source::RootPath(p) => select_value(p, self.root),
@@ -543,7 +629,15 @@ impl Ctx<'_> {
                         Part::Path(p) => match select_value(p, node) {
                             Some(v) => match values::text(&v) {
                                 Ok(t) => s.push_str(t.trim()),
-                                Err(e) => return Err(self.value_error(f, trail, e, &v, ErrorKind::Mapping)),
+                                Err(e) => {
+                                    return Err(self.value_error(
+                                        f,
+                                        trail,
+                                        e,
+                                        &v,
+                                        ErrorKind::Mapping,
+                                    ));
+                                }
                             },
                             None => complete = false,
                         },
@@ -575,7 +669,11 @@ impl Ctx<'_> {
                     }
                 }
                 if item.is_none() {
-                    return self.present(f, (!list.is_empty()).then_some(Value::Array(list)), trail);
+                    return self.present(
+                        f,
+                        (!list.is_empty()).then_some(Value::Array(list)),
+                        trail,
+                    );
                 }
                 (!list.is_empty()).then_some(Value::Array(list))
             }
@@ -590,7 +688,12 @@ impl Ctx<'_> {
     }
 
     /// Absent -> default, or an error when required.
-    fn present(&self, f: &Field, v: Option<Value>, trail: &Trail<'_>) -> Result<Option<Value>, FieldError> {
+    fn present(
+        &self,
+        f: &Field,
+        v: Option<Value>,
+        trail: &Trail<'_>,
+    ) -> Result<Option<Value>, FieldError> {
         match v {
             Some(v) => Ok(Some(v)),
             None => match &f.default {
@@ -617,14 +720,21 @@ impl Ctx<'_> {
     }
 
     /// Transforms, normalisation (trim, NFC), checks. `None` when the result is empty.
-    fn finish(&self, f: &Field, mut v: Value, trail: &Trail<'_>) -> Result<Option<Value>, FieldError> {
+    fn finish(
+        &self,
+        f: &Field,
+        mut v: Value,
+        trail: &Trail<'_>,
+    ) -> Result<Option<Value>, FieldError> {
         for t in &f.transforms {
             v = match apply_each(t, &v) {
                 Ok(out) => out,
                 Err(e) => return Err(self.value_error(f, trail, e, &v, ErrorKind::Mapping)),
             };
         }
-        let Some(v) = normalise(v) else { return Ok(None) };
+        let Some(v) = normalise(v) else {
+            return Ok(None);
+        };
         for c in &f.checks {
             if let Err(e) = check_each(c, &v) {
                 return Err(self.value_error(f, trail, e, &v, ErrorKind::Validation));
@@ -633,7 +743,14 @@ impl Ctx<'_> {
         Ok(Some(v))
     }
 
-    fn value_error(&self, f: &Field, trail: &Trail<'_>, e: ValueError, v: &Value, kind: ErrorKind) -> FieldError {
+    fn value_error(
+        &self,
+        f: &Field,
+        trail: &Trail<'_>,
+        e: ValueError,
+        v: &Value,
+        kind: ErrorKind,
+    ) -> FieldError {
         let shown = match values::text(v) {
             Ok(t) if f.personal => values::mask(&t),
             Ok(t) => t.chars().take(80).collect(),
@@ -687,15 +804,19 @@ fn normalise(v: Value) -> Option<Value> {
 
 fn apply_each(t: &Transform, v: &Value) -> Result<Value, ValueError> {
     match v {
-        Value::Array(items) if !matches!(t, Transform::Split(_)) => {
-            items.iter().map(|i| apply(t, i)).collect::<Result<Vec<_>, _>>().map(Value::Array)
-        }
+        Value::Array(items) if !matches!(t, Transform::Split(_)) => items
+            .iter()
+            .map(|i| apply(t, i))
+            .collect::<Result<Vec<_>, _>>()
+            .map(Value::Array),
         _ => apply(t, v),
     }
 }
 
 fn apply(t: &Transform, v: &Value) -> Result<Value, ValueError> {
-    let str_op = |f: &dyn Fn(&str) -> String| -> Result<Value, ValueError> { Ok(Value::String(f(&values::text(v)?))) };
+    let str_op = |f: &dyn Fn(&str) -> String| -> Result<Value, ValueError> {
+        Ok(Value::String(f(&values::text(v)?)))
+    };
     match t {
         Transform::Trim => str_op(&|s| s.trim().to_owned()),
         Transform::Upper => str_op(&|s| s.to_uppercase()),
@@ -710,12 +831,18 @@ fn apply(t: &Transform, v: &Value) -> Result<Value, ValueError> {
         Transform::Date(p) => values::date(v, p),
         Transform::Datetime(p) => values::datetime(v, p),
         Transform::Split(sep) => values::split(v, sep),
-        Transform::Lookup { name, table, default } => {
+        Transform::Lookup {
+            name,
+            table,
+            default,
+        } => {
             let key = values::text(v)?;
             let key = values::nfc(key.trim());
             match table.get(key.as_ref()) {
                 Some(found) => Ok(found.clone()),
-                None => default.clone().ok_or_else(|| ValueError::NotInTable { table: name.clone() }),
+                None => default.clone().ok_or_else(|| ValueError::NotInTable {
+                    table: name.clone(),
+                }),
             }
         }
     }
@@ -730,11 +857,18 @@ fn check_each(c: &Check, v: &Value) -> Result<(), ValueError> {
 
 fn check(c: &Check, v: &Value) -> Result<(), ValueError> {
     if let Check::Enum(allowed) = c {
-        return if allowed.iter().any(|a| a == v || values::text(a).ok() == values::text(v).ok()) {
+        return if allowed
+            .iter()
+            .any(|a| a == v || values::text(a).ok() == values::text(v).ok())
+        {
             Ok(())
         } else {
             Err(ValueError::NotInEnum {
-                allowed: allowed.iter().filter_map(|a| values::text(a).ok().map(|t| t.into_owned())).collect::<Vec<_>>().join(", "),
+                allowed: allowed
+                    .iter()
+                    .filter_map(|a| values::text(a).ok().map(|t| t.into_owned()))
+                    .collect::<Vec<_>>()
+                    .join(", "),
             })
         };
     }
@@ -747,7 +881,9 @@ fn check(c: &Check, v: &Value) -> Result<(), ValueError> {
             if re.is_match(&text) {
                 Ok(())
             } else {
-                Err(ValueError::NoMatch { pattern: re.as_str().to_owned() })
+                Err(ValueError::NoMatch {
+                    pattern: re.as_str().to_owned(),
+                })
             }
         }
         Check::Length(min, max) => values::length(&text, *min, *max),
