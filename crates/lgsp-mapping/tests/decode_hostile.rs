@@ -328,6 +328,17 @@ fn xml_raw_control_chars_refused() {
     assert_eq!(xml_err("<R a=\"\u{0}\"/>").code(), "decode.xml.char");
     // Tab, LF, CR are fine.
     xml("<R>\t\n\r</R>");
+    // Wherever they are in the body, including across 64-byte boundaries.
+    for pad in 55..140 {
+        let body = format!("<R>{}\u{FFFF}</R>", "a".repeat(pad));
+        let e = xml_err(&body);
+        assert_eq!(
+            (e.code(), e.position()),
+            ("decode.xml.char", Some((1, pad + 4)))
+        );
+        let body = format!("<R>{}\u{7}</R>", "a".repeat(pad));
+        assert_eq!(xml_err(&body).position(), Some((1, pad + 4)));
+    }
 }
 
 #[test]

@@ -26,6 +26,12 @@ fn loses_mixed_content_positions() {
         v,
         json!({"p": {"b": "big", "i": "!", "#text": "Hello  world."}})
     );
+    // Once an element has children, whitespace-only pieces of text are layout and dropped.
+    let v = xml("<p>\n  <b/>\n  tail\n  <i/> &lt; </p>");
+    assert_eq!(
+        v,
+        json!({"p": {"b": "", "i": "", "#text": "\n  tail\n  <"}})
+    );
 }
 
 #[test]

@@ -10,7 +10,7 @@ use quick_xml::reader::Reader;
 use serde_json::map::Entry;
 use serde_json::{Map, Value};
 
-use super::{DecodeError, Format, Limits, UTF8_BOM, line_col, nfc_cow, nfc_str};
+use super::{DecodeError, Format, Limits, UTF8_BOM, line_col, nfc_cow, nfc_str, nfc_string};
 
 const TEXT_KEY: &str = "#text";
 
@@ -108,7 +108,24 @@ fn is_xml_char(c: char) -> bool {
 /// Refuse raw characters XML 1.0 forbids: C0 controls other than tab, LF and CR, and
 /// U+FFFE / U+FFFF. (Surrogates cannot occur in valid UTF-8.)
 fn check_raw_chars(body: &[u8]) -> Result<(), DecodeError> {
-    for (i, &b) in body.iter().enumerate() {
+    // Fast path: a branch-free test per 64-byte block (which the compiler vectorises);
+    // only a block that might hold a suspect byte is looked at closely.
+    const BLOCK: usize = 64;
+    for (n, block) in body.chunks(BLOCK).enumerate() {
+        let suspect = block.iter().fold(false, |acc, &b| {
+            acc | ((b < 0x20) & (b != b'\t') & (b != b'\n') & (b != b'\r')) | (b == 0xEF)
+        });
+        if suspect {
+            let start = n * BLOCK;
+            // A 0xEF at the end of the block is matched against the bytes after it.
+            check_raw_chars_slow(body, start, (start + BLOCK).min(body.len()))?;
+        }
+    }
+    Ok(())
+}
+
+fn check_raw_chars_slow(body: &[u8], from: usize, to: usize) -> Result<(), DecodeError> {
+    for (i, &b) in body.iter().enumerate().take(to).skip(from) {
         let codepoint = if b < 0x20 {
             if matches!(b, b'\t' | b'\n' | b'\r') {
                 continue;
@@ -175,10 +192,10 @@ struct Frame<'a> {
     key: String,
     /// Byte offset of its start tag.
     start: usize,
-    /// Attributes and children so far.
-    map: Map<String, Value>,
-    /// All text and CDATA so far, concatenated; borrowed from the input while it is a
-    /// single piece.
+    /// Where its attributes and children start in [`Builder::entries`].
+    first_entry: usize,
+    /// Its text and CDATA so far, concatenated; borrowed from the input while it is a
+    /// single piece. Once it has child elements, whitespace-only pieces are not kept.
     text: Cow<'a, str>,
     has_children: bool,
 }
@@ -188,6 +205,9 @@ struct Builder<'a> {
     reader: Reader<&'a [u8]>,
     max_depth: usize,
     stack: Vec<Frame<'a>>,
+    /// Attributes and children of all open elements, in document order. An element's
+    /// object is built when it closes, sized exactly, instead of growing as it is read.
+    entries: Vec<(String, Value)>,
     root: Option<(String, Value)>,
 }
 
@@ -205,6 +225,7 @@ impl<'a> Builder<'a> {
             reader,
             max_depth: limits.max_depth,
             stack: Vec::new(),
+            entries: Vec::new(),
             root: None,
         }
     }
@@ -226,12 +247,8 @@ impl<'a> Builder<'a> {
                 }
                 Event::Empty(start) => {
                     let frame = self.open(&start, pos)?;
-                    let value = if frame.map.is_empty() {
-                        Value::String(String::new())
-                    } else {
-                        Value::Object(frame.map)
-                    };
-                    self.attach(frame.key, value);
+                    let (key, value) = self.finish(frame);
+                    self.attach(key, value);
                 }
                 Event::End(_) => {
                     // The reader checks that end tags match their start tags.
@@ -242,11 +259,15 @@ impl<'a> Builder<'a> {
                             "closing tag has no matching opening tag".to_owned(),
                         ));
                     };
-                    let (key, value) = finish(frame);
+                    let (key, value) = self.finish(frame);
                     self.attach(key, value);
                 }
                 Event::Text(text) => match self.stack.last_mut() {
-                    Some(frame) => append(&mut frame.text, text.xml10_content()),
+                    Some(frame) => {
+                        if !(frame.has_children && text.bytes().all(is_xml_space)) {
+                            append(&mut frame.text, text.xml10_content());
+                        }
+                    }
                     None => {
                         if !text.bytes().all(is_xml_space) {
                             return Err(self.outside_root(pos, "text"));
@@ -338,10 +359,14 @@ impl<'a> Builder<'a> {
                 column,
             });
         }
-        if let Some(parent) = self.stack.last_mut() {
+        if let Some(parent) = self.stack.last_mut().filter(|p| !p.has_children) {
             parent.has_children = true;
+            // Indentation before the first child is layout, not content.
+            if parent.text.bytes().all(is_xml_space) {
+                parent.text = Cow::Borrowed("");
+            }
         }
-        let mut map = Map::new();
+        let first_entry = self.entries.len();
         for attr in start.attributes() {
             let attr =
                 attr.map_err(|err| syntax(self.text, pos, format!("in the tag <{qname}>: {err}")))?;
@@ -369,13 +394,14 @@ impl<'a> Builder<'a> {
             let local = local_name(name);
             let mut key = String::with_capacity(1 + local.len());
             key.push('@');
-            key.push_str(&nfc_str(local));
-            insert(&mut map, key, Value::String(nfc_cow(value)));
+            key.push_str(local);
+            self.entries
+                .push((nfc_string(key), Value::String(nfc_cow(value))));
         }
         Ok(Frame {
             key: nfc_str(local_name(qname)),
             start: pos,
-            map,
+            first_entry,
             text: Cow::Borrowed(""),
             has_children: false,
         })
@@ -430,10 +456,39 @@ impl<'a> Builder<'a> {
     }
 
     fn attach(&mut self, key: String, value: Value) {
-        match self.stack.last_mut() {
-            Some(parent) => insert(&mut parent.map, key, value),
-            None => self.root = Some((key, value)),
+        if self.stack.is_empty() {
+            self.root = Some((key, value));
+        } else {
+            self.entries.push((key, value));
         }
+    }
+
+    /// The value of a closed element: a string when it has neither attributes nor
+    /// children, an object otherwise.
+    fn finish(&mut self, frame: Frame<'_>) -> (String, Value) {
+        let Frame {
+            key,
+            first_entry,
+            text,
+            has_children,
+            ..
+        } = frame;
+        let first_entry = first_entry.min(self.entries.len());
+        if first_entry == self.entries.len() {
+            return (key, Value::String(nfc_cow(text)));
+        }
+        // Whitespace between child elements is layout, not content.
+        let layout_only = has_children && text.bytes().all(is_xml_space);
+        let keep_text = !text.is_empty() && !layout_only;
+        let count = self.entries.len() - first_entry + usize::from(keep_text);
+        let mut map = Map::with_capacity(count);
+        for (name, value) in self.entries.drain(first_entry..) {
+            insert(&mut map, name, value);
+        }
+        if keep_text {
+            map.insert(TEXT_KEY.to_owned(), Value::String(nfc_cow(text)));
+        }
+        (key, Value::Object(map))
     }
 }
 
@@ -447,8 +502,9 @@ fn parse_char_ref(name: &str) -> Option<u32> {
 }
 
 fn local_name(qname: &str) -> &str {
-    match qname.rfind(':') {
-        Some(i) => &qname[i + 1..],
+    // Names are short: a plain scan beats a vectorised search's set-up cost.
+    match qname.bytes().rposition(|b| b == b':') {
+        Some(i) => qname.get(i + 1..).unwrap_or(qname),
         None => qname,
     }
 }
@@ -476,23 +532,4 @@ fn insert(map: &mut Map<String, Value>, key: String, value: Value) {
             }
         },
     }
-}
-
-fn finish(frame: Frame<'_>) -> (String, Value) {
-    let Frame {
-        key,
-        mut map,
-        text,
-        has_children,
-        ..
-    } = frame;
-    if map.is_empty() && !has_children {
-        return (key, Value::String(nfc_cow(text)));
-    }
-    // Whitespace between child elements is layout, not content.
-    let layout_only = has_children && text.bytes().all(is_xml_space);
-    if !text.is_empty() && !layout_only {
-        map.insert(TEXT_KEY.to_owned(), Value::String(nfc_cow(text)));
-    }
-    (key, Value::Object(map))
 }
