@@ -34,9 +34,13 @@ pub fn load(path: &Path) -> Option<Loaded> {
 }
 
 pub fn try_load(path: &Path) -> Result<Loaded, Vec<Problem>> {
-    let config = config::load(path, EnvOverrides::from_process())?;
-    let adapters = Adapters::load(&config)?;
-    Ok(Loaded { config, adapters })
+    let (config, mut problems) = config::load_partial(path, EnvOverrides::from_process())?;
+    match Adapters::load(&config) {
+        Ok(adapters) if problems.is_empty() => return Ok(Loaded { config, adapters }),
+        Ok(_) => {}
+        Err(p) => problems.extend(p),
+    }
+    Err(problems)
 }
 
 pub fn print_problems(problems: &[Problem]) {

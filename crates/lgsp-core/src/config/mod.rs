@@ -20,6 +20,9 @@ pub struct LoadedConfig {
     pub config: Config,
     /// The root file.
     pub path: PathBuf,
+    /// For each route of `config.routes`, its index in the file (routes that failed to
+    /// load are left out of `config.routes`).
+    pub route_index: Vec<usize>,
 }
 
 impl LoadedConfig {
@@ -49,12 +52,31 @@ const TOP_LEVEL: &[&str] = &[
 /// Load the root file at `path` with `env` overrides. Every problem found is returned,
 /// not just the first. Adapters are loaded separately (they belong to the mapping crate).
 pub fn load(path: &Path, env: EnvOverrides) -> Result<LoadedConfig, Vec<Problem>> {
+    match load_partial(path, env)? {
+        (cfg, problems) if problems.is_empty() => Ok(cfg),
+        (_, problems) => Err(problems),
+    }
+}
+
+/// As [`load`], but a file that parses yields a configuration even with problems (failed
+/// sections at their defaults, failed routes left out), so that later checks (adapters,
+/// references) can report their problems in the same run.
+pub fn load_partial(
+    path: &Path,
+    env: EnvOverrides,
+) -> Result<(LoadedConfig, Vec<Problem>), Vec<Problem>> {
     let mut file = YamlFile::open(path, Some(env)).map_err(|p| vec![p])?;
-    load_file(&mut file).ok_or(file.problems)
+    let cfg = build(&mut file);
+    let problems = std::mem::take(&mut file.problems);
+    cfg.map(|c| (c, problems.clone())).ok_or(problems)
 }
 
 /// As [`load`], from an open file (tests give text directly).
 pub fn load_file(file: &mut YamlFile) -> Option<LoadedConfig> {
+    build(file).filter(|_| file.problems.is_empty())
+}
+
+fn build(file: &mut YamlFile) -> Option<LoadedConfig> {
     if !file.check_top_level(TOP_LEVEL) {
         return None;
     }
@@ -86,12 +108,13 @@ pub fn load_file(file: &mut YamlFile) -> Option<LoadedConfig> {
     };
     let complete = config.routes.len() == route_count && config.adapters.len() == adapter_count;
     validate(&config, &route_index, file);
-    if !file.problems.is_empty() || !complete {
-        return None;
+    if !complete && file.problems.is_empty() {
+        file.problem("", "some list items could not be read");
     }
     Some(LoadedConfig {
         config,
         path: file.path.clone(),
+        route_index,
     })
 }
 

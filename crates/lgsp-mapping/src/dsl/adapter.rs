@@ -408,7 +408,7 @@ impl Adapters {
             }
         }
         let adapters = Adapters { by_name };
-        for (i, r) in cfg.config.routes.iter().enumerate() {
+        for (r, i) in cfg.config.routes.iter().zip(&cfg.route_index) {
             for (j, t) in r.to.iter().enumerate() {
                 if let Some(m) = &t.map
                     && let Err(msg) = adapters.check_ref(m)

@@ -100,7 +100,8 @@ impl CompiledPath {
     /// Compile `source` (the sugar allowed).
     pub fn compile(source: &str) -> Result<CompiledPath, PathError> {
         let (rewritten, origin) = desugar(source);
-        let query = parse_json_path(&rewritten).map_err(|e| path_error(&e, &origin))?;
+        let query =
+            parse_json_path(&rewritten).map_err(|e| path_error(&e, &origin, source.len()))?;
         let eval = match simple_steps(&rewritten) {
             Some(steps) => Eval::Simple(steps),
             None => Eval::Full(Box::new(query)),
@@ -214,7 +215,11 @@ fn simple_steps(path: &str) -> Option<Vec<Step>> {
     Some(steps)
 }
 
-fn path_error(e: &jsonpath_rust::parser::errors::JsonPathError, origin: &[usize]) -> PathError {
+fn path_error(
+    e: &jsonpath_rust::parser::errors::JsonPathError,
+    origin: &[usize],
+    source_len: usize,
+) -> PathError {
     use jsonpath_rust::parser::errors::JsonPathError as E;
     if let E::PestError(pe) = e {
         let col = match pe.line_col {
@@ -223,7 +228,7 @@ fn path_error(e: &jsonpath_rust::parser::errors::JsonPathError, origin: &[usize]
         };
         // pest columns count chars from 1; map through the rewrite to the path as written.
         let byte = col.saturating_sub(1);
-        let column = origin.get(byte).map(|b| b + 1).or(Some(col));
+        let column = Some(origin.get(byte).map_or(source_len + 1, |b| b + 1));
         let message = match &pe.variant {
             pest::error::ErrorVariant::ParsingError { .. } => {
                 "not a valid JSONPath (RFC 9535) here".to_owned()
@@ -297,6 +302,8 @@ mod tests {
         let e = CompiledPath::compile("$.HoSo..[").unwrap_err();
         assert!(e.column.is_some(), "{e:?}");
         let e = CompiledPath::compile("$.a.@b[").unwrap_err();
-        assert_eq!(e.column, Some(7), "{e:?}");
+        assert_eq!(e.column, Some(8), "{e:?}");
+        let e = CompiledPath::compile("$.a.@b[?@.x ==]").unwrap_err();
+        assert_eq!(e.column, Some(15), "{e:?}");
     }
 }

@@ -366,15 +366,10 @@ fn compile_field(
             .as_ref()
             .map(|f| compile_fields(f, &format!("{at}.fields"), env, errors));
         each.map(|each| Source::List { each, item })
-    } else if let Some(f) = &spec.fields {
-        Some(Source::Object(compile_fields(
-            f,
-            &format!("{at}.fields"),
-            env,
-            errors,
-        )))
     } else {
-        None
+        spec.fields
+            .as_ref()
+            .map(|f| Source::Object(compile_fields(f, &format!("{at}.fields"), env, errors)))
     };
     let has_item_fields = spec.fields.is_some();
     if has_item_fields && (!spec.transform.is_empty() || spec.check.is_some()) {
@@ -505,10 +500,12 @@ fn compile_check(c: CheckSpec, at: &str, errors: &mut Vec<CompileError>) -> Opti
         CheckSpec::Regex(r) => match Regex::new(&r) {
             Ok(re) => Check::Regex(re),
             Err(e) => {
-                errors.push(err(
-                    at,
-                    format!("bad regex `{r}`: {}", one_line(&e.to_string())),
-                ));
+                let (column, message) = regex_error(&e.to_string());
+                errors.push(CompileError {
+                    at: at.to_owned(),
+                    column,
+                    message: format!("bad regex `{r}`: {message}"),
+                });
                 return None;
             }
         },
@@ -518,12 +515,26 @@ fn compile_check(c: CheckSpec, at: &str, errors: &mut Vec<CompileError>) -> Opti
     })
 }
 
-fn one_line(s: &str) -> String {
-    s.lines()
-        .map(str::trim_end)
-        .filter(|l| !l.is_empty())
-        .collect::<Vec<_>>()
-        .join(" | ")
+/// The column and the message of a regex syntax error, whose text shows the pattern on
+/// one line and a caret under the bad character on the next.
+fn regex_error(text: &str) -> (Option<usize>, String) {
+    let lines: Vec<&str> = text.lines().collect();
+    let caret = lines.iter().position(|l| l.trim_start().starts_with('^'));
+    let column = caret.and_then(|i| {
+        let pattern_line = lines.get(i.checked_sub(1)?)?;
+        let indent = pattern_line.len() - pattern_line.trim_start().len();
+        let caret_at = lines.get(i)?.find('^')?;
+        Some(caret_at.checked_sub(indent)? + 1)
+    });
+    let message = lines
+        .iter()
+        .rev()
+        .find_map(|l| l.strip_prefix("error: "))
+        .map_or_else(
+            || lines.iter().map(|l| l.trim()).collect::<Vec<_>>().join(" "),
+            str::to_owned,
+        );
+    (column, message)
 }
 
 /// The nodes of `each`: a single object is a list of one; arrays are flattened; empty

@@ -1,0 +1,349 @@
+//! The `lgsp` binary as integrators use it: `check`, `map`, `test`, exit codes, and
+//! hostile payloads refused fast and in little memory.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+fn lgsp() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_lgsp"))
+}
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn shipped_config() -> PathBuf {
+    repo().join("config/lgsp.yaml")
+}
+
+fn run(cmd: &mut Command) -> Output {
+    cmd.env_remove("RUST_BACKTRACE")
+        .output()
+        .expect("spawn lgsp")
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+/// A scratch configuration: `config/lgsp.yaml` with `root` text and one adapter `raw`
+/// with a whole-document mapping.
+fn scratch(root: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("config")).unwrap();
+    std::fs::create_dir_all(dir.path().join("adapters/raw")).unwrap();
+    std::fs::write(dir.path().join("config/lgsp.yaml"), root).unwrap();
+    std::fs::write(
+        dir.path().join("adapters/raw/adapter.yaml"),
+        "mappings:\n  whole: {}\n",
+    )
+    .unwrap();
+    dir
+}
+
+#[test]
+fn check_passes_on_the_shipped_config() {
+    let out = run(lgsp().args(["check", "--config"]).arg(shipped_config()));
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains(": ok ("));
+}
+
+#[test]
+fn check_reports_all_four_mistakes_with_positions() {
+    let dir = scratch(
+        "broker:\n  prefech: 8\nlimits:\n  max_depth: [1]\nadapters: [raw]\nroutes:\n  - name: a\n    from: { binding: \"x.#\" }\n    map: raw\n    to:\n      - exchange: lgsp.out\n    retry: { delays: [\"5 parsecs\"] }\n  - name: b\n    from: { binding: \"y.#\" }\n    map: raw\n    to:\n      - app: tax\n        map: raw.nosuchmapping\n",
+    );
+    let out = run(lgsp().current_dir(dir.path()).arg("check"));
+    assert_eq!(out.status.code(), Some(2));
+    let err = text(&out.stderr);
+    let lines: Vec<&str> = err.lines().collect();
+    let expect = [
+        "config/lgsp.yaml:2:3: broker.prefech: unknown key `prefech`",
+        "config/lgsp.yaml:4:3: limits.max_depth: invalid type",
+        "config/lgsp.yaml:12:23: routes[0].retry.delays[0]: invalid duration \"5 parsecs\"",
+        "config/lgsp.yaml:18:9: routes[1].to[0].map: adapter `raw` has no mapping `nosuchmapping`",
+    ];
+    for e in expect {
+        assert!(
+            lines.iter().any(|l| l.starts_with(e)),
+            "missing {e:?} in:\n{err}"
+        );
+    }
+    assert!(err.contains("4 problems found"), "{err}");
+}
+
+#[test]
+fn check_reports_a_bad_jsonpath_with_its_column() {
+    let dir = scratch("adapters: [raw]\n");
+    std::fs::write(
+        dir.path().join("adapters/raw/adapter.yaml"),
+        "mappings:\n  m:\n    fields:\n      a: { path: \"$.x[?@.y ==]\" }\n      b: { path: $.z, check: { regex: \"([a-z\" } }\n",
+    )
+    .unwrap();
+    let out = run(lgsp().current_dir(dir.path()).arg("check"));
+    assert_eq!(out.status.code(), Some(2));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("adapter.yaml:4:12: mappings.m.fields.a.path: bad JSONPath `$.x[?@.y ==]`"),
+        "{err}"
+    );
+    assert!(err.contains("(column 12 of the value)"), "{err}");
+    assert!(
+        err.contains("adapter.yaml:5:23: mappings.m.fields.b.check[0]: bad regex `([a-z`: unclosed character class (column 2 of the value)"),
+        "{err}"
+    );
+}
+
+#[test]
+fn map_converts_each_bizreg_sample_with_a_whole_document_mapping() {
+    let dir = scratch("adapters: [raw]\n");
+    let samples = repo().join("adapters/bizreg/samples");
+    let mut n = 0;
+    for entry in std::fs::read_dir(samples).unwrap() {
+        let path = entry.unwrap().path();
+        let out = run(lgsp()
+            .current_dir(dir.path())
+            .args(["map", "--mapping", "raw.whole"])
+            .arg(&path));
+        assert!(
+            out.status.success(),
+            "{}: {}",
+            path.display(),
+            text(&out.stderr)
+        );
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert!(
+            v.as_object()
+                .is_some_and(|m| m.len() == 1 || path.extension().unwrap() == "json")
+        );
+        n += 1;
+    }
+    assert_eq!(n, 7);
+}
+
+#[test]
+fn map_by_type_maps_as_the_bus_does() {
+    let out = run(lgsp()
+        .args(["map", "--config"])
+        .arg(shipped_config())
+        .args([
+            "--type",
+            "bizreg.branch.registered",
+            "--envelope",
+            "app_id=dkkd",
+        ])
+        .arg(repo().join("adapters/bizreg/samples/branch-registered.xml")));
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["enterprise_code"], "4941209473001");
+    assert_eq!(
+        v["industries"].as_array().map(Vec::len),
+        Some(1),
+        "a single Nganh is a list of one"
+    );
+}
+
+#[test]
+fn map_exit_codes_separate_bad_data_from_bad_usage() {
+    let dir = scratch("adapters: [raw]\n");
+    let mut child = lgsp()
+        .current_dir(dir.path())
+        .args([
+            "map",
+            "--mapping",
+            "raw.whole",
+            "--content-type",
+            "json",
+            "-",
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"{\"a\": 1, \"a\": 2}")
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("duplicate key \"a\" at line 1"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    let out = run(lgsp()
+        .current_dir(dir.path())
+        .args(["map", "--mapping", "raw.nope", "x.xml"]));
+    assert_eq!(out.status.code(), Some(2));
+    let out = run(lgsp().current_dir(dir.path()).args(["map", "x.xml"]));
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "neither --mapping nor --type is a usage error"
+    );
+}
+
+#[test]
+fn test_command_passes_on_the_shipped_adapters() {
+    let out = run(lgsp().args(["test", "--config"]).arg(shipped_config()));
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{stdout}{}", text(&out.stderr));
+    let last = stdout.lines().last().unwrap();
+    assert!(last.ends_with(" passed, 0 failed"), "{last}");
+}
+
+#[test]
+fn test_command_shows_a_diff_and_fails_when_a_golden_differs() {
+    let dir = scratch("adapters: [raw]\n");
+    let a = dir.path().join("adapters/raw");
+    std::fs::create_dir_all(a.join("tests")).unwrap();
+    std::fs::write(a.join("in.json"), "{\"x\": \"1\"}").unwrap();
+    std::fs::write(a.join("good.json"), "{\n  \"x\": \"1\"\n}\n").unwrap();
+    std::fs::write(a.join("bad.json"), "{\n  \"x\": \"2\"\n}\n").unwrap();
+    std::fs::write(
+        a.join("tests/cases.yaml"),
+        "cases:\n  - { name: good, input: in.json, mapping: whole, expect: good.json }\n  - { name: bad, input: in.json, mapping: whole, expect: bad.json }\n  - { name: err, body: \"<a>\", mapping: whole, expect_error: { kind: decode, contains: \"line 1\" } }\n",
+    )
+    .unwrap();
+    let out = run(lgsp().current_dir(dir.path()).arg("test"));
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert!(
+        stdout.contains("-  \"x\": \"2\"") && stdout.contains("+  \"x\": \"1\""),
+        "{stdout}"
+    );
+    assert_eq!(stdout.lines().last(), Some("2 passed, 1 failed"));
+
+    let out = run(lgsp().current_dir(dir.path()).args(["test", "--update"]));
+    assert!(out.status.success());
+    assert_eq!(
+        std::fs::read_to_string(a.join("bad.json")).unwrap(),
+        "{\n  \"x\": \"1\"\n}\n"
+    );
+}
+
+/// Run `lgsp map` on `body`; return exit code, stderr, wall time and peak RSS in KiB.
+fn map_hostile(format: &str, body: &[u8]) -> (Option<i32>, String, Duration, i64) {
+    let dir = scratch("adapters: [raw]\n");
+    let file = dir.path().join(format!("payload.{format}"));
+    std::fs::write(&file, body).unwrap();
+    let started = Instant::now();
+    let out = run(lgsp()
+        .current_dir(dir.path())
+        .args(["map", "--mapping", "raw.whole"])
+        .arg(&file));
+    let elapsed = started.elapsed();
+    // Each test runs in its own process under nextest, so the children's peak RSS is
+    // this command's.
+    let usage =
+        nix::sys::resource::getrusage(nix::sys::resource::UsageWho::RUSAGE_CHILDREN).unwrap();
+    (
+        out.status.code(),
+        text(&out.stderr),
+        elapsed,
+        usage.max_rss(),
+    )
+}
+
+fn assert_refused_fast(format: &str, body: &[u8], needle: &str) {
+    let (code, err, elapsed, rss_kib) = map_hostile(format, body);
+    assert_eq!(code, Some(1), "{err}");
+    assert!(err.contains(needle), "expected {needle:?} in {err}");
+    assert!(elapsed < Duration::from_secs(1), "took {elapsed:?}");
+    assert!(rss_kib < 64 * 1024, "peak RSS {rss_kib} KiB");
+}
+
+#[test]
+fn billion_laughs_is_refused_fast() {
+    let mut doc =
+        String::from("<?xml version=\"1.0\"?>\n<!DOCTYPE lolz [\n <!ENTITY lol \"lol\">\n");
+    for i in 1..10 {
+        let prev = if i == 1 {
+            "lol".to_owned()
+        } else {
+            format!("lol{}", i - 1)
+        };
+        doc.push_str(&format!(
+            " <!ENTITY lol{i} \"{}\">\n",
+            format!("&{prev};").repeat(10)
+        ));
+    }
+    doc.push_str("]>\n<lolz>&lol9;</lolz>\n");
+    assert_refused_fast("xml", doc.as_bytes(), "DOCTYPE");
+}
+
+#[test]
+fn xxe_is_refused_and_nothing_is_read() {
+    let secret_dir = tempfile::tempdir().unwrap();
+    let secret = secret_dir.path().join("secret.txt");
+    std::fs::write(&secret, "TOP-SECRET-CONTENT").unwrap();
+    let doc = format!(
+        "<?xml version=\"1.0\"?>\n<!DOCTYPE r [<!ENTITY x SYSTEM \"file://{}\">]>\n<r>&x;</r>\n",
+        secret.display()
+    );
+    let (code, err, _, _) = map_hostile("xml", doc.as_bytes());
+    assert_eq!(code, Some(1));
+    assert!(
+        err.contains("DOCTYPE") && !err.contains("TOP-SECRET"),
+        "{err}"
+    );
+}
+
+#[test]
+fn xml_nested_10000_deep_is_refused_fast() {
+    let doc = format!("{}{}", "<a>".repeat(10_000), "</a>".repeat(10_000));
+    assert_refused_fast("xml", doc.as_bytes(), "[limit limit.depth]");
+}
+
+#[test]
+fn json_nested_100000_deep_is_refused_fast() {
+    let doc = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
+    assert_refused_fast("json", doc.as_bytes(), "[limit limit.depth]");
+}
+
+#[test]
+fn invalid_utf8_is_refused_with_its_position() {
+    let (code, err, _, _) = map_hostile("xml", b"<a>\n  caf\xe9</a>");
+    assert_eq!(code, Some(1));
+    assert!(err.contains("line 2"), "{err}");
+}
+
+#[test]
+fn a_26_digit_json_number_is_kept_exactly() {
+    let dir = scratch("adapters: [raw]\n");
+    let file = dir.path().join("n.json");
+    std::fs::write(&file, "{\"n\": 12345678901234567890123456}").unwrap();
+    let out = run(lgsp()
+        .current_dir(dir.path())
+        .args(["map", "--mapping", "raw.whole"])
+        .arg(&file));
+    assert!(
+        text(&out.stdout).contains("\"n\": 12345678901234567890123456"),
+        "{}",
+        text(&out.stdout)
+    );
+}
+
+#[test]
+fn nfd_input_comes_out_nfc() {
+    let dir = scratch("adapters: [raw]\n");
+    let file = dir.path().join("n.xml");
+    // "Nguyễn" with the tone and the circumflex as combining marks.
+    std::fs::write(&file, "<a>Nguye\u{0302}\u{0303}n</a>").unwrap();
+    let out = run(lgsp()
+        .current_dir(dir.path())
+        .args(["map", "--mapping", "raw.whole"])
+        .arg(&file));
+    assert!(
+        text(&out.stdout).contains("\"a\": \"Nguy\u{1ec5}n\""),
+        "{}",
+        text(&out.stdout)
+    );
+}
