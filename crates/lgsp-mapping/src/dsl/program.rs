@@ -22,6 +22,19 @@ use crate::decode::Format;
 use crate::values::{self, DatePatterns, ValueError};
 use crate::xml_out::XmlOutOptions;
 
+/// How many expressions (JSONPaths, regexes, date patterns, factors) this process has
+/// compiled. Mapping a message compiles none: a test holds the count steady over many
+/// messages.
+pub fn compilations() -> usize {
+    COMPILATIONS.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+static COMPILATIONS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+fn counted() {
+    COMPILATIONS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+}
+
 /// A code table after loading: code -> value.
 pub type Table = Arc<HashMap<String, Value>>;
 
@@ -266,6 +279,7 @@ fn err(at: &str, message: impl Into<String>) -> CompileError {
 }
 
 fn compile_path(p: &str, at: &str, errors: &mut Vec<CompileError>) -> Option<CompiledPath> {
+    counted();
     match CompiledPath::compile(p) {
         Ok(c) => Some(c),
         Err(e) => {
@@ -419,6 +433,7 @@ fn compile_transform(
     env: &CompileEnv<'_>,
     errors: &mut Vec<CompileError>,
 ) -> Option<Transform> {
+    counted();
     Some(match t {
         TransformSpec::Trim => Transform::Trim,
         TransformSpec::Upper => Transform::Upper,
@@ -493,6 +508,7 @@ fn compile_transform(
 }
 
 fn compile_check(c: CheckSpec, at: &str, errors: &mut Vec<CompileError>) -> Option<Check> {
+    counted();
     Some(match c {
         CheckSpec::TaxCode => Check::TaxCode,
         CheckSpec::CitizenId => Check::CitizenId,
