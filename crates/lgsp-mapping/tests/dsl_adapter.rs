@@ -29,13 +29,20 @@ fn mapping_messages_compiles_nothing() {
     let before = compilations();
     assert!(before > 0, "loading the adapter compiles its expressions");
     for _ in 0..200 {
-        let out = adapter.map_message(&env, &body, None, &Limits::default()).unwrap();
+        let out = adapter
+            .map_message(&env, &body, None, &Limits::default())
+            .unwrap();
         assert_eq!(out.len(), 1);
     }
     // The test runner (nextest) gives each test its own process: nothing else compiles
     // while this test maps.
     let after = compilations();
-    assert_eq!(after, before, "compiled {} expressions while mapping", after - before);
+    assert_eq!(
+        after,
+        before,
+        "compiled {} expressions while mapping",
+        after - before
+    );
 }
 
 #[test]
@@ -44,7 +51,9 @@ fn dispatch_picks_the_mapping_by_format_and_root() {
     let env = envelope("bizreg.enterprise.registered");
     for file in ["enterprise-registered.xml", "enterprise-registered.json"] {
         let body = std::fs::read(dir.join("samples").join(file)).unwrap();
-        let out = adapter.map_message(&env, &body, None, &Limits::default()).unwrap();
+        let out = adapter
+            .map_message(&env, &body, None, &Limits::default())
+            .unwrap();
         assert_eq!(out[0].value["schema"], "lgsp.enterprise/1", "{file}");
         assert_eq!(out[0].event.as_deref(), Some("enterprise.registered"));
         assert_eq!(out[0].message_id, "m-1");
@@ -53,7 +62,11 @@ fn dispatch_picks_the_mapping_by_format_and_root() {
         .map_message(&env, b"<Other/>", Some(Format::Xml), &Limits::default())
         .unwrap_err();
     assert!(matches!(err, MapError::NoMatch { .. }), "{err}");
-    assert!(err.to_string().contains("expected one of: xml with root `HoSo`"), "{err}");
+    assert!(
+        err.to_string()
+            .contains("expected one of: xml with root `HoSo`"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -63,7 +76,11 @@ fn an_unknown_type_lists_the_known_ones() {
         .map_message(&envelope("bizreg.nope"), b"<a/>", None, &Limits::default())
         .unwrap_err();
     assert_eq!(err.kind().as_str(), "mapping");
-    assert!(err.to_string().contains("it maps: bizreg.branch.registered"), "{err}");
+    assert!(
+        err.to_string()
+            .contains("it maps: bizreg.branch.registered"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -75,9 +92,18 @@ fn batch_children_get_the_contract_ids() {
     )
     .unwrap();
     let adapter = Adapter::load("t", &dir).unwrap();
-    let env = Envelope { message_id: "parent-1".into(), ..Envelope::default() };
+    let env = Envelope {
+        message_id: "parent-1".into(),
+        ..Envelope::default()
+    };
     let out = adapter
-        .map_with("list", &env, b"<L><I><v>a</v></I><I><v>b</v></I></L>", None, &Limits::default())
+        .map_with(
+            "list",
+            &env,
+            b"<L><I><v>a</v></I><I><v>b</v></I></L>",
+            None,
+            &Limits::default(),
+        )
         .unwrap();
     assert_eq!(out.len(), 2);
     for (i, m) in out.iter().enumerate() {
@@ -91,7 +117,11 @@ fn batch_children_get_the_contract_ids() {
 }
 
 fn tempfile_dir() -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("lgsp-dsl-{}-{:?}", std::process::id(), std::thread::current().id()));
+    let dir = std::env::temp_dir().join(format!(
+        "lgsp-dsl-{}-{:?}",
+        std::process::id(),
+        std::thread::current().id()
+    ));
     std::fs::create_dir_all(&dir).unwrap();
     dir
 }
