@@ -233,3 +233,13 @@ pub struct ExpectErrorSpec {
     #[serde(default)]
     pub contains: Option<String>,
 }
+
+impl ExpectErrorSpec {
+    /// The expectation in words, for test reports.
+    pub fn describe(&self) -> String {
+        match &self.contains {
+            Some(c) => format!("{} error containing \"{c}\"", self.kind),
+            None => format!("{} error", self.kind),
+        }
+    }
+}

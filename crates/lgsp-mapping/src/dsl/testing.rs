@@ -166,14 +166,7 @@ pub fn run_case(adapter: &Adapter, case: &TestCase, limits: &Limits, update: boo
             error: format!("{} [{}]: {e}", e.kind().as_str(), e.code()),
         },
         (None, Some(want), Ok(outputs)) => Outcome::WrongError {
-            expected: format!(
-                "{} error{}",
-                want.kind,
-                want.contains
-                    .as_deref()
-                    .map(|c| format!(" containing \"{c}\""))
-                    .unwrap_or_default()
-            ),
+            expected: want.describe(),
             actual: format!("success:\n{}", render(&outputs)),
         },
         (None, Some(want), Err(e)) => {
@@ -184,14 +177,7 @@ pub fn run_case(adapter: &Adapter, case: &TestCase, limits: &Limits, update: boo
                 Outcome::Passed
             } else {
                 Outcome::WrongError {
-                    expected: format!(
-                        "{} error{}",
-                        want.kind,
-                        want.contains
-                            .as_deref()
-                            .map(|c| format!(" containing \"{c}\""))
-                            .unwrap_or_default()
-                    ),
+                    expected: want.describe(),
                     actual: format!("{} error: {text}", e.kind().as_str()),
                 }
             }
