@@ -315,15 +315,20 @@ fn invalid_utf8_is_refused_with_its_position() {
     assert!(err.contains("line 2"), "{err}");
 }
 
-#[test]
-fn a_26_digit_json_number_is_kept_exactly() {
+/// `lgsp map --mapping raw.whole` on a file `name` holding `content`.
+fn map_whole(name: &str, content: &str) -> Output {
     let dir = scratch("adapters: [raw]\n");
-    let file = dir.path().join("n.json");
-    std::fs::write(&file, "{\"n\": 12345678901234567890123456}").unwrap();
-    let out = run(lgsp()
+    let file = dir.path().join(name);
+    std::fs::write(&file, content).unwrap();
+    run(lgsp()
         .current_dir(dir.path())
         .args(["map", "--mapping", "raw.whole"])
-        .arg(&file));
+        .arg(&file))
+}
+
+#[test]
+fn a_26_digit_json_number_is_kept_exactly() {
+    let out = map_whole("n.json", "{\"n\": 12345678901234567890123456}");
     assert!(
         text(&out.stdout).contains("\"n\": 12345678901234567890123456"),
         "{}",
@@ -333,14 +338,8 @@ fn a_26_digit_json_number_is_kept_exactly() {
 
 #[test]
 fn nfd_input_comes_out_nfc() {
-    let dir = scratch("adapters: [raw]\n");
-    let file = dir.path().join("n.xml");
     // "Nguyễn" with the tone and the circumflex as combining marks.
-    std::fs::write(&file, "<a>Nguye\u{0302}\u{0303}n</a>").unwrap();
-    let out = run(lgsp()
-        .current_dir(dir.path())
-        .args(["map", "--mapping", "raw.whole"])
-        .arg(&file));
+    let out = map_whole("n.xml", "<a>Nguye\u{0302}\u{0303}n</a>");
     assert!(
         text(&out.stdout).contains("\"a\": \"Nguy\u{1ec5}n\""),
         "{}",

@@ -125,3 +125,26 @@ fn tempfile_dir() -> PathBuf {
     std::fs::create_dir_all(&dir).unwrap();
     dir
 }
+
+#[test]
+fn an_enum_check_never_accepts_an_object() {
+    let dir = tempfile_dir();
+    std::fs::write(
+        dir.join("adapter.yaml"),
+        "mappings:\n  m:\n    fields:\n      v: { path: $.v, check: { enum: [{ a: 1 }, ok] } }\n",
+    )
+    .unwrap();
+    let adapter = Adapter::load("t", &dir).unwrap();
+    let env = Envelope::default();
+    let limits = Limits::default();
+    assert!(
+        adapter
+            .map_with("m", &env, br#"{"v": "ok"}"#, None, &limits)
+            .is_ok()
+    );
+    let err = adapter
+        .map_with("m", &env, br#"{"v": {"b": 2}}"#, None, &limits)
+        .unwrap_err();
+    assert_eq!(err.kind().as_str(), "validation", "{err}");
+    std::fs::remove_dir_all(dir).unwrap();
+}

@@ -68,7 +68,10 @@ pub fn load_partial(
     let mut file = YamlFile::open(path, Some(env)).map_err(|p| vec![p])?;
     let cfg = build(&mut file);
     let problems = std::mem::take(&mut file.problems);
-    cfg.map(|c| (c, problems.clone())).ok_or(problems)
+    match cfg {
+        Some(c) => Ok((c, problems)),
+        None => Err(problems),
+    }
 }
 
 /// As [`load`], from an open file (tests give text directly).

@@ -884,10 +884,9 @@ fn check_each(c: &Check, v: &Value) -> Result<(), ValueError> {
 
 fn check(c: &Check, v: &Value) -> Result<(), ValueError> {
     if let Check::Enum(allowed) = c {
-        return if allowed
-            .iter()
-            .any(|a| a == v || values::text(a).ok() == values::text(v).ok())
-        {
+        return if allowed.iter().any(|a| {
+            a == v || matches!((values::text(a), values::text(v)), (Ok(x), Ok(y)) if x == y)
+        }) {
             Ok(())
         } else {
             Err(ValueError::NotInEnum {
