@@ -9,15 +9,18 @@ use clap::{Parser, Subcommand};
 
 mod check;
 mod load;
+mod logging;
 mod map;
+mod publish;
+mod run;
 mod test;
+mod watch;
 
 /// Exit codes shared by every command (DESIGN section 8).
 pub mod exit {
     pub const OK: u8 = 0;
     pub const FAILED: u8 = 1;
     pub const USAGE: u8 = 2;
-    #[allow(dead_code)]
     pub const UNREACHABLE: u8 = 3;
 }
 
@@ -46,6 +49,12 @@ enum Command {
     Map(map::MapArgs),
     /// Run the adapters' test cases (golden files and expected errors).
     Test(test::TestArgs),
+    /// Run the bus: consume every route, map, deliver, keep failures.
+    Run(run::RunArgs),
+    /// Publish files to the bus (with confirms) and print their message ids.
+    Publish(publish::PublishArgs),
+    /// Print what the bus publishes on its output exchange.
+    Watch(watch::WatchArgs),
 }
 
 fn main() -> ExitCode {
@@ -54,6 +63,9 @@ fn main() -> ExitCode {
         Command::Check { config } => check::run(&config.config),
         Command::Map(args) => map::run(&args),
         Command::Test(args) => test::run(&args),
+        Command::Run(args) => run::run(&args),
+        Command::Publish(args) => publish::run(&args),
+        Command::Watch(args) => watch::run(&args),
     };
     ExitCode::from(code)
 }

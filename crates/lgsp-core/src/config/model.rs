@@ -60,6 +60,24 @@ pub struct BrokerConfig {
         deserialize_with = "lenient::number"
     )]
     pub confirm_window: u32,
+    /// `x-max-length` of each route queue; publishers are refused (reject-publish) past
+    /// it. Default 1000000.
+    #[serde(default = "default_max_length", deserialize_with = "lenient::number")]
+    pub max_length: u64,
+    /// `x-delivery-limit` of each route queue: deliveries before the broker dead-letters
+    /// a message to the failed path as `poison`. Default 20.
+    #[serde(
+        default = "default_delivery_limit",
+        deserialize_with = "lenient::number"
+    )]
+    pub delivery_limit: u32,
+}
+
+fn default_max_length() -> u64 {
+    1_000_000
+}
+fn default_delivery_limit() -> u32 {
+    20
 }
 
 fn default_broker_url() -> SecretUrl {
@@ -82,6 +100,8 @@ impl Default for BrokerConfig {
             prefix: default_prefix(),
             prefetch: default_prefetch(),
             confirm_window: default_confirm_window(),
+            max_length: default_max_length(),
+            delivery_limit: default_delivery_limit(),
         }
     }
 }

@@ -1,0 +1,169 @@
+//! Confirmed publishing: persistent, `mandatory`, a bounded window of publishes awaiting
+//! their confirm. A nack is an error; a mandatory publish the broker could not route is
+//! acked *with the returned message attached*, and that is reported as unroutable, not
+//! as success.
+
+use std::sync::Arc;
+
+use lapin::options::{BasicPublishOptions, ConfirmSelectOptions};
+use lapin::{BasicProperties, Channel, Connection};
+use lapin::{Confirmation, PublisherConfirm};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+use crate::TransportError;
+
+/// Why a publish did not end confirmed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum PublishError {
+    #[error(
+        "no queue is bound to exchange `{exchange}` for routing key `{routing_key}` (the broker returned it: {reply})"
+    )]
+    Unroutable {
+        exchange: String,
+        routing_key: String,
+        reply: String,
+    },
+    #[error(
+        "the broker refused the message for exchange `{exchange}` (nack); a queue may be full (x-max-length with reject-publish)"
+    )]
+    Nacked { exchange: String },
+    #[error("publishing to exchange `{exchange}` failed: {source}")]
+    Broker {
+        exchange: String,
+        #[source]
+        source: lapin::Error,
+    },
+}
+
+impl PublishError {
+    /// A transient problem (retry may help) rather than a permanent one.
+    pub fn is_transient(&self) -> bool {
+        !matches!(self, PublishError::Unroutable { .. })
+    }
+}
+
+/// A channel in confirm mode with a bounded window of unconfirmed publishes.
+#[derive(Clone)]
+pub struct Publisher {
+    channel: Channel,
+    window: Arc<Semaphore>,
+}
+
+impl std::fmt::Debug for Publisher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Publisher")
+            .field("available", &self.window.available_permits())
+            .finish()
+    }
+}
+
+/// A publish awaiting its confirm; holds a place in the window until then.
+pub struct Pending {
+    confirm: PublisherConfirm,
+    exchange: String,
+    routing_key: String,
+    _permit: OwnedSemaphorePermit,
+}
+
+impl Publisher {
+    /// Open a channel in confirm mode with at most `window` publishes unconfirmed.
+    pub async fn open(conn: &Connection, window: u32) -> Result<Publisher, TransportError> {
+        let channel = conn
+            .create_channel()
+            .await
+            .map_err(|e| TransportError::broker("open a publishing channel", e))?;
+        channel
+            .confirm_select(ConfirmSelectOptions::default())
+            .await
+            .map_err(|e| TransportError::broker("enable publisher confirms", e))?;
+        Ok(Publisher {
+            channel,
+            window: Arc::new(Semaphore::new(window.max(1) as usize)),
+        })
+    }
+
+    /// Publish persistently with `mandatory`; await the returned [`Pending`] for the confirm.
+    pub async fn publish(
+        &self,
+        exchange: &str,
+        routing_key: &str,
+        body: &[u8],
+        properties: BasicProperties,
+    ) -> Result<Pending, PublishError> {
+        let permit =
+            self.window
+                .clone()
+                .acquire_owned()
+                .await
+                .map_err(|_| PublishError::Nacked {
+                    exchange: exchange.to_owned(),
+                })?;
+        let confirm = self
+            .channel
+            .basic_publish(
+                exchange.into(),
+                routing_key.into(),
+                BasicPublishOptions {
+                    mandatory: true,
+                    ..BasicPublishOptions::default()
+                },
+                body,
+                properties.with_delivery_mode(2),
+            )
+            .await
+            .map_err(|source| PublishError::Broker {
+                exchange: exchange.to_owned(),
+                source,
+            })?;
+        Ok(Pending {
+            confirm,
+            exchange: exchange.to_owned(),
+            routing_key: routing_key.to_owned(),
+            _permit: permit,
+        })
+    }
+
+    /// Publish and wait for the confirm.
+    pub async fn publish_confirmed(
+        &self,
+        exchange: &str,
+        routing_key: &str,
+        body: &[u8],
+        properties: BasicProperties,
+    ) -> Result<(), PublishError> {
+        self.publish(exchange, routing_key, body, properties)
+            .await?
+            .wait()
+            .await
+    }
+
+    /// Is the channel still usable?
+    pub fn is_connected(&self) -> bool {
+        self.channel.status().connected()
+    }
+}
+
+impl Pending {
+    /// Wait for the broker's confirm.
+    pub async fn wait(self) -> Result<(), PublishError> {
+        let Pending {
+            confirm,
+            exchange,
+            routing_key,
+            _permit,
+        } = self;
+        match confirm.await {
+            Ok(Confirmation::Ack(None)) => Ok(()),
+            Ok(Confirmation::Ack(Some(returned))) => Err(PublishError::Unroutable {
+                exchange,
+                routing_key,
+                reply: format!("{} {}", returned.reply_code, returned.reply_text.as_str()),
+            }),
+            Ok(Confirmation::Nack(_)) | Ok(Confirmation::NotRequested) => {
+                Err(PublishError::Nacked { exchange })
+            }
+            Err(source) => Err(PublishError::Broker { exchange, source }),
+        }
+    }
+}

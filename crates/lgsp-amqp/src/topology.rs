@@ -1,0 +1,182 @@
+//! Declare, idempotently, every exchange and queue a configuration needs (DESIGN
+//! section 8), and check that the exchanges routes send to exist.
+
+use lapin::options::{ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptions};
+use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
+use lapin::{Channel, Connection, ExchangeKind};
+
+use crate::TransportError;
+use crate::names::Names;
+
+/// What to declare.
+#[derive(Debug, Clone)]
+pub struct TopologySpec {
+    pub names: Names,
+    /// `(route name, binding key on <p>.in)`.
+    pub routes: Vec<(String, String)>,
+    /// Receiving applications (`app:` targets).
+    pub apps: Vec<String>,
+    /// `(route, exchange)` of exchange targets other than `<p>.out`: checked, not declared.
+    pub target_exchanges: Vec<(String, String)>,
+    pub max_length: u64,
+    pub delivery_limit: u32,
+}
+
+fn args(pairs: &[(&str, AMQPValue)]) -> FieldTable {
+    let mut t = FieldTable::default();
+    for (k, v) in pairs {
+        t.insert(ShortString::from(*k), v.clone());
+    }
+    t
+}
+
+fn text(s: &str) -> AMQPValue {
+    AMQPValue::LongString(LongString::from(s.to_owned()))
+}
+
+fn durable_exchange() -> ExchangeDeclareOptions {
+    ExchangeDeclareOptions {
+        durable: true,
+        ..ExchangeDeclareOptions::default()
+    }
+}
+
+fn durable_queue() -> QueueDeclareOptions {
+    QueueDeclareOptions {
+        durable: true,
+        ..QueueDeclareOptions::default()
+    }
+}
+
+/// Declare everything; a refused redeclare names the queue and what differs.
+pub async fn declare(conn: &Connection, spec: &TopologySpec) -> Result<(), TransportError> {
+    let ch = conn
+        .create_channel()
+        .await
+        .map_err(|e| TransportError::broker("open a channel", e))?;
+    let n = &spec.names;
+    let quorum = ("x-queue-type", text("quorum"));
+
+    // Fanout exchanges with one quorum queue each: unrouted and failed.
+    for name in [n.unrouted(), n.failed()] {
+        exchange(&ch, &name, ExchangeKind::Fanout, FieldTable::default()).await?;
+        queue(conn, &name, args(std::slice::from_ref(&quorum))).await?;
+        bind(&ch, &name, &name, "").await?;
+    }
+    exchange(
+        &ch,
+        &n.input(),
+        ExchangeKind::Topic,
+        args(&[("alternate-exchange", text(&n.unrouted()))]),
+    )
+    .await?;
+    exchange(&ch, &n.output(), ExchangeKind::Topic, FieldTable::default()).await?;
+    exchange(
+        &ch,
+        &n.app_exchange(),
+        ExchangeKind::Direct,
+        FieldTable::default(),
+    )
+    .await?;
+    for app in &spec.apps {
+        let q = n.app_queue(app);
+        queue(conn, &q, args(std::slice::from_ref(&quorum))).await?;
+        bind(&ch, &q, &n.app_exchange(), app).await?;
+    }
+    for (route, binding) in &spec.routes {
+        let q = n.route_queue(route);
+        let a = args(&[
+            quorum.clone(),
+            ("x-dead-letter-exchange", text(&n.failed())),
+            ("x-dead-letter-strategy", text("at-least-once")),
+            ("x-overflow", text("reject-publish")),
+            (
+                "x-max-length",
+                AMQPValue::LongLongInt(i64::try_from(spec.max_length).unwrap_or(i64::MAX)),
+            ),
+            (
+                "x-delivery-limit",
+                AMQPValue::LongLongInt(i64::from(spec.delivery_limit)),
+            ),
+        ]);
+        queue(conn, &q, a).await?;
+        bind(&ch, &q, &n.input(), binding).await?;
+    }
+    for (route, ex) in &spec.target_exchanges {
+        // A passive declare that fails closes its channel: use one per check.
+        let probe = conn
+            .create_channel()
+            .await
+            .map_err(|e| TransportError::broker("open a channel", e))?;
+        let opts = ExchangeDeclareOptions {
+            passive: true,
+            ..ExchangeDeclareOptions::default()
+        };
+        if probe
+            .exchange_declare(
+                ex.as_str().into(),
+                ExchangeKind::Topic,
+                opts,
+                FieldTable::default(),
+            )
+            .await
+            .is_err()
+        {
+            return Err(TransportError::MissingExchange {
+                route: route.clone(),
+                exchange: ex.clone(),
+            });
+        }
+        let _ = probe.close(200, "ok".into()).await;
+    }
+    let _ = ch.close(200, "ok".into()).await;
+    Ok(())
+}
+
+async fn exchange(
+    ch: &Channel,
+    name: &str,
+    kind: ExchangeKind,
+    a: FieldTable,
+) -> Result<(), TransportError> {
+    ch.exchange_declare(name.into(), kind, durable_exchange(), a)
+        .await
+        .map_err(|e| TransportError::broker(format!("declare exchange {name}"), e))
+}
+
+/// Queues are declared on their own channel: a refused redeclare (406) closes it.
+async fn queue(conn: &Connection, name: &str, a: FieldTable) -> Result<(), TransportError> {
+    let ch = conn
+        .create_channel()
+        .await
+        .map_err(|e| TransportError::broker("open a channel", e))?;
+    match ch.queue_declare(name.into(), durable_queue(), a).await {
+        Ok(_) => {
+            let _ = ch.close(200, "ok".into()).await;
+            Ok(())
+        }
+        Err(e) => {
+            let detail = e.to_string();
+            if detail.contains("PRECONDITION_FAILED") || detail.contains("inequivalent") {
+                Err(TransportError::Inequivalent {
+                    queue: name.to_owned(),
+                    detail,
+                })
+            } else {
+                Err(TransportError::broker(format!("declare queue {name}"), e))
+            }
+        }
+    }
+}
+
+async fn bind(ch: &Channel, q: &str, ex: &str, key: &str) -> Result<(), TransportError> {
+    ch.queue_bind(
+        q.into(),
+        ex.into(),
+        key.into(),
+        QueueBindOptions::default(),
+        FieldTable::default(),
+    )
+    .await
+    .map_err(|e| TransportError::broker(format!("bind queue {q} to {ex} with key {key}"), e))
+}

@@ -1,0 +1,129 @@
+//! The HTTP side of lgsp: one [`router`] shared by the binary and the tests, an
+//! [`ApiError`] with the body of DESIGN section 8 (`{code, message, hint}`), `/healthz`
+//! (the process is alive) and `/readyz` (broker connected and topology declared).
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use serde::Serialize;
+use tokio_util::sync::CancellationToken;
+
+/// What handlers can see.
+#[derive(Clone, Default)]
+pub struct AppState {
+    /// Broker connected, topology declared, consumers running.
+    pub broker_ready: Arc<AtomicBool>,
+}
+
+/// An error answered to an HTTP client: a stable code, a message, what to do.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, thiserror::Error)]
+#[error("{code}: {message}")]
+pub struct ApiError {
+    #[serde(skip)]
+    pub status: u16,
+    pub code: &'static str,
+    pub message: String,
+    pub hint: String,
+}
+
+impl ApiError {
+    pub fn not_ready(what: &str) -> ApiError {
+        ApiError {
+            status: 503,
+            code: "not_ready",
+            message: format!("{what} is not ready"),
+            hint: "wait and retry; see the lgsp log for the cause".into(),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        (status, Json(self)).into_response()
+    }
+}
+
+#[derive(Serialize)]
+struct Ready {
+    status: &'static str,
+    broker: &'static str,
+}
+
+/// The HTTP routes.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/readyz", get(readyz))
+        .with_state(state)
+}
+
+async fn readyz(State(s): State<AppState>) -> Result<Json<Ready>, ApiError> {
+    if s.broker_ready.load(Ordering::SeqCst) {
+        Ok(Json(Ready {
+            status: "ready",
+            broker: "ready",
+        }))
+    } else {
+        Err(ApiError::not_ready("the broker connection or topology"))
+    }
+}
+
+/// Bind `listen` (port 0 picks a free port) and serve until `shutdown`; returns the
+/// bound address once listening and the server task.
+pub async fn serve(
+    listen: &str,
+    state: AppState,
+    shutdown: CancellationToken,
+) -> std::io::Result<(SocketAddr, tokio::task::JoinHandle<std::io::Result<()>>)> {
+    let listener = tokio::net::TcpListener::bind(listen).await?;
+    let addr = listener.local_addr()?;
+    let app = router(state);
+    let task = tokio::spawn(async move {
+        axum::serve(listener, app)
+            .with_graceful_shutdown(async move { shutdown.cancelled().await })
+            .await
+    });
+    Ok((addr, task))
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::body::Body;
+    use axum::http::Request;
+    use tower::ServiceExt;
+
+    use super::*;
+
+    async fn get_status(state: &AppState, path: &str) -> (u16, String) {
+        let resp = router(state.clone())
+            .oneshot(Request::get(path).body(Body::empty()).unwrap())
+            .await
+            .unwrap();
+        let status = resp.status().as_u16();
+        let body = axum::body::to_bytes(resp.into_body(), 1 << 16)
+            .await
+            .unwrap();
+        (status, String::from_utf8_lossy(&body).into_owned())
+    }
+
+    #[tokio::test]
+    async fn health_and_readiness() {
+        let state = AppState::default();
+        assert_eq!(get_status(&state, "/healthz").await.0, 200);
+        let (status, body) = get_status(&state, "/readyz").await;
+        assert_eq!(status, 503);
+        let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(v["code"], "not_ready");
+        assert!(v["hint"].as_str().is_some_and(|h| !h.is_empty()));
+        state.broker_ready.store(true, Ordering::SeqCst);
+        assert_eq!(get_status(&state, "/readyz").await.0, 200);
+    }
+}

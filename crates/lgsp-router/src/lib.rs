@@ -1,0 +1,325 @@
+//! Route pipelines: consume a route queue, decode and map each message with the route's
+//! adapter, publish every output to every target with publisher confirms, and ack the
+//! input only after all of them are confirmed, or after the input was confirmed into
+//! the failed path. See `design.md` beside this file for the acknowledgement rules.
+//!
+//! - [`Router::build`]: resolve routes and targets against the adapters (no I/O).
+//! - [`Router::run`]: declare the topology, consume, process concurrently up to prefetch,
+//!   drain on shutdown.
+//! - [`failpoint`]: crash points for at-least-once tests.
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
+
+pub mod failpoint;
+mod message;
+mod pipeline;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Duration;
+
+use futures_lite::StreamExt;
+use lapin::options::{BasicConsumeOptions, BasicQosOptions};
+use lapin::types::FieldTable;
+use lgsp_amqp::TransportError;
+use lgsp_amqp::names::Names;
+use lgsp_amqp::publish::Publisher;
+use lgsp_amqp::topology::{self, TopologySpec};
+use lgsp_core::config::Config;
+use lgsp_mapping::decode::Limits;
+use lgsp_mapping::dsl::Adapters;
+use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tracing::{info, warn};
+
+/// A target resolved at build time.
+#[derive(Debug, Clone)]
+pub(crate) struct Target {
+    /// Stable id used in `lgsp-targets`: `exchange:<name>[/<key>]` or `app:<app>`.
+    pub id: String,
+    pub exchange: String,
+    /// Fixed routing key; `None`: the output's canonical event, else the input's key.
+    pub routing_key: Option<String>,
+    /// Outbound mapping `(adapter, mapping)`.
+    pub map: Option<(String, String)>,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct Route {
+    pub name: String,
+    pub binding: String,
+    pub queue: String,
+    pub adapter: String,
+    pub targets: Vec<Target>,
+}
+
+/// Why the router could not be built or run.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RouterError {
+    #[error(transparent)]
+    Transport(#[from] TransportError),
+    #[error("route {route}: {message}")]
+    Route { route: String, message: String },
+    #[error("the broker connection was lost: {0}")]
+    ConnectionLost(String),
+}
+
+/// Counters for logs and tests.
+#[derive(Debug, Default)]
+pub struct Stats {
+    pub routed: AtomicU64,
+    pub failed: AtomicU64,
+    pub requeued: AtomicU64,
+}
+
+/// Everything one running router shares between its tasks.
+pub(crate) struct Shared {
+    pub names: Names,
+    pub adapters: Arc<Adapters>,
+    pub limits: Limits,
+    pub publisher: Publisher,
+    /// Mapping is CPU work: at most this many mappings run at once, off the reactor.
+    pub cpu: Semaphore,
+    pub stats: Arc<Stats>,
+}
+
+/// The routes of a configuration, ready to run.
+pub struct Router {
+    names: Names,
+    routes: Vec<Route>,
+    apps: Vec<String>,
+    target_exchanges: Vec<(String, String)>,
+    adapters: Arc<Adapters>,
+    limits: Limits,
+    prefetch: u16,
+    confirm_window: u32,
+    max_length: u64,
+    delivery_limit: u32,
+    pub stats: Arc<Stats>,
+    /// Set once the topology is declared and consumers run (for `/readyz`).
+    pub ready: Arc<AtomicBool>,
+}
+
+impl Router {
+    /// Resolve every route and target of `config` against `adapters`.
+    pub fn build(config: &Config, adapters: Arc<Adapters>) -> Result<Router, RouterError> {
+        let names = Names::new(&config.broker.prefix);
+        let mut routes = Vec::new();
+        let mut apps: Vec<String> = Vec::new();
+        let mut target_exchanges = Vec::new();
+        for r in &config.routes {
+            let err = |message: String| RouterError::Route {
+                route: r.name.clone(),
+                message,
+            };
+            if !adapters.by_name.contains_key(&r.map) {
+                return Err(err(format!("adapter `{}` is not loaded", r.map)));
+            }
+            let mut targets = Vec::new();
+            for t in &r.to {
+                let map = match &t.map {
+                    Some(m) => {
+                        adapters.resolve(m).map_err(|e| err(e.to_string()))?;
+                        let (a, m) = m.split_once('.').unwrap_or((m, ""));
+                        Some((a.to_owned(), m.to_owned()))
+                    }
+                    None => None,
+                };
+                let target = match (&t.exchange, &t.app) {
+                    (Some(ex), _) => {
+                        if *ex != names.output() {
+                            target_exchanges.push((r.name.clone(), ex.clone()));
+                        }
+                        Target {
+                            id: match &t.routing_key {
+                                Some(k) => format!("exchange:{ex}/{k}"),
+                                None => format!("exchange:{ex}"),
+                            },
+                            exchange: ex.clone(),
+                            routing_key: t.routing_key.clone(),
+                            map,
+                        }
+                    }
+                    (None, Some(app)) => {
+                        if !apps.contains(app) {
+                            apps.push(app.clone());
+                        }
+                        Target {
+                            id: format!("app:{app}"),
+                            exchange: names.app_exchange(),
+                            routing_key: Some(app.clone()),
+                            map,
+                        }
+                    }
+                    (None, None) => {
+                        return Err(err("a target has neither exchange nor app".into()));
+                    }
+                };
+                targets.push(target);
+            }
+            routes.push(Route {
+                name: r.name.clone(),
+                binding: r.from.binding.clone(),
+                queue: names.route_queue(&r.name),
+                adapter: r.map.clone(),
+                targets,
+            });
+        }
+        let limits = Limits {
+            max_bytes: usize::try_from(config.limits.max_message_bytes.bytes())
+                .unwrap_or(usize::MAX),
+            max_depth: config.limits.max_depth as usize,
+        };
+        Ok(Router {
+            names,
+            routes,
+            apps,
+            target_exchanges,
+            adapters,
+            limits,
+            prefetch: config.broker.prefetch,
+            confirm_window: config.broker.confirm_window,
+            max_length: config.broker.max_length,
+            delivery_limit: config.broker.delivery_limit,
+            stats: Arc::new(Stats::default()),
+            ready: Arc::new(AtomicBool::new(false)),
+        })
+    }
+
+    /// What the topology of this router is.
+    pub fn topology(&self) -> TopologySpec {
+        TopologySpec {
+            names: self.names.clone(),
+            routes: self
+                .routes
+                .iter()
+                .map(|r| (r.name.clone(), r.binding.clone()))
+                .collect(),
+            apps: self.apps.clone(),
+            target_exchanges: self.target_exchanges.clone(),
+            max_length: self.max_length,
+            delivery_limit: self.delivery_limit,
+        }
+    }
+
+    /// Declare the topology, consume every route until `shutdown`, then stop consuming,
+    /// let in-flight messages settle (up to `drain`) and return.
+    pub async fn run(
+        &self,
+        conn: &lapin::Connection,
+        shutdown: CancellationToken,
+        drain: Duration,
+    ) -> Result<(), RouterError> {
+        topology::declare(conn, &self.topology()).await?;
+        let publisher = Publisher::open(conn, self.confirm_window).await?;
+        let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
+        let shared = Arc::new(Shared {
+            names: self.names.clone(),
+            adapters: self.adapters.clone(),
+            limits: self.limits,
+            publisher,
+            cpu: Semaphore::new(workers),
+            stats: self.stats.clone(),
+        });
+        let tracker = TaskTracker::new();
+        let mut consumers = Vec::new();
+        for route in &self.routes {
+            let ch = conn
+                .create_channel()
+                .await
+                .map_err(|e| TransportError::Broker {
+                    what: "open a consuming channel".into(),
+                    source: e,
+                })?;
+            ch.basic_qos(self.prefetch, BasicQosOptions::default())
+                .await
+                .map_err(|e| TransportError::Broker {
+                    what: "set prefetch".into(),
+                    source: e,
+                })?;
+            let consumer = ch
+                .basic_consume(
+                    route.queue.as_str().into(),
+                    format!("lgsp-{}", route.name).into(),
+                    BasicConsumeOptions::default(),
+                    FieldTable::default(),
+                )
+                .await
+                .map_err(|e| TransportError::Broker {
+                    what: format!("consume {}", route.queue),
+                    source: e,
+                })?;
+            consumers.push((Arc::new(route.clone()), ch, consumer));
+        }
+        self.ready.store(true, Ordering::SeqCst);
+        info!(
+            routes = self.routes.len(),
+            prefetch = self.prefetch,
+            "routing"
+        );
+
+        let lost = CancellationToken::new();
+        let mut loops = Vec::new();
+        for (route, ch, mut consumer) in consumers {
+            let shared = shared.clone();
+            let tracker = tracker.clone();
+            let shutdown = shutdown.clone();
+            let lost = lost.clone();
+            loops.push(tokio::spawn(async move {
+                loop {
+                    let next = tokio::select! {
+                        _ = shutdown.cancelled() => break,
+                        _ = lost.cancelled() => break,
+                        next = consumer.next() => next,
+                    };
+                    match next {
+                        Some(Ok(delivery)) => {
+                            let shared = shared.clone();
+                            let route = route.clone();
+                            tracker.spawn(pipeline::handle(shared, route, delivery));
+                        }
+                        Some(Err(e)) => {
+                            warn!(route = %route.name, error = %e, "consumer failed");
+                            lost.cancel();
+                            break;
+                        }
+                        None => {
+                            lost.cancel();
+                            break;
+                        }
+                    }
+                }
+                ch
+            }));
+        }
+        let mut channels = Vec::new();
+        for l in loops {
+            if let Ok(ch) = l.await {
+                channels.push(ch);
+            }
+        }
+        self.ready.store(false, Ordering::SeqCst);
+        tracker.close();
+        if tokio::time::timeout(drain, tracker.wait()).await.is_err() {
+            warn!(
+                in_flight = tracker.len(),
+                "drain deadline passed; unacknowledged messages stay in their queues"
+            );
+        }
+        // Closing a channel returns its unacknowledged deliveries to their queues.
+        for ch in channels {
+            let _ = ch.close(200, "shutdown".into()).await;
+        }
+        info!(
+            routed = self.stats.routed.load(Ordering::Relaxed),
+            failed = self.stats.failed.load(Ordering::Relaxed),
+            requeued = self.stats.requeued.load(Ordering::Relaxed),
+            "router stopped"
+        );
+        if lost.is_cancelled() && !shutdown.is_cancelled() {
+            return Err(RouterError::ConnectionLost("a consumer stopped".into()));
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,305 @@
+//! One input, start to finish: decode and map, build every output for every target,
+//! publish them all, wait for every confirm, then ack. Anything permanent goes to the
+//! failed path (confirmed) before the ack; anything uncertain is nacked back to its queue.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use lapin::message::Delivery;
+use lapin::options::{BasicAckOptions, BasicNackOptions};
+use lgsp_amqp::headers;
+use lgsp_amqp::publish::{Pending, PublishError};
+use lgsp_core::envelope::Envelope;
+use lgsp_mapping::decode::Format;
+use lgsp_mapping::dsl::{MapError, Mapped};
+use tracing::{debug, warn};
+
+use crate::failpoint;
+use crate::message::{self, Failure};
+use crate::{Route, Shared, Target};
+
+/// One message to publish for one target.
+struct Out {
+    target: usize,
+    exchange: String,
+    routing_key: String,
+    body: Vec<u8>,
+    properties: lapin::BasicProperties,
+}
+
+enum Outcome {
+    Delivered,
+    Failed(Failure),
+    /// Broker trouble: return the input to its queue.
+    Requeue(String),
+}
+
+pub(crate) async fn handle(shared: Arc<Shared>, route: Arc<Route>, delivery: Delivery) {
+    let env = message::envelope(&delivery);
+    let outcome = process(&shared, &route, &delivery, &env).await;
+    let settle = match outcome {
+        Outcome::Delivered => {
+            failpoint::hit(failpoint::AFTER_CONFIRM_BEFORE_ACK);
+            shared.stats.routed.fetch_add(1, Ordering::Relaxed);
+            delivery.acker.ack(BasicAckOptions::default()).await
+        }
+        Outcome::Failed(f) => {
+            let props = message::failure_properties(&delivery, &env, &route.name, &f);
+            let failed = shared.names.failed();
+            match shared
+                .publisher
+                .publish_confirmed(
+                    &failed,
+                    delivery.routing_key.as_str(),
+                    &delivery.data,
+                    props,
+                )
+                .await
+            {
+                Ok(()) => {
+                    warn!(message_id = %env.message_id, route = %route.name, kind = f.kind, code = %f.code, error = %f.message, "failed");
+                    shared.stats.failed.fetch_add(1, Ordering::Relaxed);
+                    delivery.acker.ack(BasicAckOptions::default()).await
+                }
+                Err(e) => {
+                    warn!(message_id = %env.message_id, route = %route.name, error = %e, "could not record a failure; returning the input to its queue");
+                    requeue(&shared, &delivery).await
+                }
+            }
+        }
+        Outcome::Requeue(why) => {
+            warn!(message_id = %env.message_id, route = %route.name, reason = %why, "returning the input to its queue");
+            requeue(&shared, &delivery).await
+        }
+    };
+    if let Err(e) = settle {
+        // The channel is gone: the broker redelivers the input; nothing is lost.
+        debug!(message_id = %env.message_id, error = %e, "could not settle the input");
+    }
+}
+
+async fn requeue(shared: &Shared, d: &Delivery) -> Result<bool, lapin::Error> {
+    shared.stats.requeued.fetch_add(1, Ordering::Relaxed);
+    d.acker
+        .nack(BasicNackOptions {
+            requeue: true,
+            ..BasicNackOptions::default()
+        })
+        .await
+}
+
+fn failure(e: &MapError, targets: &[Target]) -> Failure {
+    Failure {
+        kind: e.kind().as_str(),
+        code: e.code(),
+        message: e.to_string(),
+        targets: targets.iter().map(|t| t.id.clone()).collect(),
+    }
+}
+
+async fn process(
+    shared: &Arc<Shared>,
+    route: &Arc<Route>,
+    d: &Delivery,
+    env: &Envelope,
+) -> Outcome {
+    // Targets still to deliver: all, or those a retry or replay names.
+    let wanted: Vec<usize> = match headers::text(d.properties.headers().as_ref(), headers::TARGETS)
+    {
+        Some(list) if !list.trim().is_empty() => route
+            .targets
+            .iter()
+            .enumerate()
+            .filter(|(_, t)| list.split(',').any(|x| x.trim() == t.id))
+            .map(|(i, _)| i)
+            .collect(),
+        _ => (0..route.targets.len()).collect(),
+    };
+    if d.data.len() > shared.limits.max_bytes {
+        return Outcome::Failed(Failure {
+            kind: "limit",
+            code: "limit.size".into(),
+            message: format!(
+                "message of {} bytes is over limits.max_message_bytes ({} bytes); it was not mapped",
+                d.data.len(),
+                shared.limits.max_bytes
+            ),
+            targets: route.targets.iter().map(|t| t.id.clone()).collect(),
+        });
+    }
+    let outs = match build_outputs(shared, route, d, env, &wanted).await {
+        Ok(o) => o,
+        Err(f) => return Outcome::Failed(f),
+    };
+    let mut pending: Vec<(usize, Result<Pending, PublishError>)> = Vec::with_capacity(outs.len());
+    for o in outs {
+        let r = shared
+            .publisher
+            .publish(&o.exchange, &o.routing_key, &o.body, o.properties)
+            .await;
+        pending.push((o.target, r));
+    }
+    failpoint::hit(failpoint::AFTER_PUBLISH_BEFORE_CONFIRM);
+    let mut unroutable: Vec<(usize, String)> = Vec::new();
+    let mut transient: Vec<(usize, String)> = Vec::new();
+    for (t, p) in pending {
+        let r = match p {
+            Ok(p) => p.wait().await,
+            Err(e) => Err(e),
+        };
+        match r {
+            Ok(()) => {}
+            Err(e @ PublishError::Unroutable { .. }) => unroutable.push((t, e.to_string())),
+            // The channel or connection failed: nothing is known; redeliver the input.
+            Err(e @ PublishError::Broker { .. }) => return Outcome::Requeue(e.to_string()),
+            Err(e) => transient.push((t, e.to_string())),
+        }
+    }
+    if unroutable.is_empty() && transient.is_empty() {
+        return Outcome::Delivered;
+    }
+    let mut failed: Vec<usize> = unroutable
+        .iter()
+        .chain(&transient)
+        .map(|(t, _)| *t)
+        .collect();
+    failed.sort_unstable();
+    failed.dedup();
+    let (kind, code, detail) = if let Some((_, e)) = unroutable.first() {
+        ("unroutable", "delivery.unroutable", e.clone())
+    } else {
+        ("delivery", "delivery.nack", transient[0].1.clone())
+    };
+    Outcome::Failed(Failure {
+        kind,
+        code: code.into(),
+        message: format!("route {}: {detail}", route.name),
+        targets: failed
+            .into_iter()
+            .map(|i| route.targets[i].id.clone())
+            .collect(),
+    })
+}
+
+/// Map the input (off the reactor), then every outbound mapping, before anything is
+/// published: if any output fails, the whole input fails and nothing leaves.
+async fn build_outputs(
+    shared: &Arc<Shared>,
+    route: &Arc<Route>,
+    d: &Delivery,
+    env: &Envelope,
+    wanted: &[usize],
+) -> Result<Vec<Out>, Failure> {
+    let all_targets = &route.targets;
+    let _permit = shared.cpu.acquire().await.map_err(|_| Failure {
+        kind: "mapping",
+        code: "router.stopped".into(),
+        message: "the router is stopping".into(),
+        targets: Vec::new(),
+    })?;
+    let job = {
+        let shared = shared.clone();
+        let route = route.clone();
+        let env = env.clone();
+        let body = d.data.clone();
+        let wanted = wanted.to_vec();
+        move || map_all(&shared, &route, &env, &body, &wanted)
+    };
+    let mapped = tokio::task::spawn_blocking(job)
+        .await
+        .map_err(|e| Failure {
+            kind: "mapping",
+            code: "mapping.panic".into(),
+            message: format!("the mapping stopped unexpectedly: {e}"),
+            targets: all_targets.iter().map(|t| t.id.clone()).collect(),
+        })?;
+    let per_target = mapped.map_err(|e| failure(&e, all_targets))?;
+    let mut outs = Vec::new();
+    let batch = per_target.iter().any(|(_, m)| m.index.is_some());
+    for (t, m) in per_target {
+        let target = &all_targets[t];
+        let mut h = message::carried_headers(d, &route.name);
+        if batch {
+            headers::set(&mut h, headers::PARENT_ID, env.message_id.as_str());
+        }
+        let routing_key = target
+            .routing_key
+            .clone()
+            .or_else(|| m.event.clone())
+            .unwrap_or_else(|| d.routing_key.as_str().to_owned());
+        let properties = message::output_properties(
+            d,
+            env,
+            &m.message_id,
+            m.correlation_id.as_deref(),
+            m.content_type,
+            m.event.as_deref(),
+            h,
+        );
+        outs.push(Out {
+            target: t,
+            exchange: target.exchange.clone(),
+            routing_key,
+            body: m.body,
+            properties,
+        });
+    }
+    Ok(outs)
+}
+
+/// Inbound mapping, then for each wanted target its outbound mapping (or the canonical
+/// output as is): `(target index, output)` pairs.
+fn map_all(
+    shared: &Shared,
+    route: &Route,
+    env: &Envelope,
+    body: &[u8],
+    wanted: &[usize],
+) -> Result<Vec<(usize, Mapped)>, MapError> {
+    let adapter =
+        shared
+            .adapters
+            .by_name
+            .get(&route.adapter)
+            .ok_or_else(|| MapError::UnknownMapping {
+                adapter: route.adapter.clone(),
+                mapping: String::new(),
+                known: String::new(),
+            })?;
+    let canonical = adapter.map_message(env, body, None, &shared.limits)?;
+    let mut out = Vec::with_capacity(canonical.len() * wanted.len());
+    for m in &canonical {
+        for &t in wanted {
+            let target = &route.targets[t];
+            match &target.map {
+                None => out.push((t, m.clone())),
+                Some((a, name)) => {
+                    let ad =
+                        shared
+                            .adapters
+                            .by_name
+                            .get(a)
+                            .ok_or_else(|| MapError::UnknownMapping {
+                                adapter: a.clone(),
+                                mapping: name.clone(),
+                                known: String::new(),
+                            })?;
+                    let program = ad.program(name)?;
+                    let mut child = env.clone();
+                    child.message_id = m.message_id.clone();
+                    if m.correlation_id.is_some() {
+                        child.correlation_id = m.correlation_id.clone();
+                    }
+                    for mut o in ad.run(program, &m.value, Format::Json, &child)? {
+                        o.message_id = m.message_id.clone();
+                        o.correlation_id = m.correlation_id.clone();
+                        o.event = m.event.clone();
+                        o.index = m.index;
+                        out.push((t, o));
+                    }
+                }
+            }
+        }
+    }
+    Ok(out)
+}
