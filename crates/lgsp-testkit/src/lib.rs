@@ -1,1 +1,320 @@
-//! testkit
+//! Test support for lgsp against the real RabbitMQ of the machine:
+//!
+//! - [`Vhost`]: a uniquely named vhost per test, created and deleted through the
+//!   management API, so tests run in parallel and leave nothing behind;
+//! - [`Lgsp`]: a spawned `lgsp run` on a configuration, its bound HTTP address read from
+//!   its output, readiness awaited, killed on drop;
+//! - [`Amqp`]: publish, drain and count messages in a vhost.
+//!
+//! The broker is found at `TEST_AMQP_URL` (default `amqp://guest:guest@127.0.0.1:5672`),
+//! its management API on port 15672 of the same host with the same credentials.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+use futures_lite::StreamExt;
+use lapin::options::{
+    BasicAckOptions, BasicConsumeOptions, BasicPublishOptions, ConfirmSelectOptions, QueueBindOptions,
+    QueueDeclareOptions,
+};
+use lapin::types::FieldTable;
+use lapin::{BasicProperties, Channel, Connection, ConnectionProperties};
+
+const MGMT: &str = "127.0.0.1:15672";
+const AUTH: &str = "Z3Vlc3Q6Z3Vlc3Q="; // guest:guest
+
+fn base_url() -> String {
+    std::env::var("TEST_AMQP_URL").unwrap_or_else(|_| "amqp://guest:guest@127.0.0.1:5672".into())
+}
+
+/// A minimal HTTP/1.1 request to the management API: `(status, body)`.
+pub fn management(method: &str, path: &str, body: &str) -> std::io::Result<(u16, String)> {
+    http(MGMT, method, path, body, Some(AUTH))
+}
+
+/// A minimal HTTP/1.1 request: `(status, body)`.
+pub fn http(addr: &str, method: &str, path: &str, body: &str, auth: Option<&str>) -> std::io::Result<(u16, String)> {
+    let mut s = TcpStream::connect(addr)?;
+    s.set_read_timeout(Some(Duration::from_secs(30)))?;
+    let auth = auth.map(|a| format!("Authorization: Basic {a}\r\n")).unwrap_or_default();
+    write!(
+        s,
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\n{auth}Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )?;
+    let mut raw = String::new();
+    s.read_to_string(&mut raw)?;
+    let status = raw.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
+    let body = raw.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default();
+    Ok((status, body))
+}
+
+/// A vhost of its own for one test; deleted on drop.
+pub struct Vhost {
+    pub name: String,
+}
+
+impl Vhost {
+    pub fn new(label: &str) -> Vhost {
+        static N: AtomicU32 = AtomicU32::new(0);
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.subsec_nanos());
+        let name = format!(
+            "lgsp-test-{label}-{}-{}-{nanos}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::SeqCst)
+        );
+        let (s, b) = management("PUT", &format!("/api/vhosts/{name}"), "").expect("management API reachable");
+        assert!((200..300).contains(&s), "create vhost {name}: {s} {b}");
+        let (s, b) = management(
+            "PUT",
+            &format!("/api/permissions/{name}/guest"),
+            r#"{"configure":".*","write":".*","read":".*"}"#,
+        )
+        .expect("management API reachable");
+        assert!((200..300).contains(&s), "permissions on {name}: {s} {b}");
+        Vhost { name }
+    }
+
+    /// AMQP URL of this vhost.
+    pub fn url(&self) -> String {
+        format!("{}/{}", base_url(), self.name)
+    }
+}
+
+impl Drop for Vhost {
+    fn drop(&mut self) {
+        let _ = management("DELETE", &format!("/api/vhosts/{}", self.name), "");
+    }
+}
+
+/// A running `lgsp run`.
+pub struct Lgsp {
+    pub child: Child,
+    pub addr: String,
+    pub stderr_log: PathBuf,
+}
+
+impl Lgsp {
+    /// Spawn `bin run --config config` with `env`, wait until it prints its HTTP address.
+    pub fn spawn(bin: &Path, config: &Path, env: &[(&str, String)]) -> Lgsp {
+        let log = config.with_extension(format!("stderr.{}.log", std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos())));
+        let mut cmd = Command::new(bin);
+        cmd.arg("run")
+            .arg("--config")
+            .arg(config)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::from(std::fs::File::create(&log).unwrap()))
+            .env("LGSP_HTTP__LISTEN", "127.0.0.1:0")
+            .env_remove("FAILPOINTS");
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.spawn().expect("spawn lgsp run");
+        let stdout = child.stdout.take().expect("stdout");
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if let Some(addr) = line.strip_prefix("http listening on ") {
+                    let _ = tx.send(addr.to_owned());
+                }
+            }
+        });
+        let addr = rx.recv_timeout(Duration::from_secs(30)).unwrap_or_else(|_| {
+            panic!("lgsp run did not start: {}", std::fs::read_to_string(&log).unwrap_or_default())
+        });
+        Lgsp { child, addr, stderr_log: log }
+    }
+
+    /// Wait until `/readyz` answers 200 (topology declared, consumers running).
+    pub fn wait_ready(&mut self) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < deadline {
+            if let Ok((200, _)) = http(&self.addr, "GET", "/readyz", "", None) {
+                return;
+            }
+            if let Ok(Some(status)) = self.child.try_wait() {
+                panic!("lgsp run exited with {status}: {}", self.log());
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("lgsp run not ready in 30 s: {}", self.log());
+    }
+
+    /// Wait for the process to exit by itself.
+    pub fn wait_exit(&mut self, within: Duration) -> Option<i32> {
+        let deadline = Instant::now() + within;
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return status.code();
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        None
+    }
+
+    /// Send SIGTERM.
+    pub fn terminate(&self) {
+        let _ = Command::new("kill").arg("-TERM").arg(self.child.id().to_string()).status();
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.stderr_log).unwrap_or_default()
+    }
+}
+
+impl Drop for Lgsp {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A received message.
+#[derive(Debug, Clone)]
+pub struct Received {
+    pub routing_key: String,
+    pub message_id: Option<String>,
+    pub correlation_id: Option<String>,
+    pub headers: HashMap<String, String>,
+    pub body: Vec<u8>,
+}
+
+/// AMQP access to a vhost for tests.
+pub struct Amqp {
+    pub conn: Connection,
+    pub channel: Channel,
+}
+
+impl Amqp {
+    pub async fn connect(url: &str) -> Amqp {
+        let conn = Connection::connect(url, ConnectionProperties::default()).await.expect("connect");
+        let channel = conn.create_channel().await.expect("channel");
+        channel.confirm_select(ConfirmSelectOptions::default()).await.expect("confirms");
+        Amqp { conn, channel }
+    }
+
+    /// Publish with confirm; `message_id` and `type` set.
+    pub async fn publish(&self, exchange: &str, key: &str, message_id: &str, body: &[u8]) {
+        let props = BasicProperties::default()
+            .with_message_id(message_id.into())
+            .with_type(key.into())
+            .with_delivery_mode(2);
+        let confirm = self
+            .channel
+            .basic_publish(exchange.into(), key.into(), BasicPublishOptions::default(), body, props)
+            .await
+            .expect("publish");
+        assert!(confirm.await.expect("confirm").is_ack());
+    }
+
+    /// Publish many, confirms pipelined.
+    pub async fn publish_many(&self, exchange: &str, key: &str, ids: &[String], body: &[u8]) {
+        let mut pending = Vec::with_capacity(ids.len());
+        for id in ids {
+            let props = BasicProperties::default()
+                .with_message_id(id.as_str().into())
+                .with_type(key.into())
+                .with_delivery_mode(2);
+            pending.push(
+                self.channel
+                    .basic_publish(exchange.into(), key.into(), BasicPublishOptions::default(), body, props)
+                    .await
+                    .expect("publish"),
+            );
+        }
+        for p in pending {
+            assert!(p.await.expect("confirm").is_ack());
+        }
+    }
+
+    /// A durable queue bound to `exchange` with `key` (declared before the test publishes).
+    pub async fn bind_queue(&self, queue: &str, exchange: &str, key: &str) {
+        self.channel
+            .queue_declare(
+                queue.into(),
+                QueueDeclareOptions { durable: true, ..QueueDeclareOptions::default() },
+                FieldTable::default(),
+            )
+            .await
+            .expect("declare");
+        self.channel
+            .queue_bind(queue.into(), exchange.into(), key.into(), QueueBindOptions::default(), FieldTable::default())
+            .await
+            .expect("bind");
+    }
+
+    /// Messages ready in `queue` (passive declare).
+    pub async fn count(&self, queue: &str) -> u32 {
+        let ch = self.conn.create_channel().await.expect("channel");
+        let q = ch
+            .queue_declare(queue.into(), QueueDeclareOptions { passive: true, ..QueueDeclareOptions::default() }, FieldTable::default())
+            .await
+            .expect("queue exists");
+        let _ = ch.close(200, "ok".into()).await;
+        q.message_count()
+    }
+
+    /// Consume from `queue` until `n` messages arrived or `idle` passed without one.
+    pub async fn drain(&self, queue: &str, n: usize, idle: Duration) -> Vec<Received> {
+        let ch = self.conn.create_channel().await.expect("channel");
+        ch.basic_qos(500, Default::default()).await.expect("qos");
+        let mut consumer = ch
+            .basic_consume(queue.into(), "test-drain".into(), BasicConsumeOptions::default(), FieldTable::default())
+            .await
+            .expect("consume");
+        let mut out = Vec::new();
+        while out.len() < n {
+            let Ok(Some(Ok(d))) = tokio::time::timeout(idle, consumer.next()).await else {
+                break;
+            };
+            let p = &d.properties;
+            let headers = p
+                .headers()
+                .as_ref()
+                .map(|h| {
+                    h.inner()
+                        .iter()
+                        .filter_map(|(k, v)| lgsp_value_text(v).map(|t| (k.as_str().to_owned(), t)))
+                        .collect()
+                })
+                .unwrap_or_default();
+            out.push(Received {
+                routing_key: d.routing_key.as_str().to_owned(),
+                message_id: p.message_id().as_ref().map(|s| s.as_str().to_owned()),
+                correlation_id: p.correlation_id().as_ref().map(|s| s.as_str().to_owned()),
+                headers,
+                body: d.data.clone(),
+            });
+            d.acker.ack(BasicAckOptions::default()).await.expect("ack");
+        }
+        let _ = ch.close(200, "ok".into()).await;
+        out
+    }
+}
+
+fn lgsp_value_text(v: &lapin::types::AMQPValue) -> Option<String> {
+    use lapin::types::AMQPValue as V;
+    Some(match v {
+        V::LongString(s) => String::from_utf8_lossy(s.as_bytes()).into_owned(),
+        V::ShortString(s) => s.as_str().to_owned(),
+        V::LongLongInt(n) => n.to_string(),
+        V::LongInt(n) => n.to_string(),
+        V::LongUInt(n) => n.to_string(),
+        V::ShortInt(n) => n.to_string(),
+        V::ShortShortInt(n) => n.to_string(),
+        V::ShortShortUInt(n) => n.to_string(),
+        V::ShortUInt(n) => n.to_string(),
+        V::FieldArray(a) => format!("{a:?}"),
+        V::FieldTable(t) => format!("{t:?}"),
+        _ => return None,
+    })
+}
