@@ -20,8 +20,8 @@ use std::time::{Duration, Instant};
 
 use futures_lite::StreamExt;
 use lapin::options::{
-    BasicAckOptions, BasicConsumeOptions, BasicPublishOptions, ConfirmSelectOptions, QueueBindOptions,
-    QueueDeclareOptions,
+    BasicAckOptions, BasicConsumeOptions, BasicPublishOptions, ConfirmSelectOptions,
+    QueueBindOptions, QueueDeclareOptions,
 };
 use lapin::types::FieldTable;
 use lapin::{BasicProperties, Channel, Connection, ConnectionProperties};
@@ -39,10 +39,18 @@ pub fn management(method: &str, path: &str, body: &str) -> std::io::Result<(u16,
 }
 
 /// A minimal HTTP/1.1 request: `(status, body)`.
-pub fn http(addr: &str, method: &str, path: &str, body: &str, auth: Option<&str>) -> std::io::Result<(u16, String)> {
+pub fn http(
+    addr: &str,
+    method: &str,
+    path: &str,
+    body: &str,
+    auth: Option<&str>,
+) -> std::io::Result<(u16, String)> {
     let mut s = TcpStream::connect(addr)?;
     s.set_read_timeout(Some(Duration::from_secs(30)))?;
-    let auth = auth.map(|a| format!("Authorization: Basic {a}\r\n")).unwrap_or_default();
+    let auth = auth
+        .map(|a| format!("Authorization: Basic {a}\r\n"))
+        .unwrap_or_default();
     write!(
         s,
         "{method} {path} HTTP/1.1\r\nHost: {addr}\r\n{auth}Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
@@ -50,8 +58,15 @@ pub fn http(addr: &str, method: &str, path: &str, body: &str, auth: Option<&str>
     )?;
     let mut raw = String::new();
     s.read_to_string(&mut raw)?;
-    let status = raw.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
-    let body = raw.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default();
+    let status = raw
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let body = raw
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_owned())
+        .unwrap_or_default();
     Ok((status, body))
 }
 
@@ -71,7 +86,8 @@ impl Vhost {
             std::process::id(),
             N.fetch_add(1, Ordering::SeqCst)
         );
-        let (s, b) = management("PUT", &format!("/api/vhosts/{name}"), "").expect("management API reachable");
+        let (s, b) = management("PUT", &format!("/api/vhosts/{name}"), "")
+            .expect("management API reachable");
         assert!((200..300).contains(&s), "create vhost {name}: {s} {b}");
         let (s, b) = management(
             "PUT",
@@ -105,7 +121,12 @@ pub struct Lgsp {
 impl Lgsp {
     /// Spawn `bin run --config config` with `env`, wait until it prints its HTTP address.
     pub fn spawn(bin: &Path, config: &Path, env: &[(&str, String)]) -> Lgsp {
-        let log = config.with_extension(format!("stderr.{}.log", std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos())));
+        let log = config.with_extension(format!(
+            "stderr.{}.log",
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_nanos())
+        ));
         let mut cmd = Command::new(bin);
         cmd.arg("run")
             .arg("--config")
@@ -128,10 +149,19 @@ impl Lgsp {
                 }
             }
         });
-        let addr = rx.recv_timeout(Duration::from_secs(30)).unwrap_or_else(|_| {
-            panic!("lgsp run did not start: {}", std::fs::read_to_string(&log).unwrap_or_default())
-        });
-        Lgsp { child, addr, stderr_log: log }
+        let addr = rx
+            .recv_timeout(Duration::from_secs(30))
+            .unwrap_or_else(|_| {
+                panic!(
+                    "lgsp run did not start: {}",
+                    std::fs::read_to_string(&log).unwrap_or_default()
+                )
+            });
+        Lgsp {
+            child,
+            addr,
+            stderr_log: log,
+        }
     }
 
     /// Wait until `/readyz` answers 200 (topology declared, consumers running).
@@ -163,7 +193,10 @@ impl Lgsp {
 
     /// Send SIGTERM.
     pub fn terminate(&self) {
-        let _ = Command::new("kill").arg("-TERM").arg(self.child.id().to_string()).status();
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.child.id().to_string())
+            .status();
     }
 
     pub fn log(&self) -> String {
@@ -196,9 +229,14 @@ pub struct Amqp {
 
 impl Amqp {
     pub async fn connect(url: &str) -> Amqp {
-        let conn = Connection::connect(url, ConnectionProperties::default()).await.expect("connect");
+        let conn = Connection::connect(url, ConnectionProperties::default())
+            .await
+            .expect("connect");
         let channel = conn.create_channel().await.expect("channel");
-        channel.confirm_select(ConfirmSelectOptions::default()).await.expect("confirms");
+        channel
+            .confirm_select(ConfirmSelectOptions::default())
+            .await
+            .expect("confirms");
         Amqp { conn, channel }
     }
 
@@ -210,7 +248,13 @@ impl Amqp {
             .with_delivery_mode(2);
         let confirm = self
             .channel
-            .basic_publish(exchange.into(), key.into(), BasicPublishOptions::default(), body, props)
+            .basic_publish(
+                exchange.into(),
+                key.into(),
+                BasicPublishOptions::default(),
+                body,
+                props,
+            )
             .await
             .expect("publish");
         assert!(confirm.await.expect("confirm").is_ack());
@@ -226,7 +270,13 @@ impl Amqp {
                 .with_delivery_mode(2);
             pending.push(
                 self.channel
-                    .basic_publish(exchange.into(), key.into(), BasicPublishOptions::default(), body, props)
+                    .basic_publish(
+                        exchange.into(),
+                        key.into(),
+                        BasicPublishOptions::default(),
+                        body,
+                        props,
+                    )
                     .await
                     .expect("publish"),
             );
@@ -241,13 +291,22 @@ impl Amqp {
         self.channel
             .queue_declare(
                 queue.into(),
-                QueueDeclareOptions { durable: true, ..QueueDeclareOptions::default() },
+                QueueDeclareOptions {
+                    durable: true,
+                    ..QueueDeclareOptions::default()
+                },
                 FieldTable::default(),
             )
             .await
             .expect("declare");
         self.channel
-            .queue_bind(queue.into(), exchange.into(), key.into(), QueueBindOptions::default(), FieldTable::default())
+            .queue_bind(
+                queue.into(),
+                exchange.into(),
+                key.into(),
+                QueueBindOptions::default(),
+                FieldTable::default(),
+            )
             .await
             .expect("bind");
     }
@@ -256,7 +315,14 @@ impl Amqp {
     pub async fn count(&self, queue: &str) -> u32 {
         let ch = self.conn.create_channel().await.expect("channel");
         let q = ch
-            .queue_declare(queue.into(), QueueDeclareOptions { passive: true, ..QueueDeclareOptions::default() }, FieldTable::default())
+            .queue_declare(
+                queue.into(),
+                QueueDeclareOptions {
+                    passive: true,
+                    ..QueueDeclareOptions::default()
+                },
+                FieldTable::default(),
+            )
             .await
             .expect("queue exists");
         let _ = ch.close(200, "ok".into()).await;
@@ -268,7 +334,12 @@ impl Amqp {
         let ch = self.conn.create_channel().await.expect("channel");
         ch.basic_qos(500, Default::default()).await.expect("qos");
         let mut consumer = ch
-            .basic_consume(queue.into(), "test-drain".into(), BasicConsumeOptions::default(), FieldTable::default())
+            .basic_consume(
+                queue.into(),
+                "test-drain".into(),
+                BasicConsumeOptions::default(),
+                FieldTable::default(),
+            )
             .await
             .expect("consume");
         let mut out = Vec::new();

@@ -1,0 +1,368 @@
+//! The bus on the real RabbitMQ, each test in its own vhost: what arrives at targets,
+//! batches, volume, crashes at the worst moments, the failed and unrouted paths, and
+//! refusals at start.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use lgsp_core::envelope::{Envelope, child_message_id};
+use lgsp_mapping::decode::Limits;
+use lgsp_mapping::dsl::Adapter;
+use lgsp_testkit::{Amqp, Lgsp, Vhost};
+
+fn bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_lgsp"))
+}
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn sample(adapter: &str, file: &str) -> Vec<u8> {
+    std::fs::read(
+        repo()
+            .join("adapters")
+            .join(adapter)
+            .join("samples")
+            .join(file),
+    )
+    .unwrap()
+}
+
+/// A config file with the repository's adapters and the given routes.
+fn config(dir: &Path, routes: &str, extra: &str) -> PathBuf {
+    let text = format!(
+        "adapter_dir: \"{}\"\nadapters: [bizreg, emis]\n{extra}routes:\n{routes}",
+        repo().join("adapters").display()
+    );
+    let path = dir.join("lgsp.yaml");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+const BIZREG_ROUTES: &str = "  - name: bizreg
+    from: { binding: \"bizreg.#\" }
+    map: bizreg
+    to:
+      - exchange: lgsp.out
+  - name: bizreg-to-tax
+    from: { binding: \"bizreg.branch.registered\" }
+    map: bizreg
+    to:
+      - app: tax
+        map: bizreg.enterprise_to_tax_xml
+";
+
+fn start(vhost: &Vhost, cfg: &Path, failpoints: Option<&str>) -> Lgsp {
+    let mut env = vec![("LGSP_BROKER__URL", vhost.url())];
+    if let Some(f) = failpoints {
+        env.push(("FAILPOINTS", f.to_owned()));
+    }
+    let mut l = Lgsp::spawn(&bin(), cfg, &env);
+    l.wait_ready();
+    l
+}
+
+fn ids(n: usize, prefix: &str) -> Vec<String> {
+    (0..n).map(|i| format!("{prefix}-{i}")).collect()
+}
+
+/// Unique ids received, and how many arrived more than once.
+fn tally(received: &[lgsp_testkit::Received]) -> (usize, usize) {
+    let mut seen: HashMap<&str, usize> = HashMap::new();
+    for r in received {
+        *seen
+            .entry(r.message_id.as_deref().unwrap_or(""))
+            .or_default() += 1;
+    }
+    let dups = seen.values().map(|c| c - 1).sum();
+    (seen.len(), dups)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sample_arrives_at_each_target_as_lgsp_map_prints_it() {
+    let vhost = Vhost::new("sample");
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(dir.path(), BIZREG_ROUTES, "");
+    let _bus = start(&vhost, &cfg, None);
+    let amqp = Amqp::connect(&vhost.url()).await;
+    amqp.bind_queue("test.out", "lgsp.out", "#").await;
+
+    let body = sample("bizreg", "branch-registered.xml");
+    amqp.publish("lgsp.in", "bizreg.branch.registered", "m-branch-1", &body)
+        .await;
+
+    let out = amqp.drain("test.out", 1, Duration::from_secs(20)).await;
+    let tax = amqp.drain("lgsp.app.tax", 1, Duration::from_secs(20)).await;
+    assert_eq!(out.len(), 1);
+    assert_eq!(tax.len(), 1);
+
+    // What lgsp map prints for the same input and envelope.
+    let adapter = Adapter::load("bizreg", &repo().join("adapters/bizreg")).unwrap();
+    let env = Envelope {
+        message_id: "m-branch-1".into(),
+        message_type: Some("bizreg.branch.registered".into()),
+        ..Envelope::default()
+    };
+    let expected = adapter
+        .map_message(&env, &body, None, &Limits::default())
+        .unwrap();
+    assert_eq!(out[0].body, expected[0].body);
+    assert_eq!(out[0].message_id.as_deref(), Some("m-branch-1"));
+    assert_eq!(out[0].routing_key, "branch.registered");
+    assert_eq!(
+        out[0].headers.get("lgsp-route").map(String::as_str),
+        Some("bizreg")
+    );
+
+    let program = adapter.program("enterprise_to_tax_xml").unwrap();
+    let xml = adapter
+        .run(
+            program,
+            &expected[0].value,
+            lgsp_mapping::decode::Format::Json,
+            &env,
+        )
+        .unwrap();
+    assert_eq!(tax[0].body, xml[0].body);
+    assert_eq!(tax[0].message_id.as_deref(), Some("m-branch-1"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_yields_one_message_per_entity_with_the_contract_ids() {
+    let vhost = Vhost::new("batch");
+    let dir = tempfile::tempdir().unwrap();
+    let routes = "  - name: emis\n    from: { binding: \"emis.#\" }\n    map: emis\n    to:\n      - exchange: lgsp.out\n";
+    let cfg = config(dir.path(), routes, "");
+    let _bus = start(&vhost, &cfg, None);
+    let amqp = Amqp::connect(&vhost.url()).await;
+    amqp.bind_queue("test.out", "lgsp.out", "#").await;
+    amqp.publish(
+        "lgsp.in",
+        "emis.school.listed",
+        "list-1",
+        &sample("emis", "school-list.xml"),
+    )
+    .await;
+    let got = amqp.drain("test.out", 10, Duration::from_secs(5)).await;
+    assert_eq!(got.len(), 4, "four schools in the list");
+    let mut got_ids: Vec<String> = got.iter().filter_map(|r| r.message_id.clone()).collect();
+    got_ids.sort();
+    let mut want: Vec<String> = (0..4).map(|i| child_message_id("list-1", i)).collect();
+    want.sort();
+    assert_eq!(got_ids, want);
+    for r in &got {
+        assert_eq!(r.correlation_id.as_deref(), Some("list-1"));
+        assert_eq!(
+            r.headers.get("lgsp-parent-id").map(String::as_str),
+            Some("list-1")
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ten_thousand_messages_all_arrive_and_nothing_is_left() {
+    let vhost = Vhost::new("volume");
+    let dir = tempfile::tempdir().unwrap();
+    let routes = "  - name: bizreg\n    from: { binding: \"bizreg.#\" }\n    map: bizreg\n    to:\n      - exchange: lgsp.out\n";
+    let cfg = config(dir.path(), routes, "broker: { prefetch: 64 }\n");
+    let bus = start(&vhost, &cfg, None);
+    let amqp = Amqp::connect(&vhost.url()).await;
+    amqp.bind_queue("test.out", "lgsp.out", "#").await;
+    let sent = ids(10_000, "v");
+    let body = sample("bizreg", "branch-registered.xml");
+    amqp.publish_many("lgsp.in", "bizreg.branch.registered", &sent, &body)
+        .await;
+    let got = amqp
+        .drain("test.out", 10_000, Duration::from_secs(30))
+        .await;
+    let (unique, dups) = tally(&got);
+    eprintln!("volume: sent 10000, delivered {unique}, duplicates {dups}");
+    assert_eq!(unique, 10_000, "lost {}", 10_000 - unique);
+    assert_eq!(dups, 0);
+    assert_eq!(amqp.count("lgsp.route.bizreg").await, 0);
+    assert_eq!(amqp.count("lgsp.failed").await, 0, "{}", bus.log());
+    assert_eq!(amqp.count("test.out").await, 0);
+}
+
+/// Publish `n`, run the bus with a failpoint until it crashes, restart it without, and
+/// check that every message arrived.
+async fn crash_and_recover(label: &str, failpoint: &str) {
+    let vhost = Vhost::new(label);
+    let dir = tempfile::tempdir().unwrap();
+    let routes = "  - name: bizreg\n    from: { binding: \"bizreg.#\" }\n    map: bizreg\n    to:\n      - exchange: lgsp.out\n";
+    let cfg = config(dir.path(), routes, "");
+    // Declare the topology and our output queue before anything is published.
+    let mut bus = start(&vhost, &cfg, None);
+    let amqp = Amqp::connect(&vhost.url()).await;
+    amqp.bind_queue("test.out", "lgsp.out", "#").await;
+    bus.terminate();
+    assert_eq!(
+        bus.wait_exit(Duration::from_secs(20)),
+        Some(0),
+        "{}",
+        bus.log()
+    );
+
+    let sent = ids(500, label);
+    amqp.publish_many(
+        "lgsp.in",
+        "bizreg.branch.registered",
+        &sent,
+        &sample("bizreg", "branch-registered.xml"),
+    )
+    .await;
+    let mut crashing = Lgsp::spawn(
+        &bin(),
+        &cfg,
+        &[
+            ("LGSP_BROKER__URL", vhost.url()),
+            ("FAILPOINTS", failpoint.to_owned()),
+        ],
+    );
+    let code = crashing.wait_exit(Duration::from_secs(30));
+    assert_eq!(
+        code,
+        Some(70),
+        "the failpoint should end the process: {}",
+        crashing.log()
+    );
+    let _again = start(&vhost, &cfg, None);
+    let got = amqp
+        .drain("test.out", usize::MAX, Duration::from_secs(5))
+        .await;
+    let (unique, dups) = tally(&got);
+    eprintln!(
+        "{label}: sent 500, delivered {unique}, duplicates {dups}, lost {}",
+        500 - unique
+    );
+    assert_eq!(unique, 500, "messages lost");
+    assert_eq!(amqp.count("lgsp.route.bizreg").await, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crash_between_publish_and_confirm_loses_nothing() {
+    crash_and_recover("crash-confirm", "exit_after_publish_before_confirm=100").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crash_between_confirm_and_ack_loses_nothing() {
+    crash_and_recover("crash-ack", "exit_after_confirm_before_ack=100").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_malformed_payload_lands_once_in_failed_and_an_unbound_key_in_unrouted() {
+    let vhost = Vhost::new("failed");
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(dir.path(), BIZREG_ROUTES, "");
+    let _bus = start(&vhost, &cfg, None);
+    let amqp = Amqp::connect(&vhost.url()).await;
+    let bad = b"<HoSo><MaHoSo>x</HoSo>".to_vec();
+    amqp.publish("lgsp.in", "bizreg.enterprise.registered", "m-bad", &bad)
+        .await;
+    amqp.publish("lgsp.in", "nobody.binds.this", "m-lost", b"{}")
+        .await;
+
+    let failed = amqp.drain("lgsp.failed", 5, Duration::from_secs(5)).await;
+    assert_eq!(failed.len(), 1, "exactly once");
+    let f = &failed[0];
+    assert_eq!(f.body, bad, "body unchanged");
+    assert_eq!(f.message_id.as_deref(), Some("m-bad"));
+    let h = |k: &str| f.headers.get(k).cloned().unwrap_or_default();
+    assert_eq!(h("lgsp-error-kind"), "decode");
+    assert_eq!(h("lgsp-error-code"), "decode.xml.syntax");
+    assert!(h("lgsp-error").contains("line 1"), "{}", h("lgsp-error"));
+    assert_eq!(h("lgsp-route"), "bizreg");
+    assert_eq!(h("lgsp-original-exchange"), "lgsp.in");
+    assert_eq!(
+        h("lgsp-original-routing-key"),
+        "bizreg.enterprise.registered"
+    );
+    assert_eq!(h("lgsp-targets"), "exchange:lgsp.out");
+    assert!(!h("lgsp-failure-id").is_empty() && !h("lgsp-failed-at").is_empty());
+
+    let unrouted = amqp.drain("lgsp.unrouted", 5, Duration::from_secs(3)).await;
+    assert_eq!(unrouted.len(), 1);
+    assert_eq!(unrouted[0].message_id.as_deref(), Some("m-lost"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_missing_target_exchange_or_a_conflicting_queue_refuses_to_start() {
+    let vhost = Vhost::new("refuse");
+    let dir = tempfile::tempdir().unwrap();
+    let routes = "  - name: r1\n    from: { binding: \"bizreg.#\" }\n    map: bizreg\n    to:\n      - exchange: nowhere.exchange\n";
+    let cfg = config(dir.path(), routes, "");
+    let mut l = Lgsp::spawn(&bin(), &cfg, &[("LGSP_BROKER__URL", vhost.url())]);
+    assert_eq!(l.wait_exit(Duration::from_secs(20)), Some(2));
+    assert!(
+        l.log()
+            .contains("route r1: target exchange `nowhere.exchange` does not exist"),
+        "{}",
+        l.log()
+    );
+
+    // A classic queue where a quorum route queue is expected.
+    let amqp = Amqp::connect(&vhost.url()).await;
+    amqp.bind_queue("lgsp.route.r2", "amq.topic", "x").await;
+    let routes = "  - name: r2\n    from: { binding: \"bizreg.#\" }\n    map: bizreg\n    to:\n      - exchange: lgsp.out\n";
+    let cfg = config(dir.path(), routes, "");
+    let mut l = Lgsp::spawn(&bin(), &cfg, &[("LGSP_BROKER__URL", vhost.url())]);
+    assert_eq!(l.wait_exit(Duration::from_secs(20)), Some(2));
+    let log = l.log();
+    assert!(
+        log.contains("queue lgsp.route.r2 exists with different settings"),
+        "{log}"
+    );
+    assert!(
+        log.contains("x-queue-type") || log.contains("inequivalent"),
+        "{log}"
+    );
+}
+
+#[test]
+fn publish_prints_the_message_id_and_an_unreachable_broker_exits_3() {
+    let vhost = Vhost::new("publish");
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(dir.path(), BIZREG_ROUTES, "");
+    // Topology first, so lgsp.in exists.
+    let mut bus = Lgsp::spawn(&bin(), &cfg, &[("LGSP_BROKER__URL", vhost.url())]);
+    bus.wait_ready();
+    let file = repo().join("adapters/bizreg/samples/branch-registered.xml");
+    let out = std::process::Command::new(bin())
+        .args(["publish", "--config"])
+        .arg(&cfg)
+        .args([
+            "--routing-key",
+            "bizreg.branch.registered",
+            "--message-id",
+            "pub-1",
+        ])
+        .arg(&file)
+        .env("LGSP_BROKER__URL", vhost.url())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "pub-1");
+
+    let out = std::process::Command::new(bin())
+        .args(["publish", "--config"])
+        .arg(&cfg)
+        .args(["--routing-key", "x"])
+        .arg(&file)
+        .env("LGSP_BROKER__URL", "amqp://guest:secret-pw@127.0.0.1:1/%2f")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("amqp://guest:***@127.0.0.1:1/%2f") && !err.contains("secret-pw"),
+        "{err}"
+    );
+    assert!(err.contains("rabbitmq-server"), "{err}");
+}
