@@ -7,9 +7,11 @@
 //! - [`publish`]: confirmed, persistent, mandatory publishing; unroutable is an error.
 //! - [`headers`]: reading and writing `lgsp-` headers.
 
+pub mod guard;
 pub mod headers;
 pub mod names;
 pub mod publish;
+pub mod reconnect;
 pub mod topology;
 
 pub use lapin;
@@ -28,6 +30,8 @@ pub enum TransportError {
         #[source]
         source: lapin::Error,
     },
+    #[error("no broker address configured: set broker.url or broker.urls")]
+    NoAddress,
     #[error("{what}: {source}")]
     Broker {
         what: String,
@@ -62,4 +66,19 @@ pub async fn connect(url: &SecretUrl, name: &str) -> Result<Connection, Transpor
             url: url.redacted(),
             source,
         })
+}
+
+/// Connect to the first reachable of `urls` (the nodes of one cluster), in order.
+pub async fn connect_any(
+    urls: &[SecretUrl],
+    name: &str,
+) -> Result<(Connection, usize), TransportError> {
+    let mut last = None;
+    for (i, url) in urls.iter().enumerate() {
+        match connect(url, name).await {
+            Ok(c) => return Ok((c, i)),
+            Err(e) => last = Some(e),
+        }
+    }
+    Err(last.unwrap_or(TransportError::NoAddress))
 }

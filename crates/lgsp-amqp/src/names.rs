@@ -36,8 +36,42 @@ impl Names {
     pub fn app_queue(&self, app: &str) -> String {
         format!("{}.app.{app}", self.prefix)
     }
+    /// Fanout exchange and queue holding retries for `delay` (`<p>.retry.10s`).
+    pub fn retry(&self, delay: std::time::Duration) -> String {
+        format!("{}.retry.{}", self.prefix, delay_name(delay))
+    }
     /// The queue of route `route`.
     pub fn route_queue(&self, route: &str) -> String {
         format!("{}.route.{route}", self.prefix)
+    }
+}
+
+/// A delay as a short name: `500ms`, `10s`, `1m`, `2h`.
+pub fn delay_name(d: std::time::Duration) -> String {
+    let ms = d.as_millis();
+    if ms > 0 && ms.is_multiple_of(3_600_000) {
+        format!("{}h", ms / 3_600_000)
+    } else if ms > 0 && ms.is_multiple_of(60_000) {
+        format!("{}m", ms / 60_000)
+    } else if ms > 0 && ms.is_multiple_of(1000) {
+        format!("{}s", ms / 1000)
+    } else {
+        format!("{ms}ms")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    #[test]
+    fn delays_have_short_names() {
+        let n = Names::new("lgsp");
+        assert_eq!(n.retry(Duration::from_secs(10)), "lgsp.retry.10s");
+        assert_eq!(n.retry(Duration::from_secs(60)), "lgsp.retry.1m");
+        assert_eq!(n.retry(Duration::from_secs(7200)), "lgsp.retry.2h");
+        assert_eq!(n.retry(Duration::from_millis(1500)), "lgsp.retry.1500ms");
     }
 }

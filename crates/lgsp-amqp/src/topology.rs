@@ -20,6 +20,8 @@ pub struct TopologySpec {
     pub target_exchanges: Vec<(String, String)>,
     pub max_length: u64,
     pub delivery_limit: u32,
+    /// Every retry delay of every route: one `<p>.retry.<delay>` each.
+    pub retry_delays: Vec<std::time::Duration>,
 }
 
 fn args(pairs: &[(&str, AMQPValue)]) -> FieldTable {
@@ -101,6 +103,22 @@ pub async fn declare(conn: &Connection, spec: &TopologySpec) -> Result<(), Trans
         ]);
         queue(conn, &q, a).await?;
         bind(&ch, &q, &n.input(), binding).await?;
+    }
+    // Retries wait in a queue whose TTL dead-letters them to the default exchange with
+    // their own routing key: the route queue's name.
+    for delay in &spec.retry_delays {
+        let name = n.retry(*delay);
+        exchange(&ch, &name, ExchangeKind::Fanout, FieldTable::default()).await?;
+        let ttl = i64::try_from(delay.as_millis()).unwrap_or(i64::MAX);
+        let a = args(&[
+            quorum.clone(),
+            ("x-message-ttl", AMQPValue::LongLongInt(ttl)),
+            ("x-dead-letter-exchange", text("")),
+            ("x-dead-letter-strategy", text("at-least-once")),
+            ("x-overflow", text("reject-publish")),
+        ]);
+        queue(conn, &name, a).await?;
+        bind(&ch, &name, &name, "").await?;
     }
     for (route, ex) in &spec.target_exchanges {
         // A passive declare that fails closes its channel: use one per check.

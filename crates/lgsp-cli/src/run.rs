@@ -4,9 +4,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use lgsp_amqp::TransportError;
+use lgsp_amqp::reconnect::{Backoff, Recovery, classify};
 use lgsp_http::AppState;
-use lgsp_router::{Router, RouterError};
+use lgsp_router::Router;
 use tokio_util::sync::CancellationToken;
 use tracing::{error, info, warn};
 
@@ -72,53 +72,72 @@ async fn run_async(args: &RunArgs, loaded: crate::load::Loaded) -> u8 {
     info!(%addr, "http listening");
     println!("http listening on {addr}");
 
-    let mut backoff = Duration::from_millis(500);
+    let urls: Vec<_> = if config.broker.urls.is_empty() {
+        vec![config.broker.url.clone()]
+    } else {
+        config.broker.urls.clone()
+    };
+    if let Some(m) = &config.broker.management_url
+        && let Err(e) = lgsp_amqp::guard::check(m, &urls[0], &router.topology()).await
+    {
+        error!("{e}");
+        return exit::USAGE;
+    }
+    let mut backoff = Backoff::default();
+    let mut told = false;
     let code = loop {
         if shutdown.is_cancelled() {
             break exit::OK;
         }
-        let conn = match lgsp_amqp::connect(&config.broker.url, "lgsp run").await {
-            Ok(c) => c,
+        let conn = match lgsp_amqp::connect_any(&urls, "lgsp run").await {
+            Ok((c, i)) => {
+                info!(broker = %urls[i], "connected");
+                backoff.reset();
+                told = false;
+                c
+            }
             Err(e) => {
                 if args.no_wait {
                     eprintln!("{e}");
                     break exit::UNREACHABLE;
                 }
-                warn!("{e}; retrying in {}", humantime(backoff));
+                let wait = backoff.next_delay();
+                if told {
+                    warn!("broker still unreachable; retrying in {wait:?}");
+                } else {
+                    warn!(
+                        "{e}\nlgsp keeps retrying (pass --no-wait to exit with code 3 instead); retrying in {wait:?}"
+                    );
+                    told = true;
+                }
                 tokio::select! {
                     _ = shutdown.cancelled() => break exit::OK,
-                    _ = tokio::time::sleep(backoff) => {}
+                    _ = tokio::time::sleep(wait) => {}
                 }
-                backoff = (backoff * 2).min(Duration::from_secs(30));
                 continue;
             }
         };
-        backoff = Duration::from_millis(500);
-        info!(broker = %config.broker.url, "connected");
-        match router.run(&conn, shutdown.clone(), args.drain).await {
-            Ok(()) => {
-                let _ = conn.close(200, "shutdown".into()).await;
-                break exit::OK;
-            }
-            Err(RouterError::Transport(
-                e @ (TransportError::Inequivalent { .. } | TransportError::MissingExchange { .. }),
-            )) => {
+        let result = router.run(&conn, shutdown.clone(), args.drain).await;
+        let _ = conn.close(200, "bye".into()).await;
+        match result {
+            Ok(()) => break exit::OK,
+            Err(e) if classify(&e.to_string()) == Recovery::Fatal => {
                 error!("{e}");
                 break exit::USAGE;
             }
             Err(e) => {
-                warn!("{e}; reconnecting");
-                tokio::time::sleep(backoff).await;
+                let wait = backoff.next_delay();
+                warn!("{e}; reconnecting in {wait:?}");
+                tokio::select! {
+                    _ = shutdown.cancelled() => break exit::OK,
+                    _ = tokio::time::sleep(wait) => {}
+                }
             }
         }
     };
     shutdown.cancel();
     let _ = http.await;
     code
-}
-
-fn humantime(d: Duration) -> String {
-    format!("{:.1}s", d.as_secs_f64())
 }
 
 /// First SIGINT/SIGTERM: drain and stop. Second: exit at once.

@@ -5,6 +5,8 @@
 /// Points where a crash matters for at-least-once delivery.
 pub const AFTER_PUBLISH_BEFORE_CONFIRM: &str = "exit_after_publish_before_confirm";
 pub const AFTER_CONFIRM_BEFORE_ACK: &str = "exit_after_confirm_before_ack";
+/// `abort_on_message_id=<id>`: abort (as a crash in a mapping would) on that message.
+pub const ABORT_ON_MESSAGE_ID: &str = "abort_on_message_id";
 
 #[cfg(feature = "failpoints")]
 mod imp {
@@ -12,11 +14,34 @@ mod imp {
     use std::sync::OnceLock;
     use std::sync::atomic::{AtomicU64, Ordering};
 
+    fn spec() -> String {
+        std::env::var("FAILPOINTS").unwrap_or_default()
+    }
+
+    pub fn abort_on(message_id: &str) {
+        static IDS: OnceLock<Vec<String>> = OnceLock::new();
+        let ids = IDS.get_or_init(|| {
+            spec()
+                .split(',')
+                .filter_map(|s| s.split_once('='))
+                .filter(|(k, _)| k.trim() == super::ABORT_ON_MESSAGE_ID)
+                .map(|(_, v)| v.trim().to_owned())
+                .collect()
+        });
+        if ids.iter().any(|i| i == message_id) {
+            eprintln!(
+                "failpoint {}={message_id} reached: aborting",
+                super::ABORT_ON_MESSAGE_ID
+            );
+            std::process::abort();
+        }
+    }
+
     fn points() -> &'static HashMap<String, (u64, AtomicU64)> {
         static POINTS: OnceLock<HashMap<String, (u64, AtomicU64)>> = OnceLock::new();
         POINTS.get_or_init(|| {
-            let spec = std::env::var("FAILPOINTS").unwrap_or_default();
-            spec.split(',')
+            spec()
+                .split(',')
                 .filter(|s| !s.trim().is_empty())
                 .map(|s| {
                     let (name, n) = s.split_once('=').unwrap_or((s, "1"));
@@ -42,4 +67,11 @@ mod imp {
 pub fn hit(_name: &str) {
     #[cfg(feature = "failpoints")]
     imp::hit(_name);
+}
+
+/// Abort the process if a failure point names this message.
+#[inline]
+pub fn abort_on(_message_id: &str) {
+    #[cfg(feature = "failpoints")]
+    imp::abort_on(_message_id);
 }

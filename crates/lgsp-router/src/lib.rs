@@ -51,6 +51,10 @@ pub(crate) struct Route {
     pub queue: String,
     pub adapter: String,
     pub targets: Vec<Target>,
+    /// Tries in all (first delivery included) before the failed path.
+    pub attempts: u32,
+    /// Waits between tries; the last one repeats.
+    pub delays: Vec<Duration>,
 }
 
 /// Why the router could not be built or run.
@@ -69,6 +73,7 @@ pub enum RouterError {
 #[derive(Debug, Default)]
 pub struct Stats {
     pub routed: AtomicU64,
+    pub retried: AtomicU64,
     pub failed: AtomicU64,
     pub requeued: AtomicU64,
 }
@@ -164,6 +169,8 @@ impl Router {
                 queue: names.route_queue(&r.name),
                 adapter: r.map.clone(),
                 targets,
+                attempts: r.retry.attempts,
+                delays: r.retry.delays.iter().map(|d| d.get()).collect(),
             });
         }
         let limits = Limits {
@@ -200,6 +207,13 @@ impl Router {
             target_exchanges: self.target_exchanges.clone(),
             max_length: self.max_length,
             delivery_limit: self.delivery_limit,
+            retry_delays: {
+                let mut d: Vec<Duration> =
+                    self.routes.iter().flat_map(|r| r.delays.clone()).collect();
+                d.sort();
+                d.dedup();
+                d
+            },
         }
     }
 
@@ -313,6 +327,7 @@ impl Router {
         }
         info!(
             routed = self.stats.routed.load(Ordering::Relaxed),
+            retried = self.stats.retried.load(Ordering::Relaxed),
             failed = self.stats.failed.load(Ordering::Relaxed),
             requeued = self.stats.requeued.load(Ordering::Relaxed),
             "router stopped"

@@ -145,3 +145,22 @@ fn truncate(s: &str, max: usize) -> String {
     }
     format!("{}…", &s[..end])
 }
+
+/// The input again, for a later try of `targets`: original body and properties, the
+/// attempt count raised.
+pub fn retry_properties(
+    d: &Delivery,
+    env: &Envelope,
+    route: &str,
+    attempt: u32,
+    targets: &[String],
+) -> BasicProperties {
+    let mut h = d.properties.headers().clone().unwrap_or_default();
+    headers::set(&mut h, headers::ROUTE, route);
+    headers::set_int(&mut h, headers::ATTEMPT, i64::from(attempt));
+    headers::set(&mut h, headers::TARGETS, targets.join(","));
+    d.properties
+        .clone()
+        .with_message_id(env.message_id.as_str().into())
+        .with_headers(h)
+}

@@ -30,6 +30,11 @@ struct Out {
 enum Outcome {
     Delivered,
     Failed(Failure),
+    /// Some targets refused transiently: try them again later.
+    Retry {
+        targets: Vec<String>,
+        reason: String,
+    },
     /// Broker trouble: return the input to its queue.
     Requeue(String),
 }
@@ -63,6 +68,37 @@ pub(crate) async fn handle(shared: Arc<Shared>, route: Arc<Route>, delivery: Del
                 }
                 Err(e) => {
                     warn!(message_id = %env.message_id, route = %route.name, error = %e, "could not record a failure; returning the input to its queue");
+                    requeue(&shared, &delivery).await
+                }
+            }
+        }
+        Outcome::Retry { targets, reason } => {
+            let attempt = headers::attempt(delivery.properties.headers().as_ref());
+            let delay = route
+                .delays
+                .get(attempt as usize)
+                .or(route.delays.last())
+                .copied()
+                .unwrap_or(std::time::Duration::from_secs(1));
+            let props =
+                message::retry_properties(&delivery, &env, &route.name, attempt + 1, &targets);
+            match shared
+                .publisher
+                .publish_confirmed(
+                    &shared.names.retry(delay),
+                    &route.queue,
+                    &delivery.data,
+                    props,
+                )
+                .await
+            {
+                Ok(()) => {
+                    debug!(message_id = %env.message_id, route = %route.name, attempt = attempt + 1, ?delay, reason = %reason, "retrying");
+                    shared.stats.retried.fetch_add(1, Ordering::Relaxed);
+                    delivery.acker.ack(BasicAckOptions::default()).await
+                }
+                Err(e) => {
+                    warn!(message_id = %env.message_id, route = %route.name, error = %e, "could not schedule a retry; returning the input to its queue");
                     requeue(&shared, &delivery).await
                 }
             }
@@ -127,6 +163,7 @@ async fn process(
             targets: route.targets.iter().map(|t| t.id.clone()).collect(),
         });
     }
+    failpoint::abort_on(&env.message_id);
     let outs = match build_outputs(shared, route, d, env, &wanted).await {
         Ok(o) => o,
         Err(f) => return Outcome::Failed(f),
@@ -165,10 +202,24 @@ async fn process(
         .collect();
     failed.sort_unstable();
     failed.dedup();
+    let targets: Vec<String> = failed
+        .iter()
+        .map(|i| route.targets[*i].id.clone())
+        .collect();
+    let attempt = headers::attempt(d.properties.headers().as_ref());
     let (kind, code, detail) = if let Some((_, e)) = unroutable.first() {
         ("unroutable", "delivery.unroutable", e.clone())
+    } else if attempt + 1 < route.attempts {
+        return Outcome::Retry {
+            targets,
+            reason: transient[0].1.clone(),
+        };
     } else {
-        ("delivery", "delivery.nack", transient[0].1.clone())
+        (
+            "delivery",
+            "delivery.attempts_exhausted",
+            format!("{} (after {} attempts)", transient[0].1, attempt + 1),
+        )
     };
     Outcome::Failed(Failure {
         kind,

@@ -136,6 +136,22 @@ fn validate(c: &Config, route_index: &[usize], file: &mut YamlFile) {
         );
     }
     let url = c.broker.url.expose();
+    for (i, u) in c.broker.urls.iter().enumerate() {
+        if !(u.expose().starts_with("amqp://") || u.expose().starts_with("amqps://")) {
+            file.problem(
+                &format!("broker.urls.{i}"),
+                format!("`{u}` is not an AMQP URL"),
+            );
+        }
+    }
+    if let Some(m) = &c.broker.management_url
+        && !m.expose().starts_with("http://")
+    {
+        file.problem(
+            "broker.management_url",
+            format!("`{m}` is not an http:// URL; write http://user:password@host:15672"),
+        );
+    }
     if !(url.starts_with("amqp://") || url.starts_with("amqps://")) {
         file.problem(
             "broker.url",
@@ -245,6 +261,12 @@ fn validate(c: &Config, route_index: &[usize], file: &mut YamlFile) {
         }
         if r.retry.attempts == 0 {
             file.problem(&at("retry.attempts"), "must be at least 1 (1 = no retry)");
+        }
+        if r.retry.delays.iter().any(|d| d.get().is_zero()) {
+            file.problem(
+                &at("retry.delays"),
+                "a delay of 0 would retry at once; give e.g. 1s",
+            );
         }
         if r.retry.delays.is_empty() {
             file.problem(&at("retry.delays"), "give at least one delay, e.g. [10s]");

@@ -48,6 +48,15 @@ pub struct BrokerConfig {
     /// Default `amqp://guest:guest@127.0.0.1:5672/%2f`.
     #[serde(default = "default_broker_url")]
     pub url: SecretUrl,
+    /// Several addresses of one cluster, tried in order (fail over); when set, `url` is
+    /// not used. Default: none.
+    #[serde(default)]
+    pub urls: Vec<SecretUrl>,
+    /// RabbitMQ management API (`http://guest:guest@127.0.0.1:15672`); when set, the
+    /// broker version, policies and existing queues are checked against the
+    /// configuration at start. Default: none.
+    #[serde(default)]
+    pub management_url: Option<SecretUrl>,
     /// Prefix of every exchange and queue name. Default `lgsp`.
     #[serde(default = "default_prefix")]
     pub prefix: String,
@@ -97,6 +106,8 @@ impl Default for BrokerConfig {
     fn default() -> Self {
         BrokerConfig {
             url: default_broker_url(),
+            urls: Vec::new(),
+            management_url: None,
             prefix: default_prefix(),
             prefetch: default_prefetch(),
             confirm_window: default_confirm_window(),
