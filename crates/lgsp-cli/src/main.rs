@@ -10,6 +10,7 @@ use clap::{Parser, Subcommand};
 mod check;
 mod load;
 mod map;
+mod steps;
 mod test;
 
 /// Exit codes shared by every command (DESIGN section 8).
