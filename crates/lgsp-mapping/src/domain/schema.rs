@@ -44,7 +44,7 @@ pub struct Schemas {
 
 /// A document that does not satisfy its schema.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("schema {schema}: {field}: {message}")]
+#[error("schema {schema}: {message}")]
 pub struct SchemaError {
     pub schema: String,
     /// Output path of the first failure, e.g. `industries[2].vsic_code` (empty: the root).
@@ -185,10 +185,17 @@ impl Schemas {
                     file,
                     None,
                     &pointer_to_key(e.instance_path().as_str()),
-                    format!(
-                        "invalid schema: {e} (references resolve only to files of the schema \
-                         folder, as /lgsp.common/1#/$defs/NAME; nothing is fetched)"
-                    ),
+                    if matches!(
+                        e.kind(),
+                        jsonschema::error::ValidationErrorKind::Referencing(_)
+                    ) {
+                        format!(
+                            "invalid schema: {e} (references resolve only to files of the schema \
+                             folder, as /lgsp.common/1#/$defs/NAME; nothing is fetched)"
+                        )
+                    } else {
+                        format!("invalid schema: {e}")
+                    },
                 )),
             }
         }
