@@ -35,7 +35,15 @@ pub fn load(path: &Path) -> Option<Loaded> {
 
 pub fn try_load(path: &Path) -> Result<Loaded, Vec<Problem>> {
     let (config, mut problems) = config::load_partial(path, EnvOverrides::from_process())?;
-    match Adapters::load(&config) {
+    let steps = crate::steps::registry().map_err(|e| {
+        vec![Problem {
+            file: Some("crates/lgsp-cli/src/steps.rs".into()),
+            key: String::new(),
+            pos: None,
+            message: e.to_string(),
+        }]
+    })?;
+    match Adapters::load_with_steps(&config, steps) {
         Ok(adapters) if problems.is_empty() => return Ok(Loaded { config, adapters }),
         Ok(_) => {}
         Err(p) => problems.extend(p),

@@ -13,6 +13,7 @@ mod logging;
 mod map;
 mod publish;
 mod run;
+mod steps;
 mod test;
 mod watch;
 

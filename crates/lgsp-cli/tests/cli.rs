@@ -75,6 +75,33 @@ fn check_reports_all_four_mistakes_with_positions() {
 }
 
 #[test]
+fn check_reports_a_broken_schema_with_its_file_and_an_unknown_route_schema() {
+    let dir = scratch(
+        "adapters: [raw]\nroutes:\n  - name: a\n    from: { binding: \"x.#\" }\n    map: raw\n    validate: lgsp.nothing/1\n    to:\n      - exchange: lgsp.out\n",
+    );
+    std::fs::create_dir_all(dir.path().join("schemas")).unwrap();
+    std::fs::write(
+        dir.path().join("schemas/lgsp.thing.1.json"),
+        "{\"$id\": \"lgsp.thing/1\", \"type\": \"objekt\"}",
+    )
+    .unwrap();
+    let out = run(lgsp().current_dir(dir.path()).arg("check"));
+    assert_eq!(out.status.code(), Some(2));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("schemas/lgsp.thing.1.json: type: invalid schema"),
+        "{err}"
+    );
+    std::fs::remove_file(dir.path().join("schemas/lgsp.thing.1.json")).unwrap();
+    let out = run(lgsp().current_dir(dir.path()).arg("check"));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("config/lgsp.yaml:6:5: routes[0].validate: no schema `lgsp.nothing/1`"),
+        "{err}"
+    );
+}
+
+#[test]
 fn check_reports_a_bad_jsonpath_with_its_column() {
     let dir = scratch("adapters: [raw]\n");
     std::fs::write(

@@ -3,9 +3,12 @@
 //! - [`config`]: the configuration model, its units (durations, sizes, secrets) and a
 //!   loader that reports every problem with file, key path and line:column.
 //! - [`envelope`]: the properties of a message on the bus that a mapping may read.
+//! - [`step`]: the trait adapter crates implement for logic the mapping DSL cannot say,
+//!   the registry of steps, and warnings (`{code, field, message}`).
 //!
 //! The core knows no broker, no HTTP and no SQL.
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
 pub mod config;
 pub mod envelope;
+pub mod step;

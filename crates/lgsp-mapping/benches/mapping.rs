@@ -48,7 +48,14 @@ fn adapter_dir() -> PathBuf {
 }
 
 fn load_adapter() -> Adapter {
-    Adapter::load("bizreg", &adapter_dir()).expect("the bizreg adapter loads")
+    let repo = adapter_dir().join("../..");
+    let domain = lgsp_mapping::domain::Domain::load(
+        &repo.join("schemas"),
+        &repo.join("reference"),
+        lgsp_core::step::StepRegistry::new(),
+    )
+    .expect("the shipped schemas and reference data load");
+    Adapter::load_with("bizreg", &adapter_dir(), &domain).expect("the bizreg adapter loads")
 }
 
 fn sample(file: &str) -> Vec<u8> {

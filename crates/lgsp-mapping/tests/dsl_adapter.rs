@@ -4,13 +4,26 @@
 use std::path::{Path, PathBuf};
 
 use lgsp_core::envelope::Envelope;
+use lgsp_core::step::StepRegistry;
 use lgsp_mapping::decode::{Format, Limits};
+use lgsp_mapping::domain::Domain;
 use lgsp_mapping::dsl::program::compilations;
 use lgsp_mapping::dsl::{Adapter, MapError};
 
+/// The shipped schemas and reference data, no Rust steps.
+fn domain() -> Domain {
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    Domain::load(
+        &repo.join("schemas"),
+        &repo.join("reference"),
+        StepRegistry::new(),
+    )
+    .unwrap()
+}
+
 fn bizreg() -> (Adapter, PathBuf) {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../adapters/bizreg");
-    (Adapter::load("bizreg", &dir).unwrap(), dir)
+    (Adapter::load_with("bizreg", &dir, &domain()).unwrap(), dir)
 }
 
 fn envelope(ty: &str) -> Envelope {

@@ -36,6 +36,18 @@ impl LoadedConfig {
         let base = self.path.parent().unwrap_or_else(|| Path::new("."));
         base.join(&self.config.adapter_dir)
     }
+
+    /// `schema_dir`, resolved against the root file's folder.
+    pub fn schema_dir(&self) -> PathBuf {
+        let base = self.path.parent().unwrap_or_else(|| Path::new("."));
+        base.join(&self.config.schema_dir)
+    }
+
+    /// `reference_dir`, resolved against the root file's folder.
+    pub fn reference_dir(&self) -> PathBuf {
+        let base = self.path.parent().unwrap_or_else(|| Path::new("."));
+        base.join(&self.config.reference_dir)
+    }
 }
 
 const TOP_LEVEL: &[&str] = &[
@@ -45,6 +57,8 @@ const TOP_LEVEL: &[&str] = &[
     "limits",
     "admin",
     "adapter_dir",
+    "schema_dir",
+    "reference_dir",
     "adapters",
     "routes",
 ];
@@ -89,6 +103,8 @@ fn build(file: &mut YamlFile) -> Option<LoadedConfig> {
     let limits = file.section::<LimitsConfig>("limits");
     let admin = file.section::<AdminConfig>("admin");
     let adapter_dir = file.section::<PathBuf>("adapter_dir");
+    let schema_dir = file.section::<PathBuf>("schema_dir");
+    let reference_dir = file.section::<PathBuf>("reference_dir");
     let adapters = file.list::<String>("adapters");
     let routes = file.list::<RouteConfig>("routes");
     let route_count = file
@@ -106,6 +122,8 @@ fn build(file: &mut YamlFile) -> Option<LoadedConfig> {
         limits: limits.unwrap_or_default(),
         admin: admin.unwrap_or_default(),
         adapter_dir: adapter_dir.unwrap_or_else(|| PathBuf::from("../adapters")),
+        schema_dir: schema_dir.unwrap_or_else(model::default_schema_dir),
+        reference_dir: reference_dir.unwrap_or_else(model::default_reference_dir),
         adapters: adapters.into_iter().map(|(_, a)| a).collect(),
         routes: routes.into_iter().map(|(_, r)| r).collect(),
     };

@@ -29,6 +29,14 @@ pub struct Config {
     /// Folder holding one sub-folder per adapter, relative to this file. Default `../adapters`.
     #[serde(default = "default_adapter_dir")]
     pub adapter_dir: PathBuf,
+    /// Folder of the canonical JSON Schemas (`lgsp.<entity>.<version>.json`), relative to
+    /// this file. Default `../schemas`.
+    #[serde(default = "default_schema_dir")]
+    pub schema_dir: PathBuf,
+    /// Folder of the reference data shared by all adapters (effective-dated code tables),
+    /// relative to this file. Default `../reference`.
+    #[serde(default = "default_reference_dir")]
+    pub reference_dir: PathBuf,
     /// Adapters to load: folder names under `adapter_dir`.
     #[serde(default)]
     pub adapters: Vec<String>,
@@ -39,6 +47,12 @@ pub struct Config {
 
 fn default_adapter_dir() -> PathBuf {
     PathBuf::from("../adapters")
+}
+pub(super) fn default_schema_dir() -> PathBuf {
+    PathBuf::from("../schemas")
+}
+pub(super) fn default_reference_dir() -> PathBuf {
+    PathBuf::from("../reference")
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -208,6 +222,10 @@ pub struct RouteConfig {
     /// Canonical schema the mapped message must satisfy, e.g. `lgsp.enterprise/1`.
     #[serde(default)]
     pub validate: Option<String>,
+    /// Fail a message whose administrative codes are former ones (a `legacy_admin_code`
+    /// warning becomes a `validation` error). Default false: the warning is kept.
+    #[serde(default)]
+    pub strict_admin_codes: bool,
     /// Where mapped messages go.
     pub to: Vec<TargetConfig>,
     /// Delayed retries of transient delivery failures.

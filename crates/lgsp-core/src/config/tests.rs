@@ -170,3 +170,26 @@ fn target_must_name_one_destination() {
         "{problems:?}"
     );
 }
+
+#[test]
+fn schema_and_reference_folders_default_beside_the_adapters_and_resolve_from_the_root_file() {
+    let c = load_text(GOOD, &[]).unwrap();
+    assert_eq!(c.config.schema_dir, Path::new("../schemas"));
+    assert_eq!(c.config.reference_dir, Path::new("../reference"));
+    assert!(!c.config.routes[0].strict_admin_codes);
+    let text = format!("schema_dir: my/schemas\nreference_dir: /srv/ref\n{GOOD}");
+    let mut file = YamlFile::from_text(Path::new("conf/lgsp.yaml"), &text, None);
+    let c = load_file(&mut file).unwrap();
+    assert_eq!(c.schema_dir(), Path::new("conf/my/schemas"));
+    assert_eq!(c.reference_dir(), Path::new("/srv/ref"));
+}
+
+#[test]
+fn a_route_may_ask_for_strict_admin_codes() {
+    let text = GOOD.replace(
+        "    map: bizreg\n",
+        "    map: bizreg\n    strict_admin_codes: true\n",
+    );
+    let c = load_text(&text, &[]).unwrap().config;
+    assert!(c.routes[0].strict_admin_codes);
+}

@@ -7,12 +7,14 @@ use std::sync::Arc;
 
 use lgsp_core::config::{LoadedConfig, Problem, YamlFile};
 use lgsp_core::envelope::Envelope;
+use lgsp_core::step::StepRegistry;
 use serde_json::Value;
 
 use super::error::MapError;
 use super::program::{CompileEnv, OutputFormat, Program, Table, to_format};
 use super::spec::{ADAPTER_FILE_KEYS, DispatchSpec, MappingSpec, TableSpec};
 use crate::decode::{self, Format, Limits};
+use crate::domain::{Domain, SchemaError};
 use crate::xml_out;
 
 /// One output of a mapping run.
@@ -73,8 +75,14 @@ pub struct Adapter {
 }
 
 impl Adapter {
-    /// Load every YAML file of the adapter folder `dir` (`adapter.yaml`, `mappings/*.yaml`).
+    /// Load every YAML file of the adapter folder `dir` (`adapter.yaml`, `mappings/*.yaml`)
+    /// with no schemas, reference tables or steps (a mapping that names one fails to load).
     pub fn load(name: &str, dir: &Path) -> Result<Adapter, Vec<Problem>> {
+        Self::load_with(name, dir, &Domain::default())
+    }
+
+    /// As [`Adapter::load`], with the schemas, reference tables and steps mappings may name.
+    pub fn load_with(name: &str, dir: &Path, domain: &Domain) -> Result<Adapter, Vec<Problem>> {
         let mut files = Vec::new();
         let main = dir.join("adapter.yaml");
         if !main.is_file() {
@@ -144,6 +152,7 @@ impl Adapter {
             };
             let env = CompileEnv {
                 tables: &tables,
+                domain,
                 position: &position,
             };
             match Program::compile(&format!("{name}.{mname}"), spec, &env) {
@@ -379,12 +388,33 @@ fn describe_payload(format: Format, tree: &Value) -> String {
 #[derive(Debug, Clone, Default)]
 pub struct Adapters {
     pub by_name: BTreeMap<String, Adapter>,
+    /// The schemas, reference tables and steps the adapters were compiled with.
+    pub domain: Domain,
 }
 
 impl Adapters {
-    /// Load the adapters the configuration lists and check the routes' references into them.
+    /// Load the adapters the configuration lists, with no Rust steps.
     pub fn load(cfg: &LoadedConfig) -> Result<Adapters, Vec<Problem>> {
+        Self::load_with_steps(cfg, StepRegistry::new())
+    }
+
+    /// Load the schemas (`schema_dir`), the reference data (`reference_dir`) and the
+    /// adapters the configuration lists, and check the routes' references into them.
+    pub fn load_with_steps(
+        cfg: &LoadedConfig,
+        steps: StepRegistry,
+    ) -> Result<Adapters, Vec<Problem>> {
         let mut problems = Vec::new();
+        let domain = match Domain::load(&cfg.schema_dir(), &cfg.reference_dir(), steps.clone()) {
+            Ok(d) => d,
+            Err(p) => {
+                problems.extend(p);
+                Domain {
+                    steps,
+                    ..Domain::default()
+                }
+            }
+        };
         let mut by_name = BTreeMap::new();
         let root = YamlFile::open(&cfg.path, None);
         let mut root = match root {
@@ -404,15 +434,24 @@ impl Adapters {
                 );
                 continue;
             }
-            match Adapter::load(name, &dir) {
+            match Adapter::load_with(name, &dir, &domain) {
                 Ok(a) => {
                     by_name.insert(name.clone(), a);
                 }
                 Err(p) => problems.extend(p),
             }
         }
-        let adapters = Adapters { by_name };
+        let adapters = Adapters { by_name, domain };
         for (r, i) in cfg.config.routes.iter().zip(&cfg.route_index) {
+            if let Some(id) = &r.validate
+                && problems.is_empty()
+                && adapters.domain.schemas.get(id).is_none()
+            {
+                root.problem(
+                    &format!("routes.{i}.validate"),
+                    adapters.domain.schemas.unknown(id),
+                );
+            }
             for (j, t) in r.to.iter().enumerate() {
                 if let Some(m) = &t.map
                     && let Err(msg) = adapters.check_ref(m)
@@ -427,6 +466,11 @@ impl Adapters {
         } else {
             Err(problems)
         }
+    }
+
+    /// Validate a canonical document against schema `id` (a route's `validate:`).
+    pub fn validate(&self, id: &str, doc: &Value) -> Result<(), SchemaError> {
+        self.domain.schemas.validate(id, doc)
     }
 
     /// Resolve `ADAPTER.MAPPING`.

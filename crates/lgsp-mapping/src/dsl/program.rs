@@ -4,11 +4,14 @@
 //! regexes, date patterns, code tables, multiplication factors, field order. Running
 //! walks the fields once per message and builds the output directly.
 
+use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
 use std::sync::Arc;
 
+use chrono::NaiveDate;
 use lgsp_core::envelope::Envelope;
+use lgsp_core::step::{Step, StepContext, StepErrorKind, Warning, append_warnings};
 use regex::Regex;
 use rust_decimal::Decimal;
 use serde_json::{Map, Value};
@@ -16,9 +19,11 @@ use serde_json::{Map, Value};
 use super::error::{ErrorKind, FieldError};
 use super::path::CompiledPath;
 use super::spec::{
-    CheckSpec, FieldSpec, FormatSpec, LengthSpec, LookupSpec, MappingSpec, TransformSpec,
+    CheckSpec, FieldSpec, FormatSpec, LengthSpec, LookupSpec, MappingSpec, ReferenceSpec,
+    TransformSpec,
 };
 use crate::decode::Format;
+use crate::domain::{Domain, LEGACY_ADMIN_CODE, Reference, Resolution, Schema, Schemas};
 use crate::values::{self, DatePatterns, ValueError};
 use crate::xml_out::XmlOutOptions;
 
@@ -50,6 +55,8 @@ pub struct CompileError {
 /// Everything compilation may consult.
 pub struct CompileEnv<'a> {
     pub tables: &'a BTreeMap<String, Table>,
+    /// Schemas, reference tables and Rust steps.
+    pub domain: &'a Domain,
     /// Where a key path of this mapping is in its file (orders fields as written).
     pub position: &'a dyn Fn(&str) -> Option<(usize, usize)>,
 }
@@ -64,6 +71,21 @@ pub struct Program {
     pub event: Option<String>,
     each: Option<CompiledPath>,
     fields: Option<Vec<Field>>,
+    steps: Steps,
+    validate: Option<(Arc<Schemas>, Schema)>,
+    strict_admin_codes: bool,
+}
+
+/// Rust steps of a mapping, in order.
+#[derive(Clone, Default)]
+struct Steps(Vec<Arc<dyn Step>>);
+
+impl std::fmt::Debug for Steps {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list()
+            .entries(self.0.iter().map(|s| s.name()))
+            .finish()
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -80,7 +102,21 @@ struct Field {
     default: Option<Value>,
     transforms: Vec<Transform>,
     checks: Vec<Check>,
+    /// Checks whose failure is a warning.
+    warns: Vec<Check>,
+    reference: Option<RefLookup>,
     personal: bool,
+}
+
+/// A compiled `reference:` lookup.
+#[derive(Debug, Clone)]
+struct RefLookup {
+    reference: Arc<Reference>,
+    table: String,
+    date: CompiledPath,
+    date_patterns: DatePatterns,
+    name: Option<CompiledPath>,
+    keep_former_as: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -130,6 +166,7 @@ enum Check {
     TaxCode,
     CitizenId,
     BudgetUnitCode,
+    VsicCode,
     Regex(Regex),
     Enum(Vec<Value>),
     Length(Option<usize>, Option<usize>),
@@ -171,6 +208,37 @@ impl Program {
             .fields
             .as_ref()
             .map(|f| compile_fields(f, "fields", env, &mut errors));
+        let mut steps = Vec::with_capacity(spec.steps.len());
+        for (i, s) in spec.steps.iter().enumerate() {
+            match env.domain.steps.get(s) {
+                Some(step) => steps.push(step),
+                None => {
+                    let known: Vec<&str> = env.domain.steps.names().collect();
+                    errors.push(err(
+                        &format!("steps.{i}"),
+                        format!(
+                            "no step `{s}` in this build; steps: {} (an adapter crate registers \
+                             its steps in crates/lgsp-cli/src/steps.rs)",
+                            if known.is_empty() {
+                                "none".to_owned()
+                            } else {
+                                known.join(", ")
+                            }
+                        ),
+                    ));
+                }
+            }
+        }
+        let validate = spec
+            .validate
+            .as_ref()
+            .and_then(|id| match env.domain.schemas.get(id) {
+                Some(schema) => Some((env.domain.schemas.clone(), schema.clone())),
+                None => {
+                    errors.push(err("validate", env.domain.schemas.unknown(id)));
+                    None
+                }
+            });
         if errors.is_empty() {
             Ok(Program {
                 name: name.to_owned(),
@@ -179,6 +247,9 @@ impl Program {
                 event: spec.event.clone(),
                 each,
                 fields,
+                steps: Steps(steps),
+                validate,
+                strict_admin_codes: spec.strict_admin_codes,
             })
         } else {
             Err(errors)
@@ -188,10 +259,14 @@ impl Program {
     /// Run on a decoded document: one output value per entity (several for a batch).
     pub fn run(&self, root: &Value, envelope: &Envelope) -> Result<Vec<Value>, FieldError> {
         let Some(fields) = &self.fields else {
-            return Ok(match &self.each {
+            let docs: Vec<Value> = match &self.each {
                 Some(each) => each_nodes(each, root).into_iter().cloned().collect(),
                 None => vec![root.clone()],
-            });
+            };
+            return docs
+                .into_iter()
+                .map(|mut d| self.after_fields(&mut d, Vec::new()).map(|()| d))
+                .collect();
         };
         match &self.each {
             None => {
@@ -199,12 +274,11 @@ impl Program {
                     root,
                     envelope,
                     program: self,
+                    warnings: RefCell::new(Vec::new()),
                 };
-                Ok(vec![Value::Object(ctx.object(
-                    fields,
-                    root,
-                    &Trail::Root,
-                )?)])
+                let mut doc = Value::Object(ctx.object(fields, root, &Trail::Root)?);
+                self.after_fields(&mut doc, ctx.warnings.into_inner())?;
+                Ok(vec![doc])
             }
             Some(each) => {
                 let items = each_nodes(each, root);
@@ -220,12 +294,50 @@ impl Program {
                         root,
                         envelope: &child,
                         program: self,
+                        warnings: RefCell::new(Vec::new()),
                     };
-                    out.push(Value::Object(ctx.object(fields, item, &Trail::Item(i))?));
+                    let mut doc = Value::Object(ctx.object(fields, item, &Trail::Item(i))?);
+                    self.after_fields(&mut doc, ctx.warnings.into_inner())?;
+                    out.push(doc);
                 }
                 Ok(out)
             }
         }
+    }
+
+    /// What runs on each output once its fields are made: the fields' warnings are
+    /// added, then the Rust steps run, then `strict_admin_codes`, then `validate`.
+    fn after_fields(&self, doc: &mut Value, warnings: Vec<Warning>) -> Result<(), FieldError> {
+        append_warnings(doc, warnings);
+        for step in &self.steps.0 {
+            let mut ctx = StepContext::new(&self.name);
+            let result = step.run(doc, &mut ctx);
+            append_warnings(doc, ctx.into_warnings());
+            result.map_err(|e| FieldError {
+                mapping: self.name.clone(),
+                field: e.field,
+                kind: match e.kind {
+                    StepErrorKind::Validation => ErrorKind::Validation,
+                    StepErrorKind::Mapping => ErrorKind::Mapping,
+                },
+                code: e.code,
+                message: format!("{} (step {})", e.message, step.name()),
+            })?;
+        }
+        if self.strict_admin_codes {
+            crate::domain::refuse_legacy_admin_codes(&self.name, doc)?;
+        }
+        if let Some((schemas, schema)) = &self.validate {
+            schemas
+                .check(schema, doc)
+                .map_err(|e| e.into_field_error(&self.name))?;
+        }
+        Ok(())
+    }
+
+    /// The schema the outputs are validated against, if any.
+    pub fn validates(&self) -> Option<&str> {
+        self.validate.as_ref().map(|(_, s)| s.id.as_str())
     }
 
     /// Is this a batch mapping (one output per node of `each`)?
@@ -413,6 +525,25 @@ fn compile_field(
             compile_check(c, &format!("{at}.check.{i}"), errors)
         })
         .collect();
+    let warns: Vec<Check> = spec
+        .warn
+        .clone()
+        .map(|c| c.into_vec())
+        .unwrap_or_default()
+        .into_iter()
+        .enumerate()
+        .filter_map(|(i, c)| compile_check(c, &format!("{at}.warn.{i}"), errors))
+        .collect();
+    if (spec.warn.is_some() || spec.reference.is_some()) && has_item_fields {
+        errors.push(err(
+            at,
+            "`warn` and `reference` apply to values, not to objects with `fields`",
+        ));
+    }
+    let reference = spec
+        .reference
+        .as_ref()
+        .and_then(|r| compile_reference(r, &format!("{at}.reference"), env, errors));
     if errors.len() != before {
         return None;
     }
@@ -423,6 +554,8 @@ fn compile_field(
         default: spec.default.clone(),
         transforms,
         checks,
+        warns,
+        reference,
         personal,
     })
 }
@@ -507,12 +640,63 @@ fn compile_transform(
     })
 }
 
+fn compile_reference(
+    r: &ReferenceSpec,
+    at: &str,
+    env: &CompileEnv<'_>,
+    errors: &mut Vec<CompileError>,
+) -> Option<RefLookup> {
+    let before = errors.len();
+    if env.domain.reference.get(&r.table).is_none() {
+        errors.push(err(
+            &format!("{at}.table"),
+            format!(
+                "no reference table `{}` in reference_dir; tables: {}",
+                r.table,
+                env.domain.reference.names()
+            ),
+        ));
+    }
+    let date = compile_path(&r.date_path, &format!("{at}.date_path"), errors);
+    let name = r
+        .name_path
+        .as_deref()
+        .and_then(|p| compile_path(p, &format!("{at}.name_path"), errors));
+    let patterns = r
+        .date_format
+        .clone()
+        .map_or_else(|| vec!["%Y-%m-%d".to_owned()], |p| p.into_vec());
+    counted();
+    let date_patterns = match DatePatterns::compile(&patterns) {
+        Ok(d) => Some(d),
+        Err(e) => {
+            errors.push(err(
+                &format!("{at}.date_format"),
+                format!("bad date pattern: {e}"),
+            ));
+            None
+        }
+    };
+    if errors.len() != before {
+        return None;
+    }
+    Some(RefLookup {
+        reference: env.domain.reference.clone(),
+        table: r.table.clone(),
+        date: date?,
+        date_patterns: date_patterns?,
+        name,
+        keep_former_as: r.keep_former_as.clone(),
+    })
+}
+
 fn compile_check(c: CheckSpec, at: &str, errors: &mut Vec<CompileError>) -> Option<Check> {
     counted();
     Some(match c {
         CheckSpec::TaxCode => Check::TaxCode,
         CheckSpec::CitizenId => Check::CitizenId,
         CheckSpec::BudgetUnitCode => Check::BudgetUnitCode,
+        CheckSpec::VsicCode => Check::VsicCode,
         CheckSpec::Regex(r) => match Regex::new(&r) {
             Ok(re) => Check::Regex(re),
             Err(e) => {
@@ -617,6 +801,8 @@ struct Ctx<'a> {
     root: &'a Value,
     envelope: &'a Envelope,
     program: &'a Program,
+    /// Findings of this output's fields, in field order.
+    warnings: RefCell<Vec<Warning>>,
 }
 
 impl Ctx<'_> {
@@ -630,10 +816,173 @@ impl Ctx<'_> {
         for f in fields {
             let t = Trail::Field(trail, &f.name);
             if let Some(v) = self.field(f, node, &t)? {
-                out.insert(f.name.clone(), v);
+                match &f.reference {
+                    None => {
+                        out.insert(f.name.clone(), v);
+                    }
+                    Some(r) => {
+                        let (v, former) = self.resolve(f, r, v, node, &t)?;
+                        out.insert(f.name.clone(), v);
+                        if let (Some(name), Some(code)) = (&r.keep_former_as, former) {
+                            out.insert(name.clone(), Value::String(code));
+                        }
+                    }
+                }
             }
         }
         Ok(out)
+    }
+
+    fn warn(&self, code: &str, trail: &Trail<'_>, message: String) {
+        self.warnings
+            .borrow_mut()
+            .push(Warning::new(code, trail.to_path(), message));
+    }
+
+    /// Look a code up on the document's date: the value to output (the current code)
+    /// and, for a former code, that code. Findings become warnings.
+    fn resolve(
+        &self,
+        f: &Field,
+        r: &RefLookup,
+        v: Value,
+        node: &Value,
+        trail: &Trail<'_>,
+    ) -> Result<(Value, Option<String>), FieldError> {
+        let fail = |kind: ErrorKind, code: &str, message: String| FieldError {
+            mapping: self.program.name.clone(),
+            field: trail.to_path(),
+            kind,
+            code: code.to_owned(),
+            message,
+        };
+        let code = match values::text(&v) {
+            Ok(c) => c.trim().to_owned(),
+            Err(e) => return Err(self.value_error(f, trail, e, &v, ErrorKind::Mapping)),
+        };
+        let Some(table) = r.reference.get(&r.table) else {
+            return Err(fail(
+                ErrorKind::Mapping,
+                "reference.no_table",
+                format!("no reference table `{}`", r.table),
+            ));
+        };
+        let date = select_value(&r.date, self.root)
+            .ok_or_else(|| {
+                fail(
+                    ErrorKind::Mapping,
+                    "reference.no_date",
+                    format!(
+                        "no date at {} to look up code {code} in table `{}`",
+                        r.date.source, r.table
+                    ),
+                )
+            })
+            .and_then(|d| {
+                values::date(&d, &r.date_patterns)
+                    .ok()
+                    .and_then(|iso| {
+                        values::text(&iso)
+                            .ok()
+                            .and_then(|t| NaiveDate::parse_from_str(&t, "%Y-%m-%d").ok())
+                    })
+                    .ok_or_else(|| {
+                        fail(
+                            ErrorKind::Mapping,
+                            "reference.bad_date",
+                            format!(
+                                "the date at {} (to look up code {code} in table `{}`) is not \
+                                 a valid date in the expected format",
+                                r.date.source, r.table
+                            ),
+                        )
+                    })
+            })?;
+        let doc_name = r
+            .name
+            .as_ref()
+            .and_then(|p| select_value(p, node))
+            .and_then(|n| values::text(&n).ok().map(|t| t.into_owned()));
+        let check_name = |row_names: &[&str], shown: &str| {
+            if let Some(n) = &doc_name
+                && !row_names.iter().any(|rn| same_name(n, rn))
+            {
+                self.warn(
+                    "admin_name_mismatch",
+                    trail,
+                    format!(
+                        "the document names code {code} `{}`, but table `{}` has {shown} on {date}; \
+                         check which of the code or the name is wrong",
+                        n.trim(),
+                        r.table
+                    ),
+                );
+            }
+        };
+        match table.resolve(&code, date) {
+            Resolution::Current(row) => {
+                check_name(&[&row.name], &format!("`{}`", row.name));
+                Ok((v, None))
+            }
+            Resolution::Legacy { former, current } => {
+                check_name(
+                    &[&former.name, &current.name],
+                    &format!("`{}` (now `{}`)", former.name, current.name),
+                );
+                let until = former
+                    .valid_to
+                    .map_or_else(String::new, |t| format!(" until {t}"));
+                self.warn(
+                    LEGACY_ADMIN_CODE,
+                    trail,
+                    format!(
+                        "former code {}{until}; on {date} it is {} (table `{}`)",
+                        former.describe(),
+                        current.describe(),
+                        r.table
+                    ),
+                );
+                Ok((Value::String(current.code.clone()), Some(code)))
+            }
+            Resolution::NotOnDate(row) => {
+                let span = match (row.valid_from, row.valid_to) {
+                    (Some(f), _) if f > date => format!("from {f}"),
+                    (_, Some(t)) => format!("until {t}"),
+                    _ => "on other dates".to_owned(),
+                };
+                self.warn(
+                    "admin_code_unverified",
+                    trail,
+                    format!(
+                        "table `{}` has no unit for code {code} on {date} (it lists {} {span}); \
+                         the code is kept unverified",
+                        r.table, row.name
+                    ),
+                );
+                Ok((v, None))
+            }
+            Resolution::Unknown if table.partial => {
+                self.warn(
+                    "code_not_in_table",
+                    trail,
+                    format!(
+                        "code {code} is not in table `{}`, which lists only part of the codes",
+                        r.table
+                    ),
+                );
+                Ok((v, None))
+            }
+            Resolution::Unknown => Err(fail(
+                ErrorKind::Validation,
+                "reference.unknown_code",
+                format!(
+                    "code {code} is in no row of table `{}`{}; check the code, or add the unit \
+                     to the reference data",
+                    r.table,
+                    self.where_from(f)
+                ),
+            )),
+        }
     }
 
     fn field(
@@ -767,6 +1116,13 @@ impl Ctx<'_> {
                 return Err(self.value_error(f, trail, e, &v, ErrorKind::Validation));
             }
         }
+        for c in &f.warns {
+            if let Err(e) = check_each(c, &v) {
+                let FieldError { code, message, .. } =
+                    self.value_error(f, trail, e, &v, ErrorKind::Validation);
+                self.warn(&code, trail, message);
+            }
+        }
         Ok(Some(v))
     }
 
@@ -791,6 +1147,23 @@ impl Ctx<'_> {
             message: format!("{e}: value \"{shown}\"{}", self.where_from(f)),
         }
     }
+}
+
+/// Names compared as people write them: NFC, case, spacing and the unit's level word
+/// (`Xã`, `Phường`, `Thị trấn`, `Tỉnh`, `Thành phố`) do not matter.
+fn same_name(a: &str, b: &str) -> bool {
+    fn key(s: &str) -> String {
+        let lower = values::nfc(s).to_lowercase();
+        let words: Vec<&str> = lower.split_whitespace().collect();
+        let joined = words.join(" ");
+        for prefix in ["thị trấn ", "thành phố ", "xã ", "phường ", "tỉnh "] {
+            if let Some(rest) = joined.strip_prefix(prefix) {
+                return rest.to_owned();
+            }
+        }
+        joined
+    }
+    key(a) == key(b)
 }
 
 fn select_value(p: &CompiledPath, node: &Value) -> Option<Value> {
@@ -903,6 +1276,7 @@ fn check(c: &Check, v: &Value) -> Result<(), ValueError> {
         Check::TaxCode => values::tax_code(&text),
         Check::CitizenId => values::citizen_id(&text),
         Check::BudgetUnitCode => values::budget_unit_code(&text),
+        Check::VsicCode => values::vsic_code(&text),
         Check::Regex(re) => {
             if re.is_match(&text) {
                 Ok(())

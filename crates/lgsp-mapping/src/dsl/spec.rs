@@ -65,6 +65,15 @@ pub struct MappingSpec {
     /// The output's fields. Without `fields`, the whole decoded document is the output.
     #[serde(default)]
     pub fields: Option<BTreeMap<String, FieldSpec>>,
+    /// Rust steps run in order on each output, after the fields (`[tax.einvoice_totals]`).
+    #[serde(default)]
+    pub steps: Vec<String>,
+    /// Canonical schema each output must satisfy, checked last (`lgsp.enterprise/1`).
+    #[serde(default)]
+    pub validate: Option<String>,
+    /// A former administrative code is an error, not a `legacy_admin_code` warning.
+    #[serde(default)]
+    pub strict_admin_codes: bool,
 }
 
 /// One output field. Exactly one source: `path`, `root_path`, `envelope`, `const`,
@@ -106,9 +115,36 @@ pub struct FieldSpec {
     /// Checks on the final value.
     #[serde(default)]
     pub check: Option<OneOrMany<CheckSpec>>,
+    /// Checks whose failure is a warning in the output's `warnings[]`; the value is kept.
+    #[serde(default)]
+    pub warn: Option<OneOrMany<CheckSpec>>,
+    /// Look the final value (a code) up in an effective-dated reference table.
+    #[serde(default)]
+    pub reference: Option<ReferenceSpec>,
     /// The value is personal data: shown masked in error messages.
     #[serde(default)]
     pub personal: bool,
+}
+
+/// A lookup of a code in an effective-dated reference table, on the document's date.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReferenceSpec {
+    /// The table (in `reference_dir`), e.g. `admin_unit`.
+    pub table: String,
+    /// JSONPath from the document root to the date the code must be valid on.
+    pub date_path: String,
+    /// chrono pattern(s) of that date. Default `%Y-%m-%d`.
+    #[serde(default)]
+    pub date_format: Option<OneOrMany<String>>,
+    /// JSONPath (relative, like `path`) to the name the document gives the unit: a name
+    /// that is not the table's is an `admin_name_mismatch` warning.
+    #[serde(default)]
+    pub name_path: Option<String>,
+    /// Sibling field that receives a former code replaced by the current one
+    /// (e.g. `legacy_commune_code`); without it the former code is only in the warning.
+    #[serde(default)]
+    pub keep_former_as: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -172,6 +208,8 @@ pub enum CheckSpec {
     TaxCode,
     CitizenId,
     BudgetUnitCode,
+    /// VSIC 2018 code: 4 digits (class) or 5 (subclass).
+    VsicCode,
     Regex(String),
     Enum(Vec<Value>),
     Length(LengthSpec),

@@ -97,6 +97,19 @@ pub fn budget_unit_code(s: &str) -> Result<(), ValueError> {
     }
 }
 
+/// VSIC 2018 industry code: 4 digits (class, as business registration lists them) or 5
+/// (subclass). Only the format: the shipped code tables do not hold the full list.
+pub fn vsic_code(s: &str) -> Result<(), ValueError> {
+    if s.is_empty() {
+        return Err(ValueError::Empty);
+    }
+    if (s.len() == 4 || s.len() == 5) && s.bytes().all(|b| b.is_ascii_digit()) {
+        Ok(())
+    } else {
+        Err(ValueError::VsicCode)
+    }
+}
+
 /// Length in characters (Unicode scalar values) within `min..=max`; either bound may
 /// be absent.
 pub fn length(s: &str, min: Option<usize>, max: Option<usize>) -> Result<(), ValueError> {

@@ -180,6 +180,9 @@ pub enum ValueError {
     /// Not 7 digits.
     #[error("a budget unit code has exactly 7 digits")]
     BudgetUnitCode,
+    /// A VSIC industry code that is not 4 or 5 digits.
+    #[error("not a VSIC 2018 code: expected 4 digits (class) or 5 (subclass), e.g. 4933")]
+    VsicCode,
 
     /// Fewer characters than allowed.
     #[error("too short: {actual} characters, expected at least {min}")]
@@ -258,6 +261,7 @@ impl ValueError {
             E::CitizenIdCmnd => "citizen_id.cmnd",
             E::CitizenIdFormat => "citizen_id.format",
             E::BudgetUnitCode => "budget_unit_code.format",
+            E::VsicCode => "vsic_code.format",
             E::TooShort { .. } => "length.too_short",
             E::TooLong { .. } => "length.too_long",
             E::NotInTable { .. } => "lookup.not_in_table",

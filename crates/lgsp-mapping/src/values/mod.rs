@@ -15,7 +15,7 @@ pub mod check;
 mod error;
 pub mod transform;
 
-pub use check::{budget_unit_code, citizen_id, length, mask, tax_code};
+pub use check::{budget_unit_code, citizen_id, length, mask, tax_code, vsic_code};
 pub use error::{DateKind, ValueError};
 pub use transform::{
     DatePatterns, boolean, compact_tax_code, date, datetime, decimal, integer, lower, multiply,

@@ -1,0 +1,400 @@
+//! Canonical JSON Schemas (draft 2020-12), loaded from `schema_dir` and compiled once.
+//!
+//! Each file `lgsp.<entity>.<version>.json` has `$id` `lgsp.<entity>/<version>`; shared
+//! definitions live in `lgsp.common.1.json` and are referenced as
+//! `/lgsp.common/1#/$defs/<name>`. References resolve only among these files: nothing is
+//! ever fetched (a remote `$ref` is a load problem). Formats are checked (`2025-02-31` is
+//! not a `date`). Properties marked `x-lgsp-personal: true` are masked in error messages.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use jsonschema::{Draft, Registry, Validator};
+use lgsp_core::config::{Problem, yaml_pos::Pos};
+use serde_json::Value;
+
+use crate::dsl::{ErrorKind, FieldError};
+use crate::values;
+
+/// Base URI the schema ids are resolved against; never fetched.
+const BASE: &str = "https://schemas.lgsp.invalid/";
+
+/// Errors shown per failed validation; the rest are counted.
+const MAX_SHOWN: usize = 3;
+
+/// One compiled schema.
+#[derive(Debug, Clone)]
+pub struct Schema {
+    pub id: String,
+    pub file: PathBuf,
+    validator: Arc<Validator>,
+}
+
+/// Every canonical schema, by id.
+#[derive(Debug, Clone, Default)]
+pub struct Schemas {
+    /// The folder they were loaded from.
+    pub dir: PathBuf,
+    by_id: BTreeMap<String, Schema>,
+    /// Names of properties marked `x-lgsp-personal` anywhere.
+    personal: Arc<BTreeSet<String>>,
+}
+
+/// A document that does not satisfy its schema.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("schema {schema}: {message}")]
+pub struct SchemaError {
+    pub schema: String,
+    /// Output path of the first failure, e.g. `industries[2].vsic_code` (empty: the root).
+    pub field: String,
+    /// Keyword of the first failure (`required`, `additionalProperties`, `format`, ...).
+    pub keyword: String,
+    /// Every failure (up to a few), each with its path and rule.
+    pub message: String,
+}
+
+impl SchemaError {
+    /// As the error of a mapping run: kind `validation`, code `schema.<keyword>`.
+    pub fn into_field_error(self, mapping: &str) -> FieldError {
+        FieldError {
+            mapping: mapping.to_owned(),
+            field: if self.field.is_empty() {
+                "(document)".to_owned()
+            } else {
+                self.field
+            },
+            kind: ErrorKind::Validation,
+            code: format!("schema.{}", self.keyword),
+            message: format!("does not satisfy {}: {}", self.schema, self.message),
+        }
+    }
+}
+
+impl Schemas {
+    /// Load and compile every `*.json` of `dir`. Every problem is returned, each with its
+    /// file. A missing folder holds no schemas (a `validate:` then names an unknown one).
+    pub fn load(dir: &Path) -> Result<Schemas, Vec<Problem>> {
+        let mut problems = Vec::new();
+        let Ok(rd) = std::fs::read_dir(dir) else {
+            return Ok(Schemas {
+                dir: dir.to_owned(),
+                ..Schemas::default()
+            });
+        };
+        let mut files: Vec<PathBuf> = rd
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|x| x == "json"))
+            .collect();
+        files.sort();
+        let mut docs: Vec<(PathBuf, String, Value)> = Vec::new();
+        for f in files {
+            let text = match std::fs::read_to_string(&f) {
+                Ok(t) => t,
+                Err(e) => {
+                    problems.push(problem(&f, None, "", format!("cannot read the file: {e}")));
+                    continue;
+                }
+            };
+            let doc: Value = match serde_json::from_str(&text) {
+                Ok(v) => v,
+                Err(e) => {
+                    let pos = Pos {
+                        line: e.line(),
+                        column: e.column(),
+                    };
+                    problems.push(problem(&f, Some(pos), "", format!("not valid JSON: {e}")));
+                    continue;
+                }
+            };
+            let Some(id) = doc.get("$id").and_then(Value::as_str).map(str::to_owned) else {
+                problems.push(problem(
+                    &f,
+                    None,
+                    "$id",
+                    "a canonical schema needs `$id`, e.g. \"lgsp.enterprise/1\"",
+                ));
+                continue;
+            };
+            let expected_file = id.replace('/', ".") + ".json";
+            if !valid_id(&id) {
+                problems.push(problem(
+                    &f,
+                    None,
+                    "$id",
+                    format!("`{id}` is not lgsp.<entity>/<version>, e.g. lgsp.enterprise/1"),
+                ));
+                continue;
+            }
+            if f.file_name().and_then(|n| n.to_str()) != Some(expected_file.as_str()) {
+                problems.push(problem(
+                    &f,
+                    None,
+                    "$id",
+                    format!("`{id}` belongs in a file named {expected_file}"),
+                ));
+            }
+            if docs.iter().any(|(_, other, _)| *other == id) {
+                problems.push(problem(&f, None, "$id", format!("`{id}` is defined twice")));
+                continue;
+            }
+            docs.push((f, id, doc));
+        }
+        let registry = match Registry::new()
+            .extend(
+                docs.iter()
+                    .map(|(_, id, doc)| (format!("{BASE}{id}"), doc.clone())),
+            )
+            .and_then(|b| b.prepare())
+        {
+            Ok(r) => r,
+            Err(e) => {
+                problems.push(problem(
+                    dir,
+                    None,
+                    "",
+                    format!("schemas do not resolve: {e}"),
+                ));
+                return Err(problems);
+            }
+        };
+        let mut by_id = BTreeMap::new();
+        let mut personal = BTreeSet::new();
+        for (file, id, doc) in &docs {
+            collect_personal(doc, &mut personal);
+            let built = jsonschema::options()
+                .with_draft(Draft::Draft202012)
+                .offline()
+                .should_validate_formats(true)
+                .with_base_uri(format!("{BASE}{id}"))
+                .with_registry(&registry)
+                .build(doc);
+            match built {
+                Ok(v) => {
+                    by_id.insert(
+                        id.clone(),
+                        Schema {
+                            id: id.clone(),
+                            file: file.clone(),
+                            validator: Arc::new(v),
+                        },
+                    );
+                }
+                Err(e) => problems.push(problem(
+                    file,
+                    None,
+                    &pointer_to_key(e.instance_path().as_str()),
+                    if matches!(
+                        e.kind(),
+                        jsonschema::error::ValidationErrorKind::Referencing(_)
+                    ) {
+                        format!(
+                            "invalid schema: {e} (references resolve only to files of the schema \
+                             folder, as /lgsp.common/1#/$defs/NAME; nothing is fetched)"
+                        )
+                    } else {
+                        format!("invalid schema: {e}")
+                    },
+                )),
+            }
+        }
+        if problems.is_empty() {
+            Ok(Schemas {
+                dir: dir.to_owned(),
+                by_id,
+                personal: Arc::new(personal),
+            })
+        } else {
+            Err(problems)
+        }
+    }
+
+    /// Schema ids, sorted.
+    pub fn ids(&self) -> impl Iterator<Item = &str> {
+        self.by_id.keys().map(String::as_str)
+    }
+
+    pub fn get(&self, id: &str) -> Option<&Schema> {
+        self.by_id.get(id)
+    }
+
+    pub fn len(&self) -> usize {
+        self.by_id.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.by_id.is_empty()
+    }
+
+    /// "unknown schema" in words, listing the known ones.
+    pub fn unknown(&self, id: &str) -> String {
+        format!(
+            "no schema `{id}` in {} (schema_dir); schemas: {}",
+            self.dir.display(),
+            if self.by_id.is_empty() {
+                "none".to_owned()
+            } else {
+                self.ids().collect::<Vec<_>>().join(", ")
+            }
+        )
+    }
+
+    /// Validate `doc` against schema `id` (a route's `validate:` uses this).
+    pub fn validate(&self, id: &str, doc: &Value) -> Result<(), SchemaError> {
+        let Some(schema) = self.by_id.get(id) else {
+            return Err(SchemaError {
+                schema: id.to_owned(),
+                field: String::new(),
+                keyword: "unknown".into(),
+                message: self.unknown(id),
+            });
+        };
+        self.check(schema, doc)
+    }
+
+    /// Validate `doc` against a compiled schema.
+    pub fn check(&self, schema: &Schema, doc: &Value) -> Result<(), SchemaError> {
+        let mut errors = schema.validator.iter_errors(doc).peekable();
+        let Some(first) = errors.next() else {
+            return Ok(());
+        };
+        let field = pointer_to_field(first.instance_path().as_str());
+        let keyword = first.kind().keyword().to_owned();
+        let mut message = String::new();
+        let mut extra = 0usize;
+        for (i, e) in std::iter::once(first).chain(errors).enumerate() {
+            if i >= MAX_SHOWN {
+                extra += 1;
+                continue;
+            }
+            if i > 0 {
+                message.push_str("; ");
+            }
+            let at = pointer_to_field(e.instance_path().as_str());
+            let rule = if self.is_personal(e.instance_path().as_str()) {
+                let shown = e.instance().as_str().map_or_else(
+                    || "the value".to_owned(),
+                    |s| format!("\"{}\"", values::mask(s)),
+                );
+                e.masked_with(shown).to_string()
+            } else {
+                e.to_string()
+            };
+            let _ = write!(
+                message,
+                "{}{rule}",
+                if at.is_empty() {
+                    String::new()
+                } else {
+                    format!("{at}: ")
+                }
+            );
+        }
+        if extra > 0 {
+            let _ = write!(message, "; and {extra} more");
+        }
+        Err(SchemaError {
+            schema: schema.id.clone(),
+            field,
+            keyword,
+            message,
+        })
+    }
+
+    fn is_personal(&self, pointer: &str) -> bool {
+        pointer
+            .split('/')
+            .any(|seg| self.personal.contains(&unescape(seg)))
+    }
+}
+
+fn valid_id(id: &str) -> bool {
+    let Some((name, version)) = id.split_once('/') else {
+        return false;
+    };
+    let Some(entity) = name.strip_prefix("lgsp.") else {
+        return false;
+    };
+    !entity.is_empty()
+        && entity
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+        && !version.is_empty()
+        && version.bytes().all(|b| b.is_ascii_digit())
+}
+
+fn collect_personal(v: &Value, out: &mut BTreeSet<String>) {
+    match v {
+        Value::Object(m) => {
+            if let Some(Value::Object(props)) = m.get("properties") {
+                for (name, p) in props {
+                    if p.get("x-lgsp-personal") == Some(&Value::Bool(true)) {
+                        out.insert(name.clone());
+                    }
+                }
+            }
+            m.values().for_each(|c| collect_personal(c, out));
+        }
+        Value::Array(items) => items.iter().for_each(|c| collect_personal(c, out)),
+        _ => {}
+    }
+}
+
+fn unescape(seg: &str) -> String {
+    seg.replace("~1", "/").replace("~0", "~")
+}
+
+/// `/industries/2/vsic_code` -> `industries[2].vsic_code`.
+pub fn pointer_to_field(pointer: &str) -> String {
+    let mut out = String::new();
+    for seg in pointer.split('/').filter(|s| !s.is_empty()) {
+        if seg.bytes().all(|b| b.is_ascii_digit()) {
+            let _ = write!(out, "[{seg}]");
+        } else {
+            if !out.is_empty() {
+                out.push('.');
+            }
+            out.push_str(&unescape(seg));
+        }
+    }
+    out
+}
+
+fn pointer_to_key(pointer: &str) -> String {
+    pointer_to_field(pointer)
+}
+
+fn problem(file: &Path, pos: Option<Pos>, key: &str, message: impl Into<String>) -> Problem {
+    Problem {
+        file: Some(file.to_owned()),
+        key: key.to_owned(),
+        pos,
+        message: message.into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pointers_read_as_output_paths() {
+        assert_eq!(
+            pointer_to_field("/industries/2/vsic_code"),
+            "industries[2].vsic_code"
+        );
+        assert_eq!(pointer_to_field(""), "");
+        assert_eq!(pointer_to_field("/a~1b"), "a/b");
+    }
+
+    #[test]
+    fn ids_are_versioned_entity_names() {
+        assert!(valid_id("lgsp.enterprise/1"));
+        assert!(valid_id("lgsp.enterprise_change/12"));
+        assert!(!valid_id("lgsp.enterprise"));
+        assert!(!valid_id("enterprise/1"));
+        assert!(!valid_id("lgsp.Enterprise/1"));
+        assert!(!valid_id("lgsp.enterprise/v1"));
+    }
+}
