@@ -9,7 +9,6 @@ use std::time::Duration;
 
 use lgsp_core::envelope::{Envelope, child_message_id};
 use lgsp_mapping::decode::Limits;
-use lgsp_mapping::dsl::Adapter;
 use lgsp_testkit::{Amqp, Lgsp, Vhost};
 
 fn bin() -> PathBuf {
@@ -34,8 +33,8 @@ fn sample(adapter: &str, file: &str) -> Vec<u8> {
 /// A config file with the repository's adapters and the given routes.
 fn config(dir: &Path, routes: &str, extra: &str) -> PathBuf {
     let text = format!(
-        "adapter_dir: \"{}\"\nadapters: [bizreg, emis]\n{extra}routes:\n{routes}",
-        repo().join("adapters").display()
+        "adapter_dir: \"{0}/adapters\"\nschema_dir: \"{0}/schemas\"\nreference_dir: \"{0}/reference\"\nadapters: [bizreg, emis]\n{extra}routes:\n{routes}",
+        repo().display()
     );
     let path = dir.join("lgsp.yaml");
     std::fs::write(&path, text).unwrap();
@@ -100,7 +99,9 @@ async fn a_sample_arrives_at_each_target_as_lgsp_map_prints_it() {
     assert_eq!(tax.len(), 1);
 
     // What lgsp map prints for the same input and envelope.
-    let adapter = Adapter::load("bizreg", &repo().join("adapters/bizreg")).unwrap();
+    let loaded = lgsp_core::config::load(&cfg, lgsp_core::config::EnvOverrides::none()).unwrap();
+    let adapters = lgsp_mapping::dsl::Adapters::load(&loaded).unwrap();
+    let adapter = &adapters.by_name["bizreg"];
     let env = Envelope {
         message_id: "m-branch-1".into(),
         message_type: Some("bizreg.branch.registered".into()),
@@ -365,4 +366,69 @@ fn publish_prints_the_message_id_and_an_unreachable_broker_exits_3() {
         "{err}"
     );
     assert!(err.contains("rabbitmq-server"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_route_schema_fails_what_does_not_satisfy_it_and_when_filters_targets() {
+    let vhost = Vhost::new("validate");
+    let dir = tempfile::tempdir().unwrap();
+    let routes = "  - name: wrong-schema
+    from: { binding: \"bizreg.enterprise.dissolved\" }
+    map: bizreg
+    validate: lgsp.school/1
+    to:
+      - exchange: lgsp.out
+  - name: branches-only
+    from: { binding: \"bizreg.*.registered\" }
+    map: bizreg
+    validate: lgsp.enterprise/1
+    to:
+      - app: branches
+        when: $.parent_enterprise_code
+      - app: everyone
+";
+    let cfg = config(dir.path(), routes, "");
+    let _bus = start(&vhost, &cfg, None);
+    let amqp = Amqp::connect(&vhost.url()).await;
+    amqp.publish(
+        "lgsp.in",
+        "bizreg.enterprise.dissolved",
+        "m-diss",
+        &sample("bizreg", "enterprise-dissolved.xml"),
+    )
+    .await;
+    amqp.publish(
+        "lgsp.in",
+        "bizreg.enterprise.registered",
+        "m-ent",
+        &sample("bizreg", "enterprise-registered.xml"),
+    )
+    .await;
+    amqp.publish(
+        "lgsp.in",
+        "bizreg.branch.registered",
+        "m-br",
+        &sample("bizreg", "branch-registered.xml"),
+    )
+    .await;
+
+    let failed = amqp.drain("lgsp.failed", 5, Duration::from_secs(5)).await;
+    assert_eq!(failed.len(), 1);
+    assert_eq!(failed[0].message_id.as_deref(), Some("m-diss"));
+    assert_eq!(failed[0].headers["lgsp-error-kind"], "validation");
+    assert!(
+        failed[0].headers["lgsp-error"].contains("lgsp.school/1"),
+        "{}",
+        failed[0].headers["lgsp-error"]
+    );
+
+    let everyone = amqp
+        .drain("lgsp.app.everyone", 5, Duration::from_secs(3))
+        .await;
+    let branches = amqp
+        .drain("lgsp.app.branches", 5, Duration::from_secs(3))
+        .await;
+    assert_eq!(everyone.len(), 2);
+    assert_eq!(branches.len(), 1, "only the branch has a parent enterprise");
+    assert_eq!(branches[0].message_id.as_deref(), Some("m-br"));
 }

@@ -26,8 +26,8 @@ fn branch() -> Vec<u8> {
 
 fn config(dir: &Path, routes: &str, extra: &str) -> PathBuf {
     let text = format!(
-        "adapter_dir: \"{}\"\nadapters: [bizreg]\n{extra}routes:\n{routes}",
-        repo().join("adapters").display()
+        "adapter_dir: \"{0}/adapters\"\nschema_dir: \"{0}/schemas\"\nreference_dir: \"{0}/reference\"\nadapters: [bizreg]\n{extra}routes:\n{routes}",
+        repo().display()
     );
     let path = dir.join("lgsp.yaml");
     std::fs::write(&path, text).unwrap();

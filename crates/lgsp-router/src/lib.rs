@@ -42,6 +42,8 @@ pub(crate) struct Target {
     pub routing_key: Option<String>,
     /// Outbound mapping `(adapter, mapping)`.
     pub map: Option<(String, String)>,
+    /// Only outputs where this path selects a value go to this target.
+    pub when: Option<lgsp_mapping::dsl::path::CompiledPath>,
 }
 
 #[derive(Debug, Clone)]
@@ -55,6 +57,10 @@ pub(crate) struct Route {
     pub attempts: u32,
     /// Waits between tries; the last one repeats.
     pub delays: Vec<Duration>,
+    /// Canonical schema every output must satisfy (`lgsp.enterprise/1`).
+    pub validate: Option<String>,
+    /// A former administrative code is an error, not a warning.
+    pub strict_admin_codes: bool,
 }
 
 /// Why the router could not be built or run.
@@ -123,6 +129,14 @@ impl Router {
             }
             let mut targets = Vec::new();
             for t in &r.to {
+                let when = match &t.when {
+                    Some(w) => Some(
+                        lgsp_mapping::dsl::path::CompiledPath::compile(w).map_err(|e| {
+                            err(format!("bad `when` JSONPath `{w}`: {}", e.message))
+                        })?,
+                    ),
+                    None => None,
+                };
                 let map = match &t.map {
                     Some(m) => {
                         adapters.resolve(m).map_err(|e| err(e.to_string()))?;
@@ -144,6 +158,7 @@ impl Router {
                             exchange: ex.clone(),
                             routing_key: t.routing_key.clone(),
                             map,
+                            when,
                         }
                     }
                     (None, Some(app)) => {
@@ -155,6 +170,7 @@ impl Router {
                             exchange: names.app_exchange(),
                             routing_key: Some(app.clone()),
                             map,
+                            when,
                         }
                     }
                     (None, None) => {
@@ -171,6 +187,8 @@ impl Router {
                 targets,
                 attempts: r.retry.attempts,
                 delays: r.retry.delays.iter().map(|d| d.get()).collect(),
+                validate: r.validate.clone(),
+                strict_admin_codes: r.strict_admin_codes,
             });
         }
         let limits = Limits {

@@ -318,10 +318,32 @@ fn map_all(
                 known: String::new(),
             })?;
     let canonical = adapter.map_message(env, body, None, &shared.limits)?;
+    let step = format!("route {}", route.name);
+    for m in &canonical {
+        if route.strict_admin_codes {
+            lgsp_mapping::domain::refuse_legacy_admin_codes(&step, &m.value)?;
+        }
+        if let Some(schema) = &route.validate {
+            shared
+                .adapters
+                .validate(schema, &m.value)
+                .map_err(|e| MapError::Field(e.into_field_error(&step)))?;
+        }
+    }
     let mut out = Vec::with_capacity(canonical.len() * wanted.len());
     for m in &canonical {
         for &t in wanted {
             let target = &route.targets[t];
+            if let Some(when) = &target.when {
+                let mut found = Vec::new();
+                when.select(&m.value, &mut found);
+                if found
+                    .iter()
+                    .all(|v| v.is_null() || v.as_str().is_some_and(str::is_empty))
+                {
+                    continue;
+                }
+            }
             match &target.map {
                 None => out.push((t, m.clone())),
                 Some((a, name)) => {
@@ -341,9 +363,18 @@ fn map_all(
                     if m.correlation_id.is_some() {
                         child.correlation_id = m.correlation_id.clone();
                     }
-                    for mut o in ad.run(program, &m.value, Format::Json, &child)? {
-                        o.message_id = m.message_id.clone();
-                        o.correlation_id = m.correlation_id.clone();
+                    // An outbound batch (one document per school of an allocation, say)
+                    // gives its children ids derived from the canonical message's id.
+                    let outputs = ad.run(program, &m.value, Format::Json, &child)?;
+                    let many = outputs.len() > 1;
+                    for (j, mut o) in outputs.into_iter().enumerate() {
+                        if many {
+                            o.message_id = lgsp_core::envelope::child_message_id(&m.message_id, j);
+                            o.correlation_id = Some(m.message_id.clone());
+                        } else {
+                            o.message_id = m.message_id.clone();
+                            o.correlation_id = m.correlation_id.clone();
+                        }
                         o.event = m.event.clone();
                         o.index = m.index;
                         out.push((t, o));

@@ -256,6 +256,10 @@ pub struct TargetConfig {
     /// Outbound mapping `ADAPTER.MAPPING` into the receiver's format; default: canonical JSON.
     #[serde(default)]
     pub map: Option<String>,
+    /// Only outputs where this JSONPath selects a value go to this target (e.g.
+    /// `$.buyer.budget_unit_code`: invoices to budget units). Default: every output.
+    #[serde(default)]
+    pub when: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

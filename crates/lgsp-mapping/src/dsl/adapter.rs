@@ -458,6 +458,18 @@ impl Adapters {
                 {
                     root.problem(&format!("routes.{i}.to.{j}.map"), msg);
                 }
+                if let Some(w) = &t.when
+                    && let Err(e) = super::path::CompiledPath::compile(w)
+                {
+                    let col = e
+                        .column
+                        .map(|c| format!(" (column {c} of the value)"))
+                        .unwrap_or_default();
+                    root.problem(
+                        &format!("routes.{i}.to.{j}.when"),
+                        format!("bad JSONPath `{w}`: {}{col}", e.message),
+                    );
+                }
             }
         }
         problems.extend(root.problems);
