@@ -1,0 +1,172 @@
+//! The default province flows of `config/lgsp.yaml` on the real RabbitMQ: one sample per
+//! flow, received at every receiver of that flow, in the receiver's format.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use lgsp_testkit::{Amqp, Lgsp, Received, Vhost};
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn sample(adapter: &str, file: &str) -> Vec<u8> {
+    std::fs::read(
+        repo()
+            .join("adapters")
+            .join(adapter)
+            .join("samples")
+            .join(file),
+    )
+    .unwrap()
+}
+
+fn ids(got: &[Received]) -> Vec<String> {
+    let mut v: Vec<String> = got.iter().filter_map(|r| r.message_id.clone()).collect();
+    v.sort();
+    v
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_default_flow_reaches_every_receiver() {
+    let vhost = Vhost::new("flows");
+    let mut bus = Lgsp::spawn(
+        Path::new(env!("CARGO_BIN_EXE_lgsp")),
+        &repo().join("config/lgsp.yaml"),
+        &[("LGSP_BROKER__URL", vhost.url())],
+    );
+    bus.wait_ready();
+    let amqp = Amqp::connect(&vhost.url()).await;
+    amqp.bind_queue("test.out", "lgsp.out", "#").await;
+
+    let sends: [(&str, &str, &str, &str); 10] = [
+        (
+            "bizreg",
+            "enterprise-registered.xml",
+            "bizreg.enterprise.registered",
+            "reg",
+        ),
+        (
+            "bizreg",
+            "enterprise-changed.xml",
+            "bizreg.enterprise.changed",
+            "chg",
+        ),
+        (
+            "bizreg",
+            "enterprise-dissolved.xml",
+            "bizreg.enterprise.dissolved",
+            "dis",
+        ),
+        (
+            "bizreg",
+            "enterprise-suspended.json",
+            "bizreg.enterprise.status_changed",
+            "sus",
+        ),
+        (
+            "tax",
+            "einvoice-tdiep-public-buyer.xml",
+            "tax.einvoice.issued",
+            "inv-budget",
+        ),
+        (
+            "tax",
+            "einvoice-vat-basic.xml",
+            "tax.einvoice.issued",
+            "inv-private",
+        ),
+        (
+            "finance",
+            "budget-allocation-schools.json",
+            "finance.budget.allocated",
+            "alloc",
+        ),
+        (
+            "emis",
+            "school-statistics-primary.json",
+            "emis.school_statistics.reported",
+            "stats",
+        ),
+        (
+            "emis",
+            "teacher-roster.json",
+            "emis.teacher.listed",
+            "teachers",
+        ),
+        (
+            "emis",
+            "school-profile.json",
+            "emis.school.updated",
+            "school",
+        ),
+    ];
+    for (adapter, file, key, id) in sends {
+        amqp.publish("lgsp.in", key, id, &sample(adapter, file))
+            .await;
+    }
+
+    let tax = amqp.drain("lgsp.app.tax", 50, Duration::from_secs(5)).await;
+    assert_eq!(ids(&tax), ["chg", "dis", "reg", "sus"]);
+    let reg = tax
+        .iter()
+        .find(|r| r.message_id.as_deref() == Some("reg"))
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&reg.body).contains("<DoanhNghiepDangKy"),
+        "the tax office gets its XML feed"
+    );
+
+    let finance = amqp
+        .drain("lgsp.app.finance", 50, Duration::from_secs(5))
+        .await;
+    // A TDiep envelope is a batch: its invoice gets the child id of the envelope's.
+    let invoice_id = lgsp_core::envelope::child_message_id("inv-budget", 0);
+    let mut want = vec![
+        "chg".to_owned(),
+        "dis".into(),
+        invoice_id.clone(),
+        "reg".into(),
+        "school".into(),
+        "teachers".into(),
+    ];
+    want.sort();
+    assert_eq!(
+        ids(&finance),
+        want,
+        "the private buyer's invoice does not go to finance"
+    );
+    let inv = finance
+        .iter()
+        .find(|r| r.message_id.as_deref() == Some(invoice_id.as_str()))
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&inv.body).starts_with("<?xml"),
+        "finance gets invoices in its XML"
+    );
+
+    let emis = amqp
+        .drain("lgsp.app.emis", 50, Duration::from_secs(5))
+        .await;
+    assert!(emis.len() >= 2, "one document per school: {}", emis.len());
+    assert!(
+        emis.iter()
+            .all(|r| r.correlation_id.as_deref() == Some("alloc"))
+    );
+
+    let reporting = amqp
+        .drain("lgsp.app.reporting", 50, Duration::from_secs(5))
+        .await;
+    assert_eq!(ids(&reporting), ["stats"]);
+    assert!(String::from_utf8_lossy(&reporting[0].body).contains("<BaoCaoThongKeTruong"));
+
+    let out = amqp.drain("test.out", 100, Duration::from_secs(5)).await;
+    assert!(
+        out.len() >= 10,
+        "every event also goes to lgsp.out canonically: {}",
+        out.len()
+    );
+    assert_eq!(amqp.count("lgsp.failed").await, 0, "{}", bus.log());
+    bus.terminate();
+}
