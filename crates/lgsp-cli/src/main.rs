@@ -7,6 +7,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod bench;
 mod check;
 mod load;
 mod logging;
@@ -56,6 +57,8 @@ enum Command {
     Publish(publish::PublishArgs),
     /// Print what the bus publishes on its output exchange.
     Watch(watch::WatchArgs),
+    /// Measure the router against a raw pass-through on the configured broker.
+    Bench(bench::BenchArgs),
 }
 
 fn main() -> ExitCode {
@@ -67,6 +70,7 @@ fn main() -> ExitCode {
         Command::Run(args) => run::run(&args),
         Command::Publish(args) => publish::run(&args),
         Command::Watch(args) => watch::run(&args),
+        Command::Bench(args) => bench::run(&args),
     };
     ExitCode::from(code)
 }

@@ -432,3 +432,46 @@ async fn a_route_schema_fails_what_does_not_satisfy_it_and_when_filters_targets(
     assert_eq!(branches.len(), 1, "only the branch has a parent enterprise");
     assert_eq!(branches[0].message_id.as_deref(), Some("m-br"));
 }
+
+#[test]
+fn bench_prints_the_ratio_and_cleans_up() {
+    let vhost = Vhost::new("bench");
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(dir.path(), BIZREG_ROUTES, "");
+    let out = std::process::Command::new(bin())
+        .args(["bench", "--config"])
+        .arg(&cfg)
+        .args([
+            "--type",
+            "bizreg.branch.registered",
+            "--count",
+            "300",
+            "--pairs",
+            "1",
+            "--payload",
+        ])
+        .arg(repo().join("adapters/bizreg/samples/branch-registered.xml"))
+        .env("LGSP_BROKER__URL", vhost.url())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let last = stdout.lines().last().unwrap();
+    assert!(
+        last.starts_with("ratio ") && last.contains("median A") && last.contains("median B"),
+        "{last}"
+    );
+    let ratio: f64 = last.split_whitespace().nth(1).unwrap().parse().unwrap();
+    assert!(ratio > 0.0);
+    let (status, queues) =
+        lgsp_testkit::management("GET", &format!("/api/queues/{}", vhost.name), "").unwrap();
+    assert_eq!(status, 200);
+    assert!(
+        !queues.contains("lgsp-bench-"),
+        "scratch queues removed: {queues}"
+    );
+}

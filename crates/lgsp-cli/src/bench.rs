@@ -1,0 +1,532 @@
+//! `lgsp bench`: measure the router against the broker it runs on. In one run, alternating
+//! A B A B: (A) a raw pass-through (consume with the same prefetch, publish unchanged
+//! with the same confirm window, ack after confirm) and (B) the real router on the route
+//! of the configuration that binds the message type. Each under its own scratch prefix,
+//! removed afterwards; a closed-loop generator and a drain; msgs/s, MB/s, end-to-end
+//! latency, peak RSS, and the ratio B/A.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use futures_lite::StreamExt;
+use lapin::options::{
+    BasicAckOptions, BasicConsumeOptions, BasicQosOptions, ExchangeDeleteOptions, QueueBindOptions,
+    QueueDeclareOptions, QueueDeleteOptions,
+};
+use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
+use lapin::{BasicProperties, Connection};
+use lgsp_amqp::names::Names;
+use lgsp_amqp::publish::Publisher;
+use lgsp_core::config::{Config, TargetConfig};
+use lgsp_router::Router;
+use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
+
+use crate::exit;
+use crate::load::load;
+
+#[derive(Debug, clap::Args)]
+pub struct BenchArgs {
+    #[command(flatten)]
+    config: crate::ConfigArg,
+    /// The payload every message carries (e.g. a corpus sample).
+    #[arg(long)]
+    payload: PathBuf,
+    /// Its message type; the route that binds it is the one measured.
+    #[arg(long = "type", value_name = "MESSAGE_TYPE")]
+    message_type: String,
+    /// Messages per run.
+    #[arg(long, default_value_t = 100_000)]
+    count: u64,
+    /// A/B pairs.
+    #[arg(long, default_value_t = 3)]
+    pairs: u32,
+}
+
+struct Figures {
+    msgs_per_s: f64,
+    mb_per_s: f64,
+    p50: Duration,
+    p99: Duration,
+}
+
+/// Does topic binding `pattern` match routing key `key`?
+fn topic_match(pattern: &str, key: &str) -> bool {
+    fn go(p: &[&str], k: &[&str]) -> bool {
+        match (p.first(), k.first()) {
+            (None, None) => true,
+            (Some(&"#"), _) => go(&p[1..], k) || (!k.is_empty() && go(p, &k[1..])),
+            (Some(&"*"), Some(_)) => go(&p[1..], &k[1..]),
+            (Some(a), Some(b)) if a == b => go(&p[1..], &k[1..]),
+            _ => false,
+        }
+    }
+    let p: Vec<&str> = pattern.split('.').collect();
+    let k: Vec<&str> = key.split('.').collect();
+    go(&p, &k)
+}
+
+pub fn run(args: &BenchArgs) -> u8 {
+    crate::logging::init();
+    let Some(loaded) = load(&args.config.config) else {
+        return exit::USAGE;
+    };
+    let payload = match std::fs::read(&args.payload) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("error: {}: {e}", args.payload.display());
+            return exit::USAGE;
+        }
+    };
+    let config = loaded.config.config.clone();
+    let Some(route) = config
+        .routes
+        .iter()
+        .find(|r| topic_match(&r.from.binding, &args.message_type))
+        .cloned()
+    else {
+        eprintln!(
+            "error: no route of {} binds `{}`",
+            args.config.config.display(),
+            args.message_type
+        );
+        return exit::USAGE;
+    };
+    let adapters = Arc::new(loaded.adapters);
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return exit::FAILED;
+        }
+    };
+    rt.block_on(async move {
+        let conn = match lgsp_amqp::connect(&config.broker.url, "lgsp bench").await {
+            Ok(c) => c,
+            Err(e) => {
+                eprintln!("error: {e}");
+                return exit::UNREACHABLE;
+            }
+        };
+        let tag = uuid::Uuid::new_v4().simple().to_string()[..8].to_owned();
+        println!(
+            "route {} ({}), payload {} bytes, {} messages per run, prefetch {}, confirm window {}",
+            route.name,
+            args.message_type,
+            payload.len(),
+            args.count,
+            config.broker.prefetch,
+            config.broker.confirm_window
+        );
+        let (mut a_rates, mut b_rates, mut ratios) = (Vec::new(), Vec::new(), Vec::new());
+        for pair in 1..=args.pairs {
+            let a = match raw_run(
+                &conn,
+                &config,
+                &format!("lgsp-bench-{tag}-a{pair}"),
+                &payload,
+                args.count,
+            )
+            .await
+            {
+                Ok(f) => f,
+                Err(e) => {
+                    eprintln!("error: pass-through run: {e}");
+                    return exit::FAILED;
+                }
+            };
+            report("A pass-through", pair, &a);
+            let b = match router_run(
+                &conn,
+                &config,
+                &route,
+                adapters.clone(),
+                &format!("lgsp-bench-{tag}-b{pair}"),
+                &args.message_type,
+                &payload,
+                args.count,
+            )
+            .await
+            {
+                Ok(f) => f,
+                Err(e) => {
+                    eprintln!("error: router run: {e}");
+                    return exit::FAILED;
+                }
+            };
+            report("B router", pair, &b);
+            let ratio = b.msgs_per_s / a.msgs_per_s.max(f64::MIN_POSITIVE);
+            println!("pair {pair}: B/A {ratio:.3}");
+            a_rates.push(a.msgs_per_s);
+            b_rates.push(b.msgs_per_s);
+            ratios.push(ratio);
+        }
+        println!(
+            "peak RSS of this process (generator, pass-through and router): {} MB",
+            peak_rss_mb()
+        );
+        let _ = conn.close(200, "done".into()).await;
+        println!(
+            "ratio {:.3} (median A {:.0} msgs/s, median B {:.0} msgs/s)",
+            median(&mut ratios),
+            median(&mut a_rates),
+            median(&mut b_rates)
+        );
+        exit::OK
+    })
+}
+
+fn report(what: &str, pair: u32, f: &Figures) {
+    println!(
+        "pair {pair} {what}: {:.0} msgs/s, {:.1} MB/s, latency p50 {:.1} ms, p99 {:.1} ms",
+        f.msgs_per_s,
+        f.mb_per_s,
+        f.p50.as_secs_f64() * 1e3,
+        f.p99.as_secs_f64() * 1e3
+    );
+}
+
+fn median(v: &mut [f64]) -> f64 {
+    v.sort_by(f64::total_cmp);
+    if v.is_empty() {
+        return 0.0;
+    }
+    let m = v.len() / 2;
+    if v.len() % 2 == 1 {
+        v[m]
+    } else {
+        (v[m - 1] + v[m]) / 2.0
+    }
+}
+
+fn peak_rss_mb() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|kb| kb.parse::<u64>().ok())
+        })
+        .map_or(0, |kb| kb / 1024)
+}
+
+fn quorum() -> FieldTable {
+    let mut t = FieldTable::default();
+    t.insert(
+        ShortString::from("x-queue-type"),
+        AMQPValue::LongString(LongString::from("quorum")),
+    );
+    t
+}
+
+type BenchResult<T> = Result<T, Box<dyn std::error::Error + Send + Sync>>;
+
+async fn declare_queue(ch: &lapin::Channel, name: &str) -> BenchResult<()> {
+    ch.queue_declare(
+        name.into(),
+        QueueDeclareOptions {
+            durable: true,
+            ..Default::default()
+        },
+        quorum(),
+    )
+    .await?;
+    Ok(())
+}
+
+#[allow(clippy::too_many_arguments)]
+/// Publish `count` messages closed-loop (at most `window` not yet drained) to
+/// `exchange`/`key`, drain them from `sink`, and measure.
+async fn generate_and_drain(
+    conn: &Connection,
+    exchange: &str,
+    key: &str,
+    message_type: &str,
+    sink: &str,
+    payload: &[u8],
+    count: u64,
+    window: usize,
+) -> BenchResult<Figures> {
+    let publisher = Publisher::open(conn, 1024).await?;
+    let in_system = Arc::new(Semaphore::new(window));
+    let drained = Arc::new(AtomicU64::new(0));
+    let ch = conn.create_channel().await?;
+    ch.basic_qos(1000, BasicQosOptions::default()).await?;
+    let mut consumer = ch
+        .basic_consume(
+            sink.into(),
+            "bench-drain".into(),
+            BasicConsumeOptions {
+                no_ack: true,
+                ..Default::default()
+            },
+            FieldTable::default(),
+        )
+        .await?;
+    let origin = Instant::now();
+    // Send time per message, by the index in its id: outputs keep the input's id.
+    let sent_at: Arc<Vec<AtomicU64>> = Arc::new((0..count).map(|_| AtomicU64::new(0)).collect());
+    let drain = {
+        let sent_at = sent_at.clone();
+        let in_system = in_system.clone();
+        let drained = drained.clone();
+        tokio::spawn(async move {
+            let mut lat = Vec::with_capacity(count as usize);
+            while drained.load(Ordering::Relaxed) < count {
+                let Ok(Some(Ok(d))) =
+                    tokio::time::timeout(Duration::from_secs(60), consumer.next()).await
+                else {
+                    break;
+                };
+                let index = d
+                    .properties
+                    .message_id()
+                    .as_ref()
+                    .and_then(|m| m.as_str().strip_prefix("bench-"))
+                    .and_then(|i| i.parse::<usize>().ok());
+                if let Some(sent) = index
+                    .and_then(|i| sent_at.get(i))
+                    .map(|a| a.load(Ordering::Relaxed))
+                {
+                    let now = origin.elapsed().as_micros() as u64;
+                    lat.push(Duration::from_micros(now.saturating_sub(sent)));
+                }
+                drained.fetch_add(1, Ordering::Relaxed);
+                in_system.add_permits(1);
+            }
+            (lat, consumer)
+        })
+    };
+    let started = Instant::now();
+    let mut pending = std::collections::VecDeque::new();
+    for i in 0..count {
+        in_system.acquire().await?.forget();
+        if let Some(slot) = sent_at.get(i as usize) {
+            slot.store(origin.elapsed().as_micros() as u64, Ordering::Relaxed);
+        }
+        let props = BasicProperties::default()
+            .with_message_id(format!("bench-{i}").as_str().into())
+            .with_type(message_type.into());
+        pending.push_back(publisher.publish(exchange, key, payload, props).await?);
+        while pending.len() > 512 {
+            if let Some(p) = pending.pop_front() {
+                p.wait().await?;
+            }
+        }
+    }
+    for p in pending {
+        p.wait().await?;
+    }
+    let (mut lat, consumer) = drain.await?;
+    // Close the channel before dropping its consumer: the broker cancels it with the channel.
+    let _ = ch.close(200, "done".into()).await;
+    drop(consumer);
+    let elapsed = started.elapsed();
+    let n = drained.load(Ordering::Relaxed);
+    if n < count {
+        return Err(
+            format!("only {n} of {count} messages came through within 60 s of silence").into(),
+        );
+    }
+    lat.sort();
+    let pct = |p: f64| {
+        lat.get(((lat.len() as f64 * p) as usize).min(lat.len().saturating_sub(1)))
+            .copied()
+            .unwrap_or_default()
+    };
+    let secs = elapsed.as_secs_f64().max(1e-9);
+    Ok(Figures {
+        msgs_per_s: n as f64 / secs,
+        mb_per_s: (n as f64 * payload.len() as f64) / secs / 1e6,
+        p50: pct(0.50),
+        p99: pct(0.99),
+    })
+}
+
+/// (A) consume, publish unchanged with confirms, ack after confirm.
+async fn raw_run(
+    conn: &Connection,
+    config: &Config,
+    prefix: &str,
+    payload: &[u8],
+    count: u64,
+) -> BenchResult<Figures> {
+    let (input, sink) = (format!("{prefix}.in"), format!("{prefix}.sink"));
+    let ch = conn.create_channel().await?;
+    declare_queue(&ch, &input).await?;
+    declare_queue(&ch, &sink).await?;
+    let stop = CancellationToken::new();
+    let relay = {
+        let publisher = Publisher::open(conn, config.broker.confirm_window).await?;
+        let cch = conn.create_channel().await?;
+        cch.basic_qos(config.broker.prefetch, BasicQosOptions::default())
+            .await?;
+        let mut consumer = cch
+            .basic_consume(
+                input.as_str().into(),
+                "bench-relay".into(),
+                BasicConsumeOptions::default(),
+                FieldTable::default(),
+            )
+            .await?;
+        let sink = sink.clone();
+        let stop = stop.clone();
+        tokio::spawn(async move {
+            loop {
+                let d = tokio::select! {
+                    _ = stop.cancelled() => break,
+                    d = consumer.next() => d,
+                };
+                let _ = &cch;
+                let Some(Ok(d)) = d else { break };
+                let publisher = publisher.clone();
+                let sink = sink.clone();
+                tokio::spawn(async move {
+                    let props = d.properties.clone();
+                    if let Ok(p) = publisher.publish("", &sink, &d.data, props).await
+                        && p.wait().await.is_ok()
+                    {
+                        let _ = d.acker.ack(BasicAckOptions::default()).await;
+                    }
+                });
+            }
+            let _ = cch.close(200, "done".into()).await;
+            drop(consumer);
+        })
+    };
+    let window = usize::from(config.broker.prefetch) * 4;
+    let result = generate_and_drain(conn, "", &input, "bench", &sink, payload, count, window).await;
+    stop.cancel();
+    let _ = relay.await;
+    for q in [&input, &sink] {
+        let _ = ch
+            .queue_delete(q.as_str().into(), QueueDeleteOptions::default())
+            .await;
+    }
+    result
+}
+
+/// (B) the real router on `route`, in this process, under its own prefix.
+#[allow(clippy::too_many_arguments)]
+async fn router_run(
+    conn: &Connection,
+    config: &Config,
+    route: &lgsp_core::config::RouteConfig,
+    adapters: Arc<lgsp_mapping::dsl::Adapters>,
+    prefix: &str,
+    message_type: &str,
+    payload: &[u8],
+    count: u64,
+) -> BenchResult<Figures> {
+    let names = Names::new(prefix);
+    let mut cfg = config.clone();
+    cfg.broker.prefix = prefix.to_owned();
+    let mut r = route.clone();
+    r.to = vec![TargetConfig {
+        exchange: Some(names.output()),
+        routing_key: Some("bench".into()),
+        app: None,
+        map: route.to.iter().find_map(|t| t.map.clone()),
+        when: None,
+    }];
+    cfg.routes = vec![r];
+    let router = Router::build(&cfg, adapters)?;
+    let spec = router.topology();
+    let stop = CancellationToken::new();
+    let ready = router.ready.clone();
+    let task = {
+        let conn2 = lgsp_amqp::connect(&config.broker.url, "lgsp bench router").await?;
+        let stop = stop.clone();
+        tokio::spawn(async move {
+            let r = router.run(&conn2, stop, Duration::from_secs(10)).await;
+            let _ = conn2.close(200, "done".into()).await;
+            r
+        })
+    };
+    while !ready.load(Ordering::SeqCst) {
+        if task.is_finished() {
+            return Err("the router stopped before it was ready".into());
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let ch = conn.create_channel().await?;
+    let sink = format!("{prefix}.sink");
+    declare_queue(&ch, &sink).await?;
+    ch.queue_bind(
+        sink.as_str().into(),
+        names.output().as_str().into(),
+        "#".into(),
+        QueueBindOptions::default(),
+        FieldTable::default(),
+    )
+    .await?;
+    let window = usize::from(config.broker.prefetch) * 4;
+    let result = generate_and_drain(
+        conn,
+        &names.input(),
+        message_type,
+        message_type,
+        &sink,
+        payload,
+        count,
+        window,
+    )
+    .await;
+    stop.cancel();
+    let _ = task.await;
+    let mut queues = vec![sink, names.failed(), names.unrouted()];
+    queues.extend(spec.routes.iter().map(|(r, _)| names.route_queue(r)));
+    queues.extend(spec.retry_delays.iter().map(|d| names.retry(*d)));
+    for q in &queues {
+        let _ = ch
+            .queue_delete(q.as_str().into(), QueueDeleteOptions::default())
+            .await;
+    }
+    let mut exchanges = vec![
+        names.input(),
+        names.output(),
+        names.failed(),
+        names.unrouted(),
+        names.app_exchange(),
+    ];
+    exchanges.extend(spec.retry_delays.iter().map(|d| names.retry(*d)));
+    for e in &exchanges {
+        let _ = ch
+            .exchange_delete(e.as_str().into(), ExchangeDeleteOptions::default())
+            .await;
+    }
+    result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn topic_bindings_match_like_rabbitmq() {
+        assert!(topic_match("bizreg.#", "bizreg.enterprise.registered"));
+        assert!(topic_match(
+            "bizreg.*.registered",
+            "bizreg.branch.registered"
+        ));
+        assert!(!topic_match("bizreg.*", "bizreg.enterprise.registered"));
+        assert!(topic_match("#", "a"));
+        assert!(topic_match("a.#", "a"));
+        assert!(!topic_match(
+            "tax.einvoice.*",
+            "bizreg.enterprise.registered"
+        ));
+    }
+
+    #[test]
+    fn median_of_odd_and_even() {
+        assert_eq!(median(&mut [3.0, 1.0, 2.0]), 2.0);
+        assert_eq!(median(&mut [4.0, 1.0, 2.0, 3.0]), 2.5);
+    }
+}
