@@ -496,3 +496,40 @@ fn like_escape(s: &str) -> String {
     }
     out
 }
+
+/// A relative SQLite path in `url` resolved against `base` (the root configuration
+/// file's folder), as `adapter_dir` is; other URLs unchanged.
+pub fn resolve_url(url: &SecretUrl, base: &std::path::Path) -> SecretUrl {
+    let raw = url.expose();
+    let Some(rest) = raw
+        .strip_prefix("sqlite://")
+        .or_else(|| raw.strip_prefix("sqlite:"))
+    else {
+        return url.clone();
+    };
+    if rest.starts_with('/') || rest.starts_with(":memory:") || rest.is_empty() {
+        return url.clone();
+    }
+    SecretUrl::new(format!("sqlite://{}", base.join(rest).display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn relative_sqlite_paths_follow_the_config_file() {
+        let base = std::path::Path::new("/etc/lgsp");
+        let r = |u: &str| resolve_url(&SecretUrl::new(u), base).expose().to_owned();
+        assert_eq!(
+            r("sqlite://data/lgsp.db"),
+            "sqlite:///etc/lgsp/data/lgsp.db"
+        );
+        assert_eq!(r("sqlite:///var/lib/lgsp.db"), "sqlite:///var/lib/lgsp.db");
+        assert_eq!(
+            r("sqlite://data/x.db?mode=rwc"),
+            "sqlite:///etc/lgsp/data/x.db?mode=rwc"
+        );
+        assert_eq!(r("postgres://u@h/db"), "postgres://u@h/db");
+    }
+}
