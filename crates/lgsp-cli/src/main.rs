@@ -8,6 +8,8 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod check;
+mod failed;
+mod failed_store;
 mod load;
 mod logging;
 mod map;
@@ -55,6 +57,9 @@ enum Command {
     Publish(publish::PublishArgs),
     /// Print what the bus publishes on its output exchange.
     Watch(watch::WatchArgs),
+    /// Failed messages: list, show, replay (through the admin API).
+    #[command(subcommand)]
+    Failed(failed::FailedCommand),
 }
 
 fn main() -> ExitCode {
@@ -66,6 +71,7 @@ fn main() -> ExitCode {
         Command::Run(args) => run::run(&args),
         Command::Publish(args) => publish::run(&args),
         Command::Watch(args) => watch::run(&args),
+        Command::Failed(cmd) => failed::run(&cmd),
     };
     ExitCode::from(code)
 }

@@ -27,8 +27,8 @@ pub struct IngestStats {
     pub stored: AtomicU64,
     /// Deliveries whose failure was already stored (acked, nothing written).
     pub duplicates: AtomicU64,
-    /// The store answered the last time it was asked.
-    pub store_ok: AtomicBool,
+    /// The store answered the last time it was asked (shared with `/readyz`).
+    pub store_ok: Arc<AtomicBool>,
 }
 
 /// The ingestor of one bus.
