@@ -231,8 +231,10 @@ async fn an_operators_replay_with_the_broker_down_is_503_and_changes_nothing() {
 
 #[test]
 fn hashes_in_the_config_must_be_sha256_hex() {
-    let mut c = lgsp_core::config::AdminConfig::default();
-    c.viewer_token_sha256 = vec!["abc".into()];
+    let c = lgsp_core::config::AdminConfig {
+        viewer_token_sha256: vec!["abc".into()],
+        ..Default::default()
+    };
     let e = Tokens::from_config(&c).unwrap_err();
     assert!(e.contains("admin.viewer_token_sha256[0]"), "{e}");
 }

@@ -332,7 +332,7 @@ impl Store {
                 };
             }
             let rows = q.fetch_all(p).await?;
-            rows.iter().map(|r| summary(r)).collect()
+            rows.iter().map(summary).collect()
         }
         .await);
         let mut items = rows.map_err(|e| self.unavailable(e))?;
