@@ -9,6 +9,8 @@ use clap::{Parser, Subcommand};
 
 mod bench;
 mod check;
+mod failed;
+mod failed_store;
 mod load;
 mod logging;
 mod map;
@@ -59,6 +61,9 @@ enum Command {
     Watch(watch::WatchArgs),
     /// Measure the router against a raw pass-through on the configured broker.
     Bench(bench::BenchArgs),
+    /// Failed messages: list, show, replay (through the admin API).
+    #[command(subcommand)]
+    Failed(failed::FailedCommand),
 }
 
 fn main() -> ExitCode {
@@ -71,6 +76,7 @@ fn main() -> ExitCode {
         Command::Publish(args) => publish::run(&args),
         Command::Watch(args) => watch::run(&args),
         Command::Bench(args) => bench::run(&args),
+        Command::Failed(cmd) => failed::run(&cmd),
     };
     ExitCode::from(code)
 }

@@ -48,6 +48,7 @@ pub fn run(args: &RunArgs) -> u8 {
 }
 
 async fn run_async(args: &RunArgs, loaded: crate::load::Loaded) -> u8 {
+    let config_path = loaded.config.path;
     let config = loaded.config.config;
     let adapters = Arc::new(loaded.adapters);
     let router = match Router::build(&config, adapters) {
@@ -59,8 +60,17 @@ async fn run_async(args: &RunArgs, loaded: crate::load::Loaded) -> u8 {
     };
     let shutdown = CancellationToken::new();
     spawn_signal_handler(shutdown.clone());
+    let failed = match crate::failed_store::start(&config, &config_path, shutdown.clone()) {
+        Ok(f) => f,
+        Err(e) => {
+            error!("{e}");
+            return exit::USAGE;
+        }
+    };
     let state = AppState {
         broker_ready: router.ready.clone(),
+        admin: Some(failed.admin.clone()),
+        store_ok: Some(failed.store_ok.clone()),
     };
     let (addr, http) = match lgsp_http::serve(&config.http.listen, state, shutdown.clone()).await {
         Ok(x) => x,
@@ -137,6 +147,7 @@ async fn run_async(args: &RunArgs, loaded: crate::load::Loaded) -> u8 {
     };
     shutdown.cancel();
     let _ = http.await;
+    let _ = failed.ingestor.await;
     code
 }
 

@@ -172,6 +172,7 @@ async fn ten_thousand_messages_all_arrive_and_nothing_is_left() {
     let bus = start(&vhost, &cfg, None);
     let amqp = Amqp::connect(&vhost.url()).await;
     amqp.bind_queue("test.out", "lgsp.out", "#").await;
+    amqp.bind_queue("test.failed", "lgsp.failed", "").await;
     let sent = ids(10_000, "v");
     let body = sample("bizreg", "branch-registered.xml");
     amqp.publish_many("lgsp.in", "bizreg.branch.registered", &sent, &body)
@@ -184,7 +185,7 @@ async fn ten_thousand_messages_all_arrive_and_nothing_is_left() {
     assert_eq!(unique, 10_000, "lost {}", 10_000 - unique);
     assert_eq!(dups, 0);
     assert_eq!(amqp.count("lgsp.route.bizreg").await, 0);
-    assert_eq!(amqp.count("lgsp.failed").await, 0, "{}", bus.log());
+    assert_eq!(amqp.count("test.failed").await, 0, "{}", bus.log());
     assert_eq!(amqp.count("test.out").await, 0);
 }
 
@@ -260,13 +261,16 @@ async fn a_malformed_payload_lands_once_in_failed_and_an_unbound_key_in_unrouted
     let cfg = config(dir.path(), BIZREG_ROUTES, "");
     let _bus = start(&vhost, &cfg, None);
     let amqp = Amqp::connect(&vhost.url()).await;
+    // The bus's own ingestor consumes lgsp.failed and lgsp.unrouted: watch copies.
+    amqp.bind_queue("test.failed", "lgsp.failed", "").await;
+    amqp.bind_queue("test.unrouted", "lgsp.unrouted", "").await;
     let bad = b"<HoSo><MaHoSo>x</HoSo>".to_vec();
     amqp.publish("lgsp.in", "bizreg.enterprise.registered", "m-bad", &bad)
         .await;
     amqp.publish("lgsp.in", "nobody.binds.this", "m-lost", b"{}")
         .await;
 
-    let failed = amqp.drain("lgsp.failed", 5, Duration::from_secs(5)).await;
+    let failed = amqp.drain("test.failed", 5, Duration::from_secs(5)).await;
     assert_eq!(failed.len(), 1, "exactly once");
     let f = &failed[0];
     assert_eq!(f.body, bad, "body unchanged");
@@ -284,7 +288,7 @@ async fn a_malformed_payload_lands_once_in_failed_and_an_unbound_key_in_unrouted
     assert_eq!(h("lgsp-targets"), "exchange:lgsp.out");
     assert!(!h("lgsp-failure-id").is_empty() && !h("lgsp-failed-at").is_empty());
 
-    let unrouted = amqp.drain("lgsp.unrouted", 5, Duration::from_secs(3)).await;
+    let unrouted = amqp.drain("test.unrouted", 5, Duration::from_secs(3)).await;
     assert_eq!(unrouted.len(), 1);
     assert_eq!(unrouted[0].message_id.as_deref(), Some("m-lost"));
 }
@@ -390,6 +394,8 @@ async fn a_route_schema_fails_what_does_not_satisfy_it_and_when_filters_targets(
     let cfg = config(dir.path(), routes, "");
     let _bus = start(&vhost, &cfg, None);
     let amqp = Amqp::connect(&vhost.url()).await;
+    // The bus's own ingestor consumes lgsp.failed: watch a copy.
+    amqp.bind_queue("test.failed", "lgsp.failed", "").await;
     amqp.publish(
         "lgsp.in",
         "bizreg.enterprise.dissolved",
@@ -412,7 +418,7 @@ async fn a_route_schema_fails_what_does_not_satisfy_it_and_when_filters_targets(
     )
     .await;
 
-    let failed = amqp.drain("lgsp.failed", 5, Duration::from_secs(5)).await;
+    let failed = amqp.drain("test.failed", 5, Duration::from_secs(5)).await;
     assert_eq!(failed.len(), 1);
     assert_eq!(failed[0].message_id.as_deref(), Some("m-diss"));
     assert_eq!(failed[0].headers["lgsp-error-kind"], "validation");

@@ -114,6 +114,8 @@ async fn a_refusing_target_is_retried_until_it_recovers() {
     let routes = "  - name: r\n    from: { binding: \"bizreg.#\" }\n    map: bizreg\n    to:\n      - exchange: ext\n    retry: { attempts: 20, delays: [200ms] }\n";
     let cfg = config(dir.path(), routes, "");
     let bus = start(&vhost, &cfg, &[]);
+    // The bus's own ingestor consumes lgsp.failed: watch a copy.
+    amqp.bind_queue("test.failed", "lgsp.failed", "").await;
     amqp.publish("lgsp.in", "bizreg.branch.registered", "m-retry", &branch())
         .await;
     tokio::time::sleep(Duration::from_millis(1200)).await;
@@ -128,7 +130,7 @@ async fn a_refusing_target_is_retried_until_it_recovers() {
         attempt >= 2,
         "delivered on attempt {attempt}: it should have been retried"
     );
-    assert_eq!(amqp.count("lgsp.failed").await, 0);
+    assert_eq!(amqp.count("test.failed").await, 0);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -141,9 +143,10 @@ async fn a_target_that_never_recovers_fails_after_exactly_the_attempts_and_only_
     let cfg = config(dir.path(), routes, "");
     let _bus = start(&vhost, &cfg, &[]);
     amqp.bind_queue("test.out", "lgsp.out", "#").await;
+    amqp.bind_queue("test.failed", "lgsp.failed", "").await;
     amqp.publish("lgsp.in", "bizreg.branch.registered", "m-never", &branch())
         .await;
-    let failed = amqp.drain("lgsp.failed", 1, Duration::from_secs(10)).await;
+    let failed = amqp.drain("test.failed", 1, Duration::from_secs(10)).await;
     assert_eq!(failed.len(), 1);
     let h = &failed[0].headers;
     assert_eq!(h["lgsp-error-kind"], "delivery");
@@ -177,6 +180,7 @@ async fn a_message_that_crashes_the_process_ends_in_failed_as_poison() {
     let mut first = start(&vhost, &cfg, &[]);
     let amqp = Amqp::connect(&vhost.url()).await;
     amqp.bind_queue("test.out", "lgsp.out", "#").await;
+    amqp.bind_queue("test.failed", "lgsp.failed", "").await;
     first.terminate();
     first.wait_exit(Duration::from_secs(20));
 
@@ -188,7 +192,7 @@ async fn a_message_that_crashes_the_process_ends_in_failed_as_poison() {
     let env = [("FAILPOINTS", "abort_on_message_id=m-poison".to_owned())];
     let deadline = Instant::now() + Duration::from_secs(60);
     let mut restarts = 0;
-    while amqp.count("lgsp.failed").await == 0 && Instant::now() < deadline {
+    while amqp.count("test.failed").await == 0 && Instant::now() < deadline {
         let mut l = Lgsp::spawn(
             &bin(),
             &cfg,
@@ -198,7 +202,7 @@ async fn a_message_that_crashes_the_process_ends_in_failed_as_poison() {
         restarts += 1;
     }
     let _bus = start(&vhost, &cfg, &env);
-    let failed = amqp.drain("lgsp.failed", 1, Duration::from_secs(10)).await;
+    let failed = amqp.drain("test.failed", 1, Duration::from_secs(10)).await;
     assert_eq!(failed.len(), 1, "after {restarts} restarts");
     assert_eq!(failed[0].message_id.as_deref(), Some("m-poison"));
     assert!(

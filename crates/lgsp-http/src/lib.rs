@@ -1,7 +1,10 @@
 //! The HTTP side of lgsp: one [`router`] shared by the binary and the tests, an
 //! [`ApiError`] with the body of DESIGN section 8 (`{code, message, hint}`), `/healthz`
-//! (the process is alive) and `/readyz` (broker connected and topology declared).
+//! (the process is alive), `/readyz` (broker connected and topology declared, store
+//! reachable) and the admin API under `/admin/v1/` ([`admin`]).
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
+
+pub mod admin;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -10,7 +13,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Serialize;
 use tokio_util::sync::CancellationToken;
@@ -20,6 +23,10 @@ use tokio_util::sync::CancellationToken;
 pub struct AppState {
     /// Broker connected, topology declared, consumers running.
     pub broker_ready: Arc<AtomicBool>,
+    /// The failed-message store and replay, when this process has them.
+    pub admin: Option<Arc<admin::Admin>>,
+    /// The store answered the ingestor's last request (`None`: no store here).
+    pub store_ok: Option<Arc<AtomicBool>>,
 }
 
 /// An error answered to an HTTP client: a stable code, a message, what to do.
@@ -55,6 +62,8 @@ impl IntoResponse for ApiError {
 struct Ready {
     status: &'static str,
     broker: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    store: Option<&'static str>,
 }
 
 /// The HTTP routes.
@@ -62,18 +71,26 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
+        .route("/admin/v1/failed", get(admin::list))
+        .route("/admin/v1/failed/{id}", get(admin::show))
+        .route("/admin/v1/failed/{id}/replay", post(admin::replay))
         .with_state(state)
 }
 
 async fn readyz(State(s): State<AppState>) -> Result<Json<Ready>, ApiError> {
-    if s.broker_ready.load(Ordering::SeqCst) {
-        Ok(Json(Ready {
-            status: "ready",
-            broker: "ready",
-        }))
-    } else {
-        Err(ApiError::not_ready("the broker connection or topology"))
+    if !s.broker_ready.load(Ordering::SeqCst) {
+        return Err(ApiError::not_ready("the broker connection or topology"));
     }
+    let store = match &s.store_ok {
+        None => None,
+        Some(ok) if ok.load(Ordering::SeqCst) => Some("ready"),
+        Some(_) => return Err(ApiError::not_ready("the failed-message store")),
+    };
+    Ok(Json(Ready {
+        status: "ready",
+        broker: "ready",
+        store,
+    }))
 }
 
 /// Bind `listen` (port 0 picks a free port) and serve until `shutdown`; returns the

@@ -389,3 +389,70 @@ fn lgsp_value_text(v: &lapin::types::AMQPValue) -> Option<String> {
         _ => return None,
     })
 }
+
+/// A PostgreSQL schema of its own for one test, in the database of `TEST_PG_URL`
+/// (default `postgres://postgres@127.0.0.1:5432/test`); dropped with everything in it
+/// on drop.
+pub struct PgSchema {
+    pub name: String,
+    base: String,
+}
+
+fn pg_base_url() -> String {
+    std::env::var("TEST_PG_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
+}
+
+impl PgSchema {
+    pub async fn new(label: &str) -> PgSchema {
+        static N: AtomicU32 = AtomicU32::new(0);
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.subsec_nanos());
+        let name = format!(
+            "lgsp_test_{}_{}_{}_{nanos}",
+            label.replace('-', "_"),
+            std::process::id(),
+            N.fetch_add(1, Ordering::SeqCst)
+        );
+        let base = pg_base_url();
+        let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(&base)
+            .await
+            .unwrap_or_else(|e| panic!("PostgreSQL at {base}: {e}"));
+        sqlx::query(&format!("CREATE SCHEMA \"{name}\""))
+            .execute(&mut conn)
+            .await
+            .expect("create schema");
+        let _ = sqlx::Connection::close(conn).await;
+        PgSchema { name, base }
+    }
+
+    /// A URL whose connections use this schema.
+    pub fn url(&self) -> String {
+        let sep = if self.base.contains('?') { '&' } else { '?' };
+        format!("{}{sep}options=-c%20search_path%3D{}", self.base, self.name)
+    }
+}
+
+impl Drop for PgSchema {
+    fn drop(&mut self) {
+        let base = self.base.clone();
+        let name = self.name.clone();
+        // Drop may run inside a runtime: do the async work on a thread of its own.
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime");
+            rt.block_on(async {
+                if let Ok(mut c) = <sqlx::PgConnection as sqlx::Connection>::connect(&base).await {
+                    let _ = sqlx::query(&format!("DROP SCHEMA \"{name}\" CASCADE"))
+                        .execute(&mut c)
+                        .await;
+                    let _ = sqlx::Connection::close(c).await;
+                }
+            });
+        })
+        .join();
+    }
+}

@@ -134,7 +134,8 @@ impl Default for BrokerConfig {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct StoreConfig {
-    /// `sqlite://data/lgsp.db` (default, created on first run) or `postgres://...`.
+    /// `sqlite://data/lgsp.db` (default, created with its folder on first run; a relative
+    /// path is relative to the root configuration file's folder) or `postgres://...`.
     #[serde(default = "default_store_url")]
     pub url: SecretUrl,
 }
@@ -207,6 +208,12 @@ pub struct AdminConfig {
     /// (`LGSP_ADMIN__OPERATOR_TOKEN`). Never commit it.
     #[serde(default)]
     pub operator_token: Option<Secret>,
+    /// SHA-256 (hex) of further operator tokens (read, replay). Default none.
+    #[serde(default)]
+    pub operator_token_sha256: Vec<String>,
+    /// SHA-256 (hex) of viewer tokens (read only). Default none.
+    #[serde(default)]
+    pub viewer_token_sha256: Vec<String>,
 }
 
 /// One route: messages bound from `lgsp.in`, mapped by an adapter, sent to targets.

@@ -1,0 +1,404 @@
+//! `lgsp failed list|show|replay`: the failed-message store through the admin API of a
+//! running `lgsp run` (`--url`/`LGSPCTL_URL`, `--token`/`LGSPCTL_TOKEN`). A table by
+//! default, `--json` for scripts. Exit codes: 0 ok, 1 the API refused (4xx), 2 usage,
+//! 3 the API (or the store or broker behind it) is unreachable.
+
+use std::path::PathBuf;
+
+use clap::Subcommand;
+use serde_json::{Value, json};
+
+use crate::exit;
+
+#[derive(Debug, clap::Args)]
+pub struct Api {
+    /// Base URL of the admin API (a running `lgsp run`).
+    #[arg(long, env = "LGSPCTL_URL", default_value = "http://127.0.0.1:8080")]
+    url: String,
+    /// Bearer token (viewer or operator).
+    #[arg(long, env = "LGSPCTL_TOKEN", hide_env_values = true)]
+    token: Option<String>,
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum FailedCommand {
+    /// List failed messages, newest first.
+    List(ListArgs),
+    /// Show one failed message: error, envelope, headers, body, replays.
+    Show {
+        #[command(flatten)]
+        api: Api,
+        /// The id `list` shows.
+        id: i64,
+    },
+    /// Replay one failed message to its route (operator token).
+    Replay {
+        #[command(flatten)]
+        api: Api,
+        /// The id `list` shows.
+        id: i64,
+        /// Send this file's bytes instead of the stored body (the original is kept).
+        #[arg(long)]
+        body: Option<PathBuf>,
+    },
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ListArgs {
+    #[command(flatten)]
+    api: Api,
+    /// Only this route.
+    #[arg(long)]
+    route: Option<String>,
+    /// Only this error kind (decode, mapping, validation, delivery, limit, forbidden,
+    /// unroutable, poison).
+    #[arg(long)]
+    kind: Option<String>,
+    /// Only this error code.
+    #[arg(long)]
+    code: Option<String>,
+    /// Only errors containing this text (case-insensitive).
+    #[arg(long)]
+    text: Option<String>,
+    /// Last failure at or after this RFC 3339 time.
+    #[arg(long)]
+    from: Option<String>,
+    /// Last failure before this RFC 3339 time.
+    #[arg(long)]
+    to: Option<String>,
+    /// Only this status: failed, replayed, discarded.
+    #[arg(long)]
+    status: Option<String>,
+    /// Page size (at most 1000).
+    #[arg(long, default_value_t = 50)]
+    limit: u32,
+    /// Start after this cursor (printed at the end of a page).
+    #[arg(long)]
+    cursor: Option<String>,
+    /// Follow the cursor to the end.
+    #[arg(long)]
+    all: bool,
+}
+
+/// An API call that did not succeed: the exit code and what to print.
+struct Failure(u8, String);
+
+struct Client {
+    http: reqwest::Client,
+    base: String,
+    token: Option<String>,
+}
+
+impl Client {
+    fn new(api: &Api) -> Client {
+        Client {
+            http: reqwest::Client::new(),
+            base: api.url.trim_end_matches('/').to_owned(),
+            token: api.token.clone(),
+        }
+    }
+
+    async fn call(&self, req: reqwest::RequestBuilder) -> Result<Value, Failure> {
+        let req = match &self.token {
+            Some(t) => req.bearer_auth(t),
+            None => req,
+        };
+        let resp = req.send().await.map_err(|e| {
+            Failure(
+                exit::UNREACHABLE,
+                format!(
+                    "cannot reach the admin API at {}: {e}; is `lgsp run` running? (set --url or LGSPCTL_URL)",
+                    self.base
+                ),
+            )
+        })?;
+        let status = resp.status();
+        let body: Value = resp.json().await.unwrap_or(Value::Null);
+        if status.is_success() {
+            return Ok(body);
+        }
+        let text = |k: &str| body.get(k).and_then(Value::as_str).unwrap_or("").to_owned();
+        let msg = format!(
+            "{} {}: {}{}",
+            status.as_u16(),
+            text("code"),
+            text("message"),
+            match text("hint") {
+                h if h.is_empty() => String::new(),
+                h => format!(" (hint: {h})"),
+            }
+        );
+        let code = if status.as_u16() == 503 {
+            exit::UNREACHABLE
+        } else {
+            exit::FAILED
+        };
+        Err(Failure(code, msg))
+    }
+}
+
+pub fn run(cmd: &FailedCommand) -> u8 {
+    let rt = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return exit::FAILED;
+        }
+    };
+    match rt.block_on(run_async(cmd)) {
+        Ok(()) => exit::OK,
+        Err(Failure(code, msg)) => {
+            eprintln!("error: {msg}");
+            code
+        }
+    }
+}
+
+async fn run_async(cmd: &FailedCommand) -> Result<(), Failure> {
+    match cmd {
+        FailedCommand::List(a) => list(a).await,
+        FailedCommand::Show { api, id } => {
+            let c = Client::new(api);
+            let v = c
+                .call(c.http.get(format!("{}/admin/v1/failed/{id}", c.base)))
+                .await?;
+            if api.json {
+                println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
+            } else {
+                print_one(&v);
+            }
+            Ok(())
+        }
+        FailedCommand::Replay { api, id, body } => {
+            let req = match body {
+                Some(path) => {
+                    let bytes = std::fs::read(path)
+                        .map_err(|e| Failure(exit::USAGE, format!("{}: {e}", path.display())))?;
+                    match String::from_utf8(bytes) {
+                        Ok(t) => json!({ "body": t }),
+                        Err(e) => {
+                            use base64::Engine;
+                            json!({ "body_base64": base64::engine::general_purpose::STANDARD.encode(e.as_bytes()) })
+                        }
+                    }
+                }
+                None => json!({}),
+            };
+            let c = Client::new(api);
+            let v = c
+                .call(
+                    c.http
+                        .post(format!("{}/admin/v1/failed/{id}/replay", c.base))
+                        .json(&req),
+                )
+                .await?;
+            if api.json {
+                println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
+            } else {
+                println!(
+                    "replayed {id}: message {} to {}{}",
+                    s(&v, "message_id"),
+                    match s(&v, "exchange") {
+                        e if e.is_empty() => format!("queue {}", s(&v, "routing_key")),
+                        e => format!("exchange {e} with key {}", s(&v, "routing_key")),
+                    },
+                    if v["edited"] == true {
+                        " (edited body)"
+                    } else {
+                        ""
+                    }
+                );
+            }
+            Ok(())
+        }
+    }
+}
+
+fn s(v: &Value, k: &str) -> String {
+    match v.get(k) {
+        Some(Value::String(x)) => x.clone(),
+        Some(Value::Null) | None => String::new(),
+        Some(other) => other.to_string(),
+    }
+}
+
+async fn list(a: &ListArgs) -> Result<(), Failure> {
+    let c = Client::new(&a.api);
+    let mut items: Vec<Value> = Vec::new();
+    let mut cursor = a.cursor.clone();
+    let next = loop {
+        let mut q: Vec<(&str, String)> = vec![("limit", a.limit.to_string())];
+        for (k, v) in [
+            ("route", &a.route),
+            ("kind", &a.kind),
+            ("code", &a.code),
+            ("text", &a.text),
+            ("from", &a.from),
+            ("to", &a.to),
+            ("status", &a.status),
+            ("cursor", &cursor),
+        ] {
+            if let Some(v) = v {
+                q.push((k, v.clone()));
+            }
+        }
+        let page = c
+            .call(c.http.get(format!("{}/admin/v1/failed", c.base)).query(&q))
+            .await?;
+        if let Some(list) = page["items"].as_array() {
+            items.extend(list.iter().cloned());
+        }
+        let next = page["next_cursor"].as_str().map(str::to_owned);
+        match next {
+            Some(n) if a.all => cursor = Some(n),
+            other => break other,
+        }
+    };
+    if a.api.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&items).unwrap_or_default()
+        );
+    } else {
+        print_table(&items);
+        if let Some(n) = next {
+            eprintln!("more: --cursor {n}");
+        }
+    }
+    Ok(())
+}
+
+fn cut(t: &str, max: usize) -> String {
+    let one_line = t.replace(['\n', '\r'], " ");
+    if one_line.chars().count() <= max {
+        return one_line;
+    }
+    let mut out: String = one_line.chars().take(max.saturating_sub(1)).collect();
+    out.push('…');
+    out
+}
+
+fn print_table(items: &[Value]) {
+    let header = [
+        "ID",
+        "STATUS",
+        "ROUTE",
+        "KIND",
+        "MESSAGE ID",
+        "LAST FAILED",
+        "ERROR",
+    ];
+    let rows: Vec<Vec<String>> = items
+        .iter()
+        .map(|v| {
+            vec![
+                s(v, "id"),
+                s(v, "status"),
+                match s(v, "route") {
+                    r if r.is_empty() => "-".into(),
+                    r => r,
+                },
+                s(v, "error_kind"),
+                cut(&s(v, "message_id"), 36),
+                s(v, "last_failed_at"),
+                cut(&s(v, "error"), 80),
+            ]
+        })
+        .collect();
+    let mut widths: Vec<usize> = header.iter().map(|h| h.len()).collect();
+    for r in &rows {
+        for (w, c) in widths.iter_mut().zip(r) {
+            *w = (*w).max(c.chars().count());
+        }
+    }
+    let line = |cells: Vec<String>| {
+        let n = cells.len();
+        cells
+            .into_iter()
+            .enumerate()
+            .map(|(i, c)| {
+                if i + 1 == n {
+                    c
+                } else {
+                    format!("{c:<w$}", w = widths[i])
+                }
+            })
+            .collect::<Vec<_>>()
+            .join("  ")
+    };
+    println!("{}", line(header.iter().map(|h| (*h).to_owned()).collect()));
+    for r in rows {
+        println!("{}", line(r));
+    }
+    if items.is_empty() {
+        eprintln!("no failed messages match");
+    }
+}
+
+fn print_one(v: &Value) {
+    for (label, key) in [
+        ("id", "id"),
+        ("status", "status"),
+        ("message id", "message_id"),
+        ("failure id", "failure_id"),
+        ("route", "route"),
+        ("error kind", "error_kind"),
+        ("error code", "error_code"),
+        ("error", "error"),
+        ("attempts", "attempts"),
+        ("first failed", "first_failed_at"),
+        ("last failed", "last_failed_at"),
+        ("original exchange", "original_exchange"),
+        ("original key", "original_routing_key"),
+        ("content type", "content_type"),
+    ] {
+        println!("{label:<18} {}", s(v, key));
+    }
+    let targets: Vec<String> = v["targets"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|t| t.as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default();
+    println!("{:<18} {}", "targets", targets.join(", "));
+    if let Some(h) = v["headers"].as_object() {
+        println!("headers:");
+        for (k, val) in h {
+            println!(
+                "  {k}: {}",
+                match val {
+                    Value::String(t) => t.clone(),
+                    other => other.to_string(),
+                }
+            );
+        }
+    }
+    if let Some(r) = v["replays"].as_array()
+        && !r.is_empty()
+    {
+        println!("replays:");
+        for x in r {
+            println!(
+                "  {} by {} to {}{}",
+                s(x, "at"),
+                s(x, "actor"),
+                s(x, "routing_key"),
+                if x["edited"] == true {
+                    " (edited body)"
+                } else {
+                    ""
+                }
+            );
+        }
+    }
+    println!("body ({}):", s(v, "body_encoding"));
+    println!("{}", s(v, "body"));
+}

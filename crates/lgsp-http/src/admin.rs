@@ -1,0 +1,429 @@
+//! The admin API (`/admin/v1/...`) over the failed-message store: list with filters and
+//! a cursor, show one, replay one. Every request carries a bearer token; tokens are kept
+//! only as SHA-256 hashes and compared in constant time. Roles: `viewer` reads,
+//! `operator` reads and replays.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::HeaderMap;
+use axum::http::header::AUTHORIZATION;
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as B64;
+use lgsp_store::record::{Filter, Status, parse_time};
+use lgsp_store::replay::{ReplayError, Replayed, Replayer};
+use lgsp_store::{Page, Store, StoreError};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use tracing::{error, warn};
+
+use crate::{ApiError, AppState};
+
+/// What a token may do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    Viewer,
+    Operator,
+}
+
+/// The accepted tokens, as SHA-256 hashes with their role.
+#[derive(Debug, Clone, Default)]
+pub struct Tokens {
+    hashes: Vec<([u8; 32], Role)>,
+}
+
+/// SHA-256 of a token.
+pub fn token_hash(token: &str) -> [u8; 32] {
+    Sha256::digest(token.as_bytes()).into()
+}
+
+fn from_hex(s: &str) -> Option<[u8; 32]> {
+    let s = s.trim();
+    if s.len() != 64 || !s.is_ascii() {
+        return None;
+    }
+    let mut out = [0u8; 32];
+    for (i, b) in out.iter_mut().enumerate() {
+        *b = u8::from_str_radix(&s[2 * i..2 * i + 2], 16).ok()?;
+    }
+    Some(out)
+}
+
+/// Equal without an early exit, so timing tells nothing about where two hashes differ.
+fn ct_eq(a: &[u8; 32], b: &[u8; 32]) -> bool {
+    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+impl Tokens {
+    /// From `admin.operator_token` (the token itself) and the hash lists. A hash that is
+    /// not 64 hex digits is an error naming its key.
+    pub fn from_config(c: &lgsp_core::config::AdminConfig) -> Result<Tokens, String> {
+        let mut hashes = Vec::new();
+        if let Some(t) = &c.operator_token
+            && !t.expose().is_empty()
+        {
+            hashes.push((token_hash(t.expose()), Role::Operator));
+        }
+        for (key, list, role) in [
+            (
+                "admin.operator_token_sha256",
+                &c.operator_token_sha256,
+                Role::Operator,
+            ),
+            (
+                "admin.viewer_token_sha256",
+                &c.viewer_token_sha256,
+                Role::Viewer,
+            ),
+        ] {
+            for (i, h) in list.iter().enumerate() {
+                let hash = from_hex(h).ok_or_else(|| {
+                    format!("{key}[{i}]: not a SHA-256 in hex (64 digits); compute it with `printf %s TOKEN | sha256sum`")
+                })?;
+                hashes.push((hash, role));
+            }
+        }
+        Ok(Tokens { hashes })
+    }
+
+    /// Add a token (tests, or a setup without configuration).
+    pub fn with(mut self, token: &str, role: Role) -> Tokens {
+        self.hashes.push((token_hash(token), role));
+        self
+    }
+
+    /// The role of `token`, comparing against every known hash.
+    fn role(&self, token: &str) -> Option<(Role, String)> {
+        let h = token_hash(token);
+        let mut found = None;
+        for (k, role) in &self.hashes {
+            if ct_eq(k, &h) && found.is_none() {
+                found = Some(*role);
+            }
+        }
+        let fingerprint: String = h[..4].iter().map(|b| format!("{b:02x}")).collect();
+        found.map(|r| (r, fingerprint))
+    }
+}
+
+/// What the admin API needs.
+pub struct Admin {
+    pub store: Arc<Store>,
+    pub replayer: Arc<Replayer>,
+    pub tokens: Tokens,
+}
+
+/// Who is asking.
+struct Caller {
+    role: Role,
+    name: String,
+}
+
+fn unauthorized() -> ApiError {
+    ApiError {
+        status: 401,
+        code: "unauthorized",
+        message: "a bearer token is required".into(),
+        hint: "send `Authorization: Bearer TOKEN` (lgsp failed: --token or LGSPCTL_TOKEN)".into(),
+    }
+}
+
+fn caller(state: &AppState, headers: &HeaderMap) -> Result<(Arc<Admin>, Caller), ApiError> {
+    let admin = state.admin.clone().ok_or_else(|| ApiError {
+        status: 503,
+        code: "admin_disabled",
+        message: "the admin API is not configured in this process".into(),
+        hint: "run it inside `lgsp run`".into(),
+    })?;
+    let token = headers
+        .get(AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .ok_or_else(unauthorized)?;
+    let (role, fp) = admin.tokens.role(token).ok_or_else(|| ApiError {
+        message: "the token is not known".into(),
+        ..unauthorized()
+    })?;
+    let name = match role {
+        Role::Viewer => format!("viewer:{fp}"),
+        Role::Operator => format!("operator:{fp}"),
+    };
+    Ok((admin, Caller { role, name }))
+}
+
+fn store_error(e: StoreError) -> ApiError {
+    error!(error = %e, "admin API: store error");
+    ApiError {
+        status: 503,
+        code: "store_unavailable",
+        message: "the failed-message store is unreachable".into(),
+        hint: "see the lgsp log; the store comes back by itself when the database is reachable"
+            .into(),
+    }
+}
+
+fn bad_request(message: String, hint: &str) -> ApiError {
+    ApiError {
+        status: 400,
+        code: "bad_request",
+        message,
+        hint: hint.into(),
+    }
+}
+
+/// Query of `GET /admin/v1/failed`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListQuery {
+    route: Option<String>,
+    kind: Option<String>,
+    code: Option<String>,
+    text: Option<String>,
+    from: Option<String>,
+    to: Option<String>,
+    status: Option<String>,
+    cursor: Option<String>,
+    limit: Option<u32>,
+}
+
+pub(crate) async fn list(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    q: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<Page>, ApiError> {
+    let (admin, _) = caller(&state, &headers)?;
+    let Query(q) = q.map_err(|e| {
+        bad_request(
+            e.body_text(),
+            "known parameters: route, kind, code, text, from, to, status, cursor, limit",
+        )
+    })?;
+    let time = |s: &Option<String>, name: &str| -> Result<Option<i64>, ApiError> {
+        s.as_deref()
+            .map(|t| {
+                parse_time(t).ok_or_else(|| {
+                    bad_request(
+                        format!("{name}: `{t}` is not an RFC 3339 time"),
+                        "write e.g. 2025-01-31T08:00:00+07:00",
+                    )
+                })
+            })
+            .transpose()
+    };
+    let status = q
+        .status
+        .as_deref()
+        .map(|s| {
+            Status::parse(s).ok_or_else(|| {
+                bad_request(
+                    format!("status: `{s}` is not a status"),
+                    "one of failed, replayed, discarded",
+                )
+            })
+        })
+        .transpose()?;
+    let filter = Filter {
+        route: q.route,
+        kind: q.kind,
+        code: q.code,
+        text: q.text,
+        from: time(&q.from, "from")?,
+        to: time(&q.to, "to")?,
+        status,
+    };
+    let cursor = q
+        .cursor
+        .as_deref()
+        .map(|c| {
+            c.parse::<i64>().map_err(|_| {
+                bad_request(
+                    format!("cursor: `{c}` is not a cursor"),
+                    "pass the next_cursor of the previous page",
+                )
+            })
+        })
+        .transpose()?;
+    let page = admin
+        .store
+        .list(&filter, cursor, q.limit.unwrap_or(50))
+        .await
+        .map_err(store_error)?;
+    Ok(Json(page))
+}
+
+/// One record as `GET /admin/v1/failed/{id}` shows it.
+#[derive(Debug, Serialize)]
+pub struct Shown {
+    #[serde(flatten)]
+    summary: lgsp_store::Summary,
+    format_version: i64,
+    targets: Vec<String>,
+    original_exchange: String,
+    original_routing_key: String,
+    source_queue: String,
+    content_type: Option<String>,
+    properties: serde_json::Value,
+    headers: serde_json::Value,
+    /// `text` (UTF-8) or `base64`.
+    body_encoding: &'static str,
+    body: String,
+    stored_at: String,
+    replays: Vec<lgsp_store::Replay>,
+}
+
+fn parse_id(id: &str) -> Result<i64, ApiError> {
+    id.parse().map_err(|_| ApiError {
+        status: 404,
+        code: "not_found",
+        message: format!("no failed message with id `{id}`"),
+        hint: "ids are the numbers `lgsp failed list` shows".into(),
+    })
+}
+
+fn not_found(id: i64) -> ApiError {
+    ApiError {
+        status: 404,
+        code: "not_found",
+        message: format!("no failed message with id {id}"),
+        hint: "ids are the numbers `lgsp failed list` shows".into(),
+    }
+}
+
+pub(crate) async fn show(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Json<Shown>, ApiError> {
+    let (admin, _) = caller(&state, &headers)?;
+    let id = parse_id(&id)?;
+    let f = admin
+        .store
+        .get(id)
+        .await
+        .map_err(store_error)?
+        .ok_or_else(|| not_found(id))?;
+    let (body_encoding, body) = match String::from_utf8(f.body) {
+        Ok(t) => ("text", t),
+        Err(e) => ("base64", B64.encode(e.as_bytes())),
+    };
+    Ok(Json(Shown {
+        summary: f.summary,
+        format_version: f.format_version,
+        targets: f.targets,
+        original_exchange: f.original_exchange,
+        original_routing_key: f.original_routing_key,
+        source_queue: f.source_queue,
+        content_type: f.content_type,
+        properties: f.properties,
+        headers: f.headers,
+        body_encoding,
+        body,
+        stored_at: f.stored_at,
+        replays: f.replays,
+    }))
+}
+
+/// Body of `POST /admin/v1/failed/{id}/replay`: nothing (the original body), or an
+/// edited body as text or base64.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReplayRequest {
+    body: Option<String>,
+    body_base64: Option<String>,
+}
+
+pub(crate) async fn replay(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    raw: Bytes,
+) -> Result<Json<Replayed>, ApiError> {
+    let (admin, who) = caller(&state, &headers)?;
+    if who.role != Role::Operator {
+        return Err(ApiError {
+            status: 403,
+            code: "forbidden",
+            message: "replaying needs the operator role; this token is a viewer's".into(),
+            hint: "ask an operator, or use an operator token".into(),
+        });
+    }
+    let id = parse_id(&id)?;
+    let req: ReplayRequest = if raw.iter().all(u8::is_ascii_whitespace) {
+        ReplayRequest::default()
+    } else {
+        serde_json::from_slice(&raw).map_err(|e| {
+            bad_request(
+                format!("replay request: {e}"),
+                "send {} for the original body, {\"body\": \"...\"} or {\"body_base64\": \"...\"} for an edited one",
+            )
+        })?
+    };
+    let body = match (req.body, req.body_base64) {
+        (Some(_), Some(_)) => {
+            return Err(bad_request(
+                "give body or body_base64, not both".into(),
+                "body for text, body_base64 for bytes",
+            ));
+        }
+        (Some(t), None) => Some(t.into_bytes()),
+        (None, Some(b)) => Some(B64.decode(b.trim()).map_err(|e| {
+            bad_request(format!("body_base64: {e}"), "standard base64 with padding")
+        })?),
+        (None, None) => None,
+    };
+    match admin
+        .replayer
+        .replay(&admin.store, id, body, &who.name)
+        .await
+    {
+        Ok(r) => Ok(Json(r)),
+        Err(e) => Err(replay_error(e)),
+    }
+}
+
+fn replay_error(e: ReplayError) -> ApiError {
+    match e {
+        ReplayError::NotFound(id) => not_found(id),
+        ReplayError::NotReplayable { .. } => ApiError {
+            status: 409,
+            code: "not_replayable",
+            message: e.to_string(),
+            hint: "list what is still to replay with `lgsp failed list --status failed`".into(),
+        },
+        ReplayError::Store(s) => store_error(s),
+        ReplayError::Broker(m) => {
+            warn!(error = %m, "replay: broker unreachable");
+            ApiError {
+                status: 503,
+                code: "broker_unavailable",
+                message: "RabbitMQ is unreachable; nothing was replayed".into(),
+                hint: "retry when the broker is back".into(),
+            }
+        }
+        ReplayError::Refused(p) => ApiError {
+            status: 409,
+            code: "replay_refused",
+            message: format!("the broker did not take the replay: {p}"),
+            hint: "check that the route's queue exists (is the route still configured?) and is not full".into(),
+        },
+        other @ ReplayError::NotRecorded { .. } => {
+            error!(error = %other, "replay");
+            ApiError {
+                status: 500,
+                code: "replay_not_recorded",
+                message: "the message was replayed but its status could not be recorded".into(),
+                hint: "it stays `failed` in the store; do not replay it again unless receivers drop duplicates by message_id".into(),
+            }
+        }
+        other => ApiError {
+            status: 500,
+            code: "internal",
+            message: other.to_string(),
+            hint: "see the lgsp log".into(),
+        },
+    }
+}

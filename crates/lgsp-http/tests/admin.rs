@@ -1,0 +1,240 @@
+//! The admin API without sockets: `router(state)` driven with `oneshot`, over a SQLite
+//! store in a temporary folder.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::http::Request;
+use lgsp_amqp::names::Names;
+use lgsp_core::config::SecretUrl;
+use lgsp_http::admin::{Admin, Role, Tokens};
+use lgsp_http::{AppState, router};
+use lgsp_store::record::NewFailure;
+use lgsp_store::replay::Replayer;
+use lgsp_store::{Status, Store};
+use serde_json::{Value, json};
+use tower::ServiceExt;
+
+const OPERATOR: &str = "op-token-0123456789abcdef0123456789abcdef";
+const VIEWER: &str = "viewer-token-0123456789abcdef0123456789ab";
+
+struct Fixture {
+    state: AppState,
+    store: Arc<Store>,
+    _dir: tempfile::TempDir,
+}
+
+async fn fixture() -> Fixture {
+    let dir = tempfile::tempdir().unwrap();
+    let url = SecretUrl::new(format!("sqlite://{}/lgsp.db", dir.path().display()));
+    let store = Arc::new(Store::open(&url).unwrap());
+    store.migrate().await.unwrap();
+    let mut records = Vec::new();
+    for (n, body) in [
+        (1, b"<HoSo>ngay</HoSo>".to_vec()),
+        (2, vec![0xff, 0xfe, 0x00]),
+    ] {
+        records.push(NewFailure {
+            failure_id: format!("f-{n}"),
+            message_id: format!("m-{n}"),
+            route: Some("bizreg".into()),
+            targets: vec!["exchange:lgsp.out".into()],
+            original_exchange: "lgsp.in".into(),
+            original_routing_key: "bizreg.enterprise.registered".into(),
+            source_queue: "lgsp.failed".into(),
+            properties: json!({"message_id": format!("m-{n}")}),
+            headers: json!({}),
+            body,
+            content_type: Some("application/xml".into()),
+            error_kind: if n == 1 { "mapping" } else { "decode" }.into(),
+            error_code: "c".into(),
+            error: format!("error {n}"),
+            attempts: 0,
+            failed_at: 1_700_000_000_000,
+        });
+    }
+    store.insert(&records).await.unwrap();
+    // Nothing listens here: a replay that got past the checks would fail loudly.
+    let replayer = Replayer::new(
+        SecretUrl::new("amqp://guest:guest@127.0.0.1:1/%2f"),
+        Names::new("lgsp"),
+    );
+    let tokens = Tokens::default()
+        .with(OPERATOR, Role::Operator)
+        .with(VIEWER, Role::Viewer);
+    let state = AppState {
+        admin: Some(Arc::new(Admin {
+            store: store.clone(),
+            replayer: Arc::new(replayer),
+            tokens,
+        })),
+        ..AppState::default()
+    };
+    Fixture {
+        state,
+        store,
+        _dir: dir,
+    }
+}
+
+async fn call(
+    state: &AppState,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    body: &str,
+) -> (u16, Value) {
+    let mut req = Request::builder().method(method).uri(path);
+    if let Some(t) = token {
+        req = req.header("authorization", format!("Bearer {t}"));
+    }
+    let resp = router(state.clone())
+        .oneshot(req.body(Body::from(body.to_owned())).unwrap())
+        .await
+        .unwrap();
+    let status = resp.status().as_u16();
+    let bytes = axum::body::to_bytes(resp.into_body(), 1 << 20)
+        .await
+        .unwrap();
+    (
+        status,
+        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+    )
+}
+
+#[tokio::test]
+async fn requests_without_a_known_token_get_401() {
+    let f = fixture().await;
+    for (method, path) in [
+        ("GET", "/admin/v1/failed"),
+        ("GET", "/admin/v1/failed/1"),
+        ("POST", "/admin/v1/failed/1/replay"),
+    ] {
+        let (status, body) = call(&f.state, method, path, None, "").await;
+        assert_eq!(status, 401, "{method} {path}");
+        assert_eq!(body["code"], "unauthorized");
+        assert!(!body["hint"].as_str().unwrap().is_empty());
+        let (status, _) = call(&f.state, method, path, Some("not-a-token"), "").await;
+        assert_eq!(status, 401, "{method} {path} with an unknown token");
+    }
+}
+
+#[tokio::test]
+async fn a_viewers_replay_gets_403_and_changes_nothing() {
+    let f = fixture().await;
+    let (status, body) = call(
+        &f.state,
+        "POST",
+        "/admin/v1/failed/1/replay",
+        Some(VIEWER),
+        "{\"body\": \"x\"}",
+    )
+    .await;
+    assert_eq!(status, 403, "{body}");
+    assert_eq!(body["code"], "forbidden");
+    let rec = f.store.get(1).await.unwrap().unwrap();
+    assert_eq!(rec.summary.status, Status::Failed);
+    assert!(rec.replays.is_empty());
+    // The viewer can read.
+    let (status, _) = call(&f.state, "GET", "/admin/v1/failed", Some(VIEWER), "").await;
+    assert_eq!(status, 200);
+}
+
+#[tokio::test]
+async fn lists_filter_and_show_text_bodies_as_text_and_others_as_base64() {
+    let f = fixture().await;
+    let (status, page) = call(
+        &f.state,
+        "GET",
+        "/admin/v1/failed?kind=decode",
+        Some(VIEWER),
+        "",
+    )
+    .await;
+    assert_eq!(status, 200, "{page}");
+    let items = page["items"].as_array().unwrap();
+    assert_eq!(items.len(), 1);
+    assert_eq!(items[0]["message_id"], "m-2");
+    assert_eq!(items[0]["status"], "failed");
+
+    let (_, page) = call(
+        &f.state,
+        "GET",
+        "/admin/v1/failed?limit=1",
+        Some(VIEWER),
+        "",
+    )
+    .await;
+    assert_eq!(page["items"].as_array().unwrap().len(), 1);
+    let cursor = page["next_cursor"].as_str().unwrap().to_owned();
+    let (_, next) = call(
+        &f.state,
+        "GET",
+        &format!("/admin/v1/failed?limit=1&cursor={cursor}"),
+        Some(VIEWER),
+        "",
+    )
+    .await;
+    assert_eq!(next["items"][0]["message_id"], "m-1");
+    assert!(next["next_cursor"].is_null());
+
+    let (_, one) = call(&f.state, "GET", "/admin/v1/failed/1", Some(VIEWER), "").await;
+    assert_eq!(one["body_encoding"], "text");
+    assert_eq!(one["body"], "<HoSo>ngay</HoSo>");
+    assert_eq!(one["format_version"], 1);
+    let (_, two) = call(&f.state, "GET", "/admin/v1/failed/2", Some(VIEWER), "").await;
+    assert_eq!(two["body_encoding"], "base64");
+    assert_eq!(two["body"], "//4A");
+
+    let (status, body) = call(
+        &f.state,
+        "GET",
+        "/admin/v1/failed?status=lost",
+        Some(VIEWER),
+        "",
+    )
+    .await;
+    assert_eq!(status, 400);
+    assert_eq!(body["code"], "bad_request");
+    let (status, _) = call(&f.state, "GET", "/admin/v1/failed/99", Some(VIEWER), "").await;
+    assert_eq!(status, 404);
+    let (status, _) = call(
+        &f.state,
+        "GET",
+        "/admin/v1/failed?from=yesterday",
+        Some(VIEWER),
+        "",
+    )
+    .await;
+    assert_eq!(status, 400);
+}
+
+#[tokio::test]
+async fn an_operators_replay_with_the_broker_down_is_503_and_changes_nothing() {
+    let f = fixture().await;
+    let (status, body) = call(
+        &f.state,
+        "POST",
+        "/admin/v1/failed/1/replay",
+        Some(OPERATOR),
+        "",
+    )
+    .await;
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(body["code"], "broker_unavailable");
+    assert_eq!(
+        f.store.get(1).await.unwrap().unwrap().summary.status,
+        Status::Failed
+    );
+}
+
+#[test]
+fn hashes_in_the_config_must_be_sha256_hex() {
+    let c = lgsp_core::config::AdminConfig {
+        viewer_token_sha256: vec!["abc".into()],
+        ..Default::default()
+    };
+    let e = Tokens::from_config(&c).unwrap_err();
+    assert!(e.contains("admin.viewer_token_sha256[0]"), "{e}");
+}

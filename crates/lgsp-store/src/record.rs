@@ -1,0 +1,154 @@
+//! What the store keeps: a failed message, its summary for lists, its replay history,
+//! and the filters of a list.
+
+use serde::Serialize;
+
+/// Version of the stored record format. A record keeps the version it was written
+/// with; readers accept every version up to this one.
+pub const FORMAT_VERSION: i64 = 1;
+
+/// Where a record is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Failed,
+    Replayed,
+    Discarded,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Failed => "failed",
+            Status::Replayed => "replayed",
+            Status::Discarded => "discarded",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Status> {
+        match s {
+            "failed" => Some(Status::Failed),
+            "replayed" => Some(Status::Replayed),
+            "discarded" => Some(Status::Discarded),
+            _ => None,
+        }
+    }
+}
+
+/// A failure as it arrives from the broker, ready to be stored.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewFailure {
+    /// `lgsp-failure-id`, or one derived deterministically from the message.
+    pub failure_id: String,
+    pub message_id: String,
+    /// The route the message failed on; `None` for unroutable messages.
+    pub route: Option<String>,
+    /// Targets still to deliver (`lgsp-targets`); empty: all of the route's.
+    pub targets: Vec<String>,
+    pub original_exchange: String,
+    pub original_routing_key: String,
+    /// The queue the ingestor took it from (`<p>.failed` or `<p>.unrouted`).
+    pub source_queue: String,
+    /// AMQP properties other than headers, as JSON.
+    pub properties: serde_json::Value,
+    /// Every header, as JSON (see `fields`).
+    pub headers: serde_json::Value,
+    pub body: Vec<u8>,
+    pub content_type: Option<String>,
+    pub error_kind: String,
+    pub error_code: String,
+    pub error: String,
+    pub attempts: i64,
+    /// Unix milliseconds.
+    pub failed_at: i64,
+}
+
+/// One line of a list.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Summary {
+    pub id: i64,
+    pub failure_id: String,
+    pub message_id: String,
+    pub route: Option<String>,
+    pub error_kind: String,
+    pub error_code: String,
+    pub error: String,
+    pub status: Status,
+    pub attempts: i64,
+    /// RFC 3339, UTC.
+    pub first_failed_at: String,
+    pub last_failed_at: String,
+}
+
+/// A stored failed message, whole.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Failure {
+    pub id: i64,
+    pub format_version: i64,
+    pub summary: Summary,
+    pub targets: Vec<String>,
+    pub original_exchange: String,
+    pub original_routing_key: String,
+    pub source_queue: String,
+    pub properties: serde_json::Value,
+    pub headers: serde_json::Value,
+    pub body: Vec<u8>,
+    pub content_type: Option<String>,
+    pub stored_at: String,
+    pub replays: Vec<Replay>,
+}
+
+/// One replay of a stored message.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Replay {
+    pub at: String,
+    /// Who asked for it (role and token fingerprint).
+    pub actor: String,
+    pub exchange: String,
+    pub routing_key: String,
+    pub targets: Vec<String>,
+    /// The body sent instead of the original, when it was edited.
+    #[serde(skip)]
+    pub edited_body: Option<Vec<u8>>,
+    pub edited: bool,
+}
+
+/// What a list shows. Every field narrows it; `None` does not.
+#[derive(Debug, Clone, Default)]
+pub struct Filter {
+    pub route: Option<String>,
+    pub kind: Option<String>,
+    pub code: Option<String>,
+    /// Substring of the error text, case-insensitive (ASCII on SQLite).
+    pub text: Option<String>,
+    /// Last failure at or after, Unix milliseconds.
+    pub from: Option<i64>,
+    /// Last failure before, Unix milliseconds.
+    pub to: Option<i64>,
+    pub status: Option<Status>,
+}
+
+/// One page of a list, newest first; `next` is the cursor of the following page.
+#[derive(Debug, Clone, Serialize)]
+pub struct Page {
+    pub items: Vec<Summary>,
+    pub next_cursor: Option<String>,
+}
+
+/// Unix milliseconds as RFC 3339 UTC.
+pub fn rfc3339(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
+        .unwrap_or_default()
+}
+
+/// RFC 3339 as Unix milliseconds.
+pub fn parse_time(s: &str) -> Option<i64> {
+    chrono::DateTime::parse_from_rfc3339(s)
+        .ok()
+        .map(|t| t.timestamp_millis())
+}
+
+/// Now, Unix milliseconds.
+pub fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}

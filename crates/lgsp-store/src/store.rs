@@ -1,0 +1,535 @@
+//! One store over two backends: SQLite (embedded, one process) and PostgreSQL (several
+//! replicas). The SQL is the same text for both (`$N` parameters, `ON CONFLICT`,
+//! `RETURNING`); only the migrations differ (column types). Each query is written once
+//! and expanded for each pool by [`on_pool!`].
+
+use std::borrow::Cow;
+use std::str::FromStr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use lgsp_core::config::SecretUrl;
+use sqlx::Row;
+use sqlx::migrate::{Migration, MigrationType, Migrator};
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
+
+use crate::failpoint;
+use crate::record::{
+    FORMAT_VERSION, Failure, Filter, NewFailure, Page, Replay, Status, Summary, now_ms, rfc3339,
+};
+
+/// Why the store could not do what was asked.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    #[error("store url {url}: {message}")]
+    Url { url: String, message: String },
+    #[error("the store at {url} is unreachable or failed: {source}")]
+    Unavailable {
+        url: String,
+        #[source]
+        source: sqlx::Error,
+    },
+    #[error("the store at {url} could not be migrated: {source}")]
+    Migrate {
+        url: String,
+        #[source]
+        source: sqlx::migrate::MigrateError,
+    },
+    #[error("the store is unreachable (failpoint store_outage)")]
+    Injected,
+    #[error(
+        "record {id} is of format version {version}, newer than this lgsp reads ({FORMAT_VERSION}); upgrade lgsp"
+    )]
+    NewerFormat { id: i64, version: i64 },
+}
+
+enum Backend {
+    Sqlite(SqlitePool),
+    Postgres(PgPool),
+}
+
+/// The failed-message store.
+pub struct Store {
+    backend: Backend,
+    url: String,
+    migrated: AtomicBool,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store").field("url", &self.url).finish()
+    }
+}
+
+/// Run the same query code on whichever pool the store has.
+macro_rules! on_pool {
+    ($store:expr, |$pool:ident| $body:expr) => {
+        match &$store.backend {
+            Backend::Sqlite($pool) => $body,
+            Backend::Postgres($pool) => $body,
+        }
+    };
+}
+
+const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[(
+    1,
+    "failed messages",
+    include_str!("../migrations/sqlite/0001_failed_messages.sql"),
+)];
+const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[(
+    1,
+    "failed messages",
+    include_str!("../migrations/postgres/0001_failed_messages.sql"),
+)];
+
+fn migrator(list: &'static [(i64, &'static str, &'static str)]) -> Migrator {
+    let migrations: Vec<Migration> = list
+        .iter()
+        .map(|(v, d, sql)| {
+            Migration::new(
+                *v,
+                Cow::Borrowed(*d),
+                MigrationType::Simple,
+                Cow::Borrowed(*sql),
+                false,
+            )
+        })
+        .collect();
+    Migrator {
+        migrations: Cow::Owned(migrations),
+        ..Migrator::DEFAULT
+    }
+}
+
+/// A query parameter of a dynamically built list query.
+enum Param {
+    Text(String),
+    Int(i64),
+}
+
+const SUMMARY_COLUMNS: &str = "id, failure_id, message_id, route, error_kind, error_code, error, status, attempts, first_failed_at, last_failed_at";
+
+impl Store {
+    /// Prepare the store at `url` without connecting (connections are made on demand);
+    /// a SQLite file's folder is created now. Call [`Store::migrate`] before use.
+    pub fn open(url: &SecretUrl) -> Result<Store, StoreError> {
+        let shown = url.redacted();
+        let bad = |message: String| StoreError::Url {
+            url: shown.clone(),
+            message,
+        };
+        let raw = url.expose();
+        let backend = if raw.starts_with("sqlite:") {
+            let opts = SqliteConnectOptions::from_str(raw)
+                .map_err(|e| bad(e.to_string()))?
+                .create_if_missing(true)
+                .journal_mode(SqliteJournalMode::Wal)
+                .synchronous(SqliteSynchronous::Normal)
+                .busy_timeout(Duration::from_secs(10))
+                .foreign_keys(true);
+            let file = opts.get_filename();
+            if let Some(dir) = file.parent()
+                && !dir.as_os_str().is_empty()
+                && file.to_str() != Some(":memory:")
+            {
+                std::fs::create_dir_all(dir)
+                    .map_err(|e| bad(format!("cannot create folder {}: {e}", dir.display())))?;
+            }
+            Backend::Sqlite(
+                SqlitePoolOptions::new()
+                    .max_connections(4)
+                    .acquire_timeout(Duration::from_secs(10))
+                    .connect_lazy_with(opts),
+            )
+        } else if raw.starts_with("postgres:") || raw.starts_with("postgresql:") {
+            let opts = PgConnectOptions::from_str(raw).map_err(|e| bad(e.to_string()))?;
+            Backend::Postgres(
+                PgPoolOptions::new()
+                    .max_connections(8)
+                    .acquire_timeout(Duration::from_secs(5))
+                    .connect_lazy_with(opts),
+            )
+        } else {
+            return Err(bad(
+                "unknown scheme; use sqlite://PATH or postgres://USER@HOST/DB".into(),
+            ));
+        };
+        Ok(Store {
+            backend,
+            url: shown,
+            migrated: AtomicBool::new(false),
+        })
+    }
+
+    /// The URL, password redacted.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// Which backend: `sqlite` or `postgres`.
+    pub fn backend(&self) -> &'static str {
+        match self.backend {
+            Backend::Sqlite(_) => "sqlite",
+            Backend::Postgres(_) => "postgres",
+        }
+    }
+
+    fn unavailable(&self, source: sqlx::Error) -> StoreError {
+        StoreError::Unavailable {
+            url: self.url.clone(),
+            source,
+        }
+    }
+
+    /// Create or upgrade the schema (idempotent; serialised between processes).
+    pub async fn migrate(&self) -> Result<(), StoreError> {
+        failpoint::check()?;
+        let r = match &self.backend {
+            Backend::Sqlite(p) => migrator(SQLITE_MIGRATIONS).run(p).await,
+            Backend::Postgres(p) => migrator(POSTGRES_MIGRATIONS).run(p).await,
+        };
+        r.map_err(|source| StoreError::Migrate {
+            url: self.url.clone(),
+            source,
+        })?;
+        self.migrated.store(true, Ordering::SeqCst);
+        Ok(())
+    }
+
+    /// Migrated, and answering a trivial query now.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        failpoint::check()?;
+        on_pool!(self, |p| sqlx::query("SELECT 1")
+            .execute(p)
+            .await
+            .map(|_| ()))
+        .map_err(|e| self.unavailable(e))
+    }
+
+    /// Has [`Store::migrate`] succeeded?
+    pub fn is_migrated(&self) -> bool {
+        self.migrated.load(Ordering::SeqCst)
+    }
+
+    /// Store failures in one transaction; for each, whether it was new (`false`: that
+    /// failure id was already stored, nothing changed).
+    pub async fn insert(&self, failures: &[NewFailure]) -> Result<Vec<bool>, StoreError> {
+        failpoint::check()?;
+        let stored_at = now_ms();
+        let r: Result<Vec<bool>, sqlx::Error> = on_pool!(self, |p| {
+            async {
+            let mut tx = p.begin().await?;
+            let mut out = Vec::with_capacity(failures.len());
+            for f in failures {
+                // A message that failed before (and was replayed) keeps its first failure time.
+                let earlier: Option<i64> = sqlx::query(
+                    "SELECT MIN(first_failed_at) AS t FROM failed_messages WHERE message_id = $1 AND COALESCE(route, '') = $2",
+                )
+                .bind(&f.message_id)
+                .bind(f.route.clone().unwrap_or_default())
+                .fetch_one(&mut *tx)
+                .await?
+                .try_get("t")?;
+                let first = earlier.map_or(f.failed_at, |e| e.min(f.failed_at));
+                let done = sqlx::query(
+                    "INSERT INTO failed_messages (format_version, failure_id, message_id, route, targets, original_exchange, original_routing_key, source_queue, properties, headers, body, content_type, error_kind, error_code, error, attempts, first_failed_at, last_failed_at, stored_at, status) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20) \
+                     ON CONFLICT (failure_id) DO NOTHING",
+                )
+                .bind(FORMAT_VERSION)
+                .bind(&f.failure_id)
+                .bind(&f.message_id)
+                .bind(&f.route)
+                .bind(f.targets.join(","))
+                .bind(&f.original_exchange)
+                .bind(&f.original_routing_key)
+                .bind(&f.source_queue)
+                .bind(f.properties.to_string())
+                .bind(f.headers.to_string())
+                .bind(&f.body)
+                .bind(&f.content_type)
+                .bind(&f.error_kind)
+                .bind(&f.error_code)
+                .bind(&f.error)
+                .bind(f.attempts)
+                .bind(first)
+                .bind(f.failed_at)
+                .bind(stored_at)
+                .bind(Status::Failed.as_str())
+                .execute(&mut *tx)
+                .await?;
+                out.push(done.rows_affected() == 1);
+            }
+            tx.commit().await?;
+            Ok(out)
+        }
+        .await
+        });
+        let out = r.map_err(|e| self.unavailable(e))?;
+        failpoint::stored(out.len());
+        Ok(out)
+    }
+
+    /// A page of summaries, newest first. `cursor` is a previous page's `next_cursor`.
+    pub async fn list(
+        &self,
+        filter: &Filter,
+        cursor: Option<i64>,
+        limit: u32,
+    ) -> Result<Page, StoreError> {
+        failpoint::check()?;
+        let limit = limit.clamp(1, 1000);
+        let mut sql = format!("SELECT {SUMMARY_COLUMNS} FROM failed_messages WHERE 1 = 1");
+        let mut params = Vec::new();
+        let mut add = |sql: &mut String, cond: &str, p: Param| {
+            params.push(p);
+            sql.push_str(&cond.replace("?", &format!("${}", params.len())));
+        };
+        if let Some(r) = &filter.route {
+            add(&mut sql, " AND route = ?", Param::Text(r.clone()));
+        }
+        if let Some(k) = &filter.kind {
+            add(&mut sql, " AND error_kind = ?", Param::Text(k.clone()));
+        }
+        if let Some(c) = &filter.code {
+            add(&mut sql, " AND error_code = ?", Param::Text(c.clone()));
+        }
+        if let Some(t) = &filter.text {
+            let pattern = format!("%{}%", like_escape(&t.to_lowercase()));
+            add(
+                &mut sql,
+                " AND LOWER(error) LIKE ? ESCAPE '\\'",
+                Param::Text(pattern),
+            );
+        }
+        if let Some(f) = filter.from {
+            add(&mut sql, " AND last_failed_at >= ?", Param::Int(f));
+        }
+        if let Some(t) = filter.to {
+            add(&mut sql, " AND last_failed_at < ?", Param::Int(t));
+        }
+        if let Some(s) = filter.status {
+            add(&mut sql, " AND status = ?", Param::Text(s.as_str().into()));
+        }
+        if let Some(c) = cursor {
+            add(&mut sql, " AND id < ?", Param::Int(c));
+        }
+        add(
+            &mut sql,
+            " ORDER BY id DESC LIMIT ?",
+            Param::Int(i64::from(limit) + 1),
+        );
+        let rows: Result<Vec<Summary>, sqlx::Error> = on_pool!(self, |p| async {
+            let mut q = sqlx::query(&sql);
+            for param in &params {
+                q = match param {
+                    Param::Text(s) => q.bind(s.clone()),
+                    Param::Int(n) => q.bind(*n),
+                };
+            }
+            let rows = q.fetch_all(p).await?;
+            rows.iter().map(summary).collect()
+        }
+        .await);
+        let mut items = rows.map_err(|e| self.unavailable(e))?;
+        let next_cursor = if items.len() > limit as usize {
+            items.truncate(limit as usize);
+            items.last().map(|s| s.id.to_string())
+        } else {
+            None
+        };
+        Ok(Page { items, next_cursor })
+    }
+
+    /// One record with its replay history.
+    pub async fn get(&self, id: i64) -> Result<Option<Failure>, StoreError> {
+        failpoint::check()?;
+        let r: Result<Option<Failure>, sqlx::Error> = on_pool!(self, |p| async {
+            let Some(row) = sqlx::query("SELECT * FROM failed_messages WHERE id = $1")
+                .bind(id)
+                .fetch_optional(p)
+                .await?
+            else {
+                return Ok(None);
+            };
+            let replays = sqlx::query("SELECT * FROM replays WHERE failed_id = $1 ORDER BY id")
+                .bind(id)
+                .fetch_all(p)
+                .await?
+                .iter()
+                .map(|r| {
+                    let edited_body: Option<Vec<u8>> = r.try_get("edited_body")?;
+                    Ok(Replay {
+                        at: rfc3339(r.try_get("replayed_at")?),
+                        actor: r.try_get("actor")?,
+                        exchange: r.try_get("exchange")?,
+                        routing_key: r.try_get("routing_key")?,
+                        targets: split_list(&r.try_get::<String, _>("targets")?),
+                        edited: edited_body.is_some(),
+                        edited_body,
+                    })
+                })
+                .collect::<Result<Vec<_>, sqlx::Error>>()?;
+            Ok(Some(Failure {
+                id: row.try_get("id")?,
+                format_version: row.try_get("format_version")?,
+                summary: summary(&row)?,
+                targets: split_list(&row.try_get::<String, _>("targets")?),
+                original_exchange: row.try_get("original_exchange")?,
+                original_routing_key: row.try_get("original_routing_key")?,
+                source_queue: row.try_get("source_queue")?,
+                properties: json(&row.try_get::<String, _>("properties")?),
+                headers: json(&row.try_get::<String, _>("headers")?),
+                body: row.try_get("body")?,
+                content_type: row.try_get("content_type")?,
+                stored_at: rfc3339(row.try_get("stored_at")?),
+                replays,
+            }))
+        }
+        .await);
+        let f = r.map_err(|e| self.unavailable(e))?;
+        if let Some(f) = &f
+            && f.format_version > FORMAT_VERSION
+        {
+            return Err(StoreError::NewerFormat {
+                id: f.id,
+                version: f.format_version,
+            });
+        }
+        Ok(f)
+    }
+
+    /// Record a confirmed replay and mark the record `replayed`.
+    pub async fn record_replay(&self, id: i64, replay: &Replay) -> Result<(), StoreError> {
+        failpoint::check()?;
+        let r: Result<(), sqlx::Error> = on_pool!(self, |p| {
+            async {
+            let mut tx = p.begin().await?;
+            sqlx::query(
+                "INSERT INTO replays (failed_id, replayed_at, actor, exchange, routing_key, targets, edited_body) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            )
+            .bind(id)
+            .bind(now_ms())
+            .bind(&replay.actor)
+            .bind(&replay.exchange)
+            .bind(&replay.routing_key)
+            .bind(replay.targets.join(","))
+            .bind(&replay.edited_body)
+            .execute(&mut *tx)
+            .await?;
+            sqlx::query("UPDATE failed_messages SET status = $1 WHERE id = $2")
+                .bind(Status::Replayed.as_str())
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await
+        }
+        .await
+        });
+        r.map_err(|e| self.unavailable(e))
+    }
+
+    /// How many records there are (for tests and logs).
+    pub async fn count(&self) -> Result<i64, StoreError> {
+        failpoint::check()?;
+        on_pool!(self, |p| sqlx::query(
+            "SELECT COUNT(*) AS n FROM failed_messages"
+        )
+        .fetch_one(p)
+        .await
+        .and_then(|r| r.try_get::<i64, _>("n")))
+        .map_err(|e| self.unavailable(e))
+    }
+
+    /// Close every connection.
+    pub async fn close(&self) {
+        on_pool!(self, |p| p.close().await);
+    }
+}
+
+fn summary<R: Row>(r: &R) -> Result<Summary, sqlx::Error>
+where
+    for<'a> &'a str: sqlx::ColumnIndex<R>,
+    for<'a> i64: sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
+    for<'a> String: sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
+    for<'a> Option<String>: sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
+{
+    let status: String = r.try_get("status")?;
+    Ok(Summary {
+        id: r.try_get("id")?,
+        failure_id: r.try_get("failure_id")?,
+        message_id: r.try_get("message_id")?,
+        route: r.try_get("route")?,
+        error_kind: r.try_get("error_kind")?,
+        error_code: r.try_get("error_code")?,
+        error: r.try_get("error")?,
+        status: Status::parse(&status).unwrap_or(Status::Failed),
+        attempts: r.try_get("attempts")?,
+        first_failed_at: rfc3339(r.try_get("first_failed_at")?),
+        last_failed_at: rfc3339(r.try_get("last_failed_at")?),
+    })
+}
+
+fn split_list(s: &str) -> Vec<String> {
+    s.split(',')
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+fn json(s: &str) -> serde_json::Value {
+    serde_json::from_str(s).unwrap_or(serde_json::Value::Null)
+}
+
+fn like_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// A relative SQLite path in `url` resolved against `base` (the root configuration
+/// file's folder), as `adapter_dir` is; other URLs unchanged.
+pub fn resolve_url(url: &SecretUrl, base: &std::path::Path) -> SecretUrl {
+    let raw = url.expose();
+    let Some(rest) = raw
+        .strip_prefix("sqlite://")
+        .or_else(|| raw.strip_prefix("sqlite:"))
+    else {
+        return url.clone();
+    };
+    if rest.starts_with('/') || rest.starts_with(":memory:") || rest.is_empty() {
+        return url.clone();
+    }
+    SecretUrl::new(format!("sqlite://{}", base.join(rest).display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn relative_sqlite_paths_follow_the_config_file() {
+        let base = std::path::Path::new("/etc/lgsp");
+        let r = |u: &str| resolve_url(&SecretUrl::new(u), base).expose().to_owned();
+        assert_eq!(
+            r("sqlite://data/lgsp.db"),
+            "sqlite:///etc/lgsp/data/lgsp.db"
+        );
+        assert_eq!(r("sqlite:///var/lib/lgsp.db"), "sqlite:///var/lib/lgsp.db");
+        assert_eq!(
+            r("sqlite://data/x.db?mode=rwc"),
+            "sqlite:///etc/lgsp/data/x.db?mode=rwc"
+        );
+        assert_eq!(r("postgres://u@h/db"), "postgres://u@h/db");
+    }
+}
