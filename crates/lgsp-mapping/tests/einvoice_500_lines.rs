@@ -59,7 +59,7 @@ fn a_generated_invoice_of_500_lines_maps_with_exact_totals() {
     );
     assert_eq!(totals["total_vat_vnd"], json!(generated.total_vat));
     assert_eq!(totals["total_payable_vnd"], json!(generated.total_payable));
-    assert!(generated.total_payable > 1_000_000_000, "a large invoice");
+    assert!(generated.total_payable > 100_000_000, "a large invoice");
 }
 
 #[test]
