@@ -8,9 +8,8 @@ use lgsp_core::step::{DuplicateStep, StepRegistry};
 
 /// Every Rust step this binary knows.
 pub fn registry() -> Result<StepRegistry, DuplicateStep> {
-    #[allow(unused_mut)]
     let mut steps = StepRegistry::new();
-    // One line per adapter crate, e.g.:
-    // lgsp_adapter_tax::register(&mut steps)?;
+    lgsp_adapter_emis::register(&mut steps)?;
+    lgsp_adapter_tax::register(&mut steps)?;
     Ok(steps)
 }

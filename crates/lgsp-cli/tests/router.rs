@@ -100,7 +100,11 @@ async fn a_sample_arrives_at_each_target_as_lgsp_map_prints_it() {
 
     // What lgsp map prints for the same input and envelope.
     let loaded = lgsp_core::config::load(&cfg, lgsp_core::config::EnvOverrides::none()).unwrap();
-    let adapters = lgsp_mapping::dsl::Adapters::load(&loaded).unwrap();
+    // The emis adapter names its Rust steps: register them as the binary does.
+    let mut steps = lgsp_core::step::StepRegistry::new();
+    lgsp_adapter_emis::register(&mut steps).unwrap();
+    lgsp_adapter_tax::register(&mut steps).unwrap();
+    let adapters = lgsp_mapping::dsl::Adapters::load_with_steps(&loaded, steps).unwrap();
     let adapter = &adapters.by_name["bizreg"];
     let env = Envelope {
         message_id: "m-branch-1".into(),

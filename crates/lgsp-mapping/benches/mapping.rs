@@ -8,6 +8,10 @@
 //! For every JSON sample, `serde_json` (`from_slice::<Value>`) is the reference, next to
 //! `decode` (`decode_json`) and `decode_map`.
 //!
+//! `einvoice-500-lines` is a generated VAT e-invoice of 500 lines (the generator of
+//! `tests/support/einvoice_500.rs`) through the shipped configuration's tax adapter, its
+//! totals step included: `decode` and `decode_map`.
+//!
 //! Run with `cargo bench -p lgsp-mapping --bench mapping`.
 #![allow(clippy::expect_used)]
 
@@ -21,6 +25,9 @@ use lgsp_mapping::decode::{Format, Limits, decode_json, decode_xml};
 use lgsp_mapping::dsl::Adapter;
 use quick_xml::Reader;
 use quick_xml::events::Event;
+
+#[path = "../tests/support/einvoice_500.rs"]
+mod einvoice_500;
 
 /// The XML samples and the message type each is published under.
 const XML_SAMPLES: &[(&str, &str)] = &[
@@ -161,6 +168,55 @@ fn json(c: &mut Criterion) {
     }
 }
 
+/// The adapters of the shipped configuration, with the Rust steps their mappings name.
+fn shipped_adapters() -> lgsp_mapping::dsl::Adapters {
+    let cfg = adapter_dir().join("../../config/lgsp.yaml");
+    let loaded = lgsp_core::config::load(&cfg, lgsp_core::config::EnvOverrides::none())
+        .expect("the shipped configuration loads");
+    let mut steps = lgsp_core::step::StepRegistry::new();
+    lgsp_adapter_emis::register(&mut steps).expect("emis steps register");
+    lgsp_adapter_tax::register(&mut steps).expect("tax steps register");
+    lgsp_mapping::dsl::Adapters::load_with_steps(&loaded, steps).expect("the shipped adapters load")
+}
+
+fn einvoice_500_lines(c: &mut Criterion) {
+    let adapters = shipped_adapters();
+    let tax = &adapters.by_name["tax"];
+    let limits = Limits::default();
+    let generated = einvoice_500::generate();
+    let bytes = generated.xml.into_bytes();
+    let mut envelope = envelope("tax.einvoice.issued");
+    envelope.app_id = Some("hddt-cqt".into());
+    let mapped = tax
+        .map_message(&envelope, &bytes, Some(Format::Xml), &limits)
+        .unwrap_or_else(|e| panic!("the generated invoice does not map: {e}"));
+    assert_eq!(
+        mapped[0].value["lines"].as_array().map(Vec::len),
+        Some(einvoice_500::LINES)
+    );
+    assert_eq!(
+        mapped[0].value["totals"]["total_payable_vnd"],
+        serde_json::json!(generated.total_payable)
+    );
+
+    let mut group = c.benchmark_group("einvoice-500-lines");
+    group.throughput(Throughput::Bytes(bytes.len() as u64));
+    group.bench_function("decode", |b| {
+        b.iter(|| decode_xml(black_box(&bytes), &limits))
+    });
+    group.bench_function("decode_map", |b| {
+        b.iter(|| {
+            tax.map_message(
+                black_box(&envelope),
+                black_box(&bytes),
+                Some(Format::Xml),
+                &limits,
+            )
+        })
+    });
+    group.finish();
+}
+
 fn config() -> Criterion {
     Criterion::default()
         .sample_size(20)
@@ -171,6 +227,6 @@ fn config() -> Criterion {
 criterion_group! {
     name = benches;
     config = config();
-    targets = xml, json
+    targets = xml, json, einvoice_500_lines
 }
 criterion_main!(benches);

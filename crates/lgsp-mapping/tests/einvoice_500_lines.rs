@@ -1,0 +1,89 @@
+//! A generated e-invoice of 500 lines through the shipped configuration, with the tax
+//! adapter's totals step: every line is mapped and the totals are exact.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::Path;
+
+use lgsp_core::envelope::Envelope;
+use lgsp_core::step::StepRegistry;
+use lgsp_mapping::decode::{Format, Limits};
+use lgsp_mapping::dsl::Adapters;
+use serde_json::json;
+
+#[path = "support/einvoice_500.rs"]
+mod einvoice_500;
+
+fn adapters() -> Adapters {
+    let cfg = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../config/lgsp.yaml");
+    let loaded = lgsp_core::config::load(&cfg, lgsp_core::config::EnvOverrides::none()).unwrap();
+    let mut steps = StepRegistry::new();
+    lgsp_adapter_emis::register(&mut steps).unwrap();
+    lgsp_adapter_tax::register(&mut steps).unwrap();
+    Adapters::load_with_steps(&loaded, steps).unwrap()
+}
+
+fn envelope() -> Envelope {
+    Envelope {
+        message_id: "m-500".into(),
+        message_type: Some("tax.einvoice.issued".into()),
+        app_id: Some("hddt-cqt".into()),
+        sender: Some("H37.TT".into()),
+        ..Envelope::default()
+    }
+}
+
+#[test]
+fn a_generated_invoice_of_500_lines_maps_with_exact_totals() {
+    let generated = einvoice_500::generate();
+    let adapters = adapters();
+    let tax = &adapters.by_name["tax"];
+    let mapped = tax
+        .map_message(
+            &envelope(),
+            generated.xml.as_bytes(),
+            Some(Format::Xml),
+            &Limits::default(),
+        )
+        .unwrap();
+    assert_eq!(mapped.len(), 1);
+    let doc = &mapped[0].value;
+    let lines = doc["lines"].as_array().unwrap();
+    assert_eq!(lines.len(), einvoice_500::LINES);
+    assert_eq!(lines[49]["kind"], "trade_discount");
+    assert_eq!(lines[499]["kind"], "note");
+    let totals = &doc["totals"];
+    assert_eq!(totals["by_rate"].as_array().map(Vec::len), Some(4));
+    assert_eq!(
+        totals["total_before_vat_vnd"],
+        json!(generated.total_before_vat)
+    );
+    assert_eq!(totals["total_vat_vnd"], json!(generated.total_vat));
+    assert_eq!(totals["total_payable_vnd"], json!(generated.total_payable));
+    assert!(generated.total_payable > 100_000_000, "a large invoice");
+}
+
+#[test]
+fn one_dong_off_in_a_generated_invoice_is_refused_naming_the_total() {
+    let generated = einvoice_500::generate();
+    let wrong = generated.xml.replace(
+        &format!("<TgTTTBSo>{}</TgTTTBSo>", generated.total_payable),
+        &format!("<TgTTTBSo>{}</TgTTTBSo>", generated.total_payable + 1),
+    );
+    let adapters = adapters();
+    let e = adapters.by_name["tax"]
+        .map_message(
+            &envelope(),
+            wrong.as_bytes(),
+            Some(Format::Xml),
+            &Limits::default(),
+        )
+        .unwrap_err();
+    let text = e.to_string();
+    assert!(
+        text.contains(&format!(
+            "field totals.total_payable_vnd: total payable {} ≠ total before VAT + VAT",
+            generated.total_payable + 1
+        )),
+        "{text}"
+    );
+}
