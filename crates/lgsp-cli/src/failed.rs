@@ -1,7 +1,9 @@
-//! `lgsp failed list|show|replay`: the failed-message store through the admin API of a
-//! running `lgsp run` (`--url`/`LGSPCTL_URL`, `--token`/`LGSPCTL_TOKEN`). A table by
-//! default, `--json` for scripts. Exit codes: 0 ok, 1 the API refused (4xx), 2 usage,
-//! 3 the API (or the store or broker behind it) is unreachable.
+//! `lgsp failed list|show|groups|replay|discard|requests|approve|audit|note|export-test`:
+//! the failed-message store through the admin API of a running `lgsp run`
+//! (`--url`/`LGSPCTL_URL`, `--token`/`LGSPCTL_TOKEN`). Text by default, `--json` for
+//! scripts. Exit codes: 0 ok, 1 the API refused (4xx) or the operation failed (a bulk
+//! replay with refused messages, an audit chain that does not verify), 2 usage, 3 the
+//! API (or the store or broker behind it) is unreachable.
 
 use std::path::PathBuf;
 
@@ -10,17 +12,17 @@ use serde_json::{Value, json};
 
 use crate::exit;
 
-#[derive(Debug, clap::Args)]
+#[derive(Debug, Clone, clap::Args)]
 pub struct Api {
     /// Base URL of the admin API (a running `lgsp run`).
     #[arg(long, env = "LGSPCTL_URL", default_value = "http://127.0.0.1:8080")]
-    url: String,
+    pub(crate) url: String,
     /// Bearer token (viewer or operator).
     #[arg(long, env = "LGSPCTL_TOKEN", hide_env_values = true)]
-    token: Option<String>,
+    pub(crate) token: Option<String>,
     /// Print JSON instead of a table.
     #[arg(long)]
-    json: bool,
+    pub(crate) json: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -34,16 +36,130 @@ pub enum FailedCommand {
         /// The id `list` shows.
         id: i64,
     },
-    /// Replay one failed message to its route (operator token).
-    Replay {
+    /// Replay one failed message, a group (`--group`) or a filter (`--filter`) to its
+    /// route (operator token). Bulk replays go in batches at a pace, with progress on
+    /// stderr; run again after an interruption, it replays only what is still failed.
+    Replay(ReplayArgs),
+    /// Failures grouped by cause (route, error kind, error code), largest first.
+    Groups(GroupsArgs),
+    /// Discard one failed message, with a reason (operator token).
+    Discard {
         #[command(flatten)]
         api: Api,
         /// The id `list` shows.
         id: i64,
-        /// Send this file's bytes instead of the stored body (the original is kept).
+        /// Why it is dropped (mandatory; kept with the record and in the audit log).
         #[arg(long)]
-        body: Option<PathBuf>,
+        reason: String,
     },
+    /// Approval requests (with `replay.require_approval`), newest first.
+    Requests {
+        #[command(flatten)]
+        api: Api,
+        /// Only this status: pending, approved, executed, failed.
+        #[arg(long)]
+        status: Option<String>,
+    },
+    /// Approve another operator's request; it is executed at once (operator token).
+    Approve {
+        #[command(flatten)]
+        api: Api,
+        /// The request id a replay, discard or bulk replay answered with.
+        request: i64,
+    },
+    /// The audit log: entries; `--head` prints the chain head to save elsewhere;
+    /// `--verify [--head HASH]` checks the chain (exit 1 naming the first bad entry).
+    Audit(AuditArgs),
+    /// Write a note to the audit log, optionally about some records (operator token).
+    Note {
+        #[command(flatten)]
+        api: Api,
+        /// The note.
+        text: String,
+        /// Records it is about.
+        #[arg(long = "id")]
+        ids: Vec<i64>,
+    },
+    /// Turn a failure into a regression test of its adapter: the body as an input
+    /// file and a case in `<adapter>/tests/`, which fails with today's error until the
+    /// cause is fixed.
+    ExportTest {
+        #[command(flatten)]
+        api: Api,
+        /// The id `list` shows.
+        id: i64,
+        /// The root configuration file (to find the route's adapter folder).
+        #[arg(long, short = 'c', default_value = "config/lgsp.yaml")]
+        config: PathBuf,
+    },
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ReplayArgs {
+    #[command(flatten)]
+    pub(crate) api: Api,
+    /// The id `list` shows (or use --group / --filter).
+    pub(crate) id: Option<i64>,
+    /// Send this file's bytes instead of the stored body (the original is kept; the
+    /// edit is stored as a diff). One message only.
+    #[arg(long, requires = "id")]
+    pub(crate) body: Option<PathBuf>,
+    /// Replay every failed message of this group (the key `groups` shows).
+    #[arg(long, conflicts_with_all = ["id", "filter"])]
+    pub(crate) group: Option<String>,
+    /// Replay every failed message matching KEY=VALUE (route, kind, code, text, from,
+    /// to); repeat to narrow.
+    #[arg(long, value_name = "KEY=VALUE", conflicts_with = "id")]
+    pub(crate) filter: Vec<String>,
+    /// Messages per batch (default: the server's replay.batch_size).
+    #[arg(long)]
+    pub(crate) batch_size: Option<u32>,
+    /// Messages per second (default: the server's replay.rate).
+    #[arg(long)]
+    pub(crate) rate: Option<u32>,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct GroupsArgs {
+    #[command(flatten)]
+    pub(crate) api: Api,
+    /// Only this route.
+    #[arg(long)]
+    pub(crate) route: Option<String>,
+    /// Only this error kind.
+    #[arg(long)]
+    pub(crate) kind: Option<String>,
+    /// Only errors containing this text.
+    #[arg(long)]
+    pub(crate) text: Option<String>,
+    /// Last failure at or after this RFC 3339 time.
+    #[arg(long)]
+    pub(crate) from: Option<String>,
+    /// Last failure before this RFC 3339 time.
+    #[arg(long)]
+    pub(crate) to: Option<String>,
+    /// Status (default failed).
+    #[arg(long)]
+    pub(crate) status: Option<String>,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct AuditArgs {
+    #[command(flatten)]
+    pub(crate) api: Api,
+    /// Check the whole chain.
+    #[arg(long)]
+    pub(crate) verify: bool,
+    /// Alone: print the chain head (seq and hash). With --verify: a head saved
+    /// earlier, which must still be in the chain.
+    #[arg(long, num_args = 0..=1, value_name = "HASH")]
+    pub(crate) head: Option<Option<String>>,
+    /// Entries after this seq.
+    #[arg(long, default_value_t = 0)]
+    pub(crate) after: i64,
+    /// At most this many entries.
+    #[arg(long, default_value_t = 1000)]
+    pub(crate) limit: u32,
 }
 
 #[derive(Debug, clap::Args)]
@@ -84,16 +200,16 @@ pub struct ListArgs {
 }
 
 /// An API call that did not succeed: the exit code and what to print.
-struct Failure(u8, String);
+pub(crate) struct Failure(pub(crate) u8, pub(crate) String);
 
-struct Client {
-    http: reqwest::Client,
-    base: String,
+pub(crate) struct Client {
+    pub(crate) http: reqwest::Client,
+    pub(crate) base: String,
     token: Option<String>,
 }
 
 impl Client {
-    fn new(api: &Api) -> Client {
+    pub(crate) fn new(api: &Api) -> Client {
         Client {
             http: reqwest::Client::new(),
             base: api.url.trim_end_matches('/').to_owned(),
@@ -101,7 +217,7 @@ impl Client {
         }
     }
 
-    async fn call(&self, req: reqwest::RequestBuilder) -> Result<Value, Failure> {
+    pub(crate) async fn call(&self, req: reqwest::RequestBuilder) -> Result<Value, Failure> {
         let req = match &self.token {
             Some(t) => req.bearer_auth(t),
             None => req,
@@ -175,52 +291,77 @@ async fn run_async(cmd: &FailedCommand) -> Result<(), Failure> {
             }
             Ok(())
         }
-        FailedCommand::Replay { api, id, body } => {
-            let req = match body {
-                Some(path) => {
-                    let bytes = std::fs::read(path)
-                        .map_err(|e| Failure(exit::USAGE, format!("{}: {e}", path.display())))?;
-                    match String::from_utf8(bytes) {
-                        Ok(t) => json!({ "body": t }),
-                        Err(e) => {
-                            use base64::Engine;
-                            json!({ "body_base64": base64::engine::general_purpose::STANDARD.encode(e.as_bytes()) })
-                        }
-                    }
-                }
-                None => json!({}),
-            };
-            let c = Client::new(api);
-            let v = c
-                .call(
-                    c.http
-                        .post(format!("{}/admin/v1/failed/{id}/replay", c.base))
-                        .json(&req),
-                )
-                .await?;
-            if api.json {
-                println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
-            } else {
-                println!(
-                    "replayed {id}: message {} to {}{}",
-                    s(&v, "message_id"),
-                    match s(&v, "exchange") {
-                        e if e.is_empty() => format!("queue {}", s(&v, "routing_key")),
-                        e => format!("exchange {e} with key {}", s(&v, "routing_key")),
-                    },
-                    if v["edited"] == true {
-                        " (edited body)"
-                    } else {
-                        ""
-                    }
-                );
-            }
-            Ok(())
+        FailedCommand::Replay(a) => replay(a).await,
+        FailedCommand::Groups(a) => crate::failed_console::groups(a).await,
+        FailedCommand::Discard { api, id, reason } => {
+            crate::failed_console::discard(api, *id, reason).await
+        }
+        FailedCommand::Requests { api, status } => {
+            crate::failed_console::requests(api, status.as_deref()).await
+        }
+        FailedCommand::Approve { api, request } => {
+            crate::failed_console::approve(api, *request).await
+        }
+        FailedCommand::Audit(a) => crate::failed_console::audit(a).await,
+        FailedCommand::Note { api, text, ids } => crate::failed_console::note(api, text, ids).await,
+        FailedCommand::ExportTest { api, id, config } => {
+            crate::export_test::run(api, *id, config).await
         }
     }
 }
 
-fn s(v: &Value, k: &str) -> String {
+async fn replay(a: &ReplayArgs) -> Result<(), Failure> {
+    let api = &a.api;
+    let Some(id) = a.id else {
+        return crate::failed_console::bulk(a).await;
+    };
+    let req = match &a.body {
+        Some(path) => {
+            let bytes = std::fs::read(path)
+                .map_err(|e| Failure(exit::USAGE, format!("{}: {e}", path.display())))?;
+            match String::from_utf8(bytes) {
+                Ok(t) => json!({ "body": t }),
+                Err(e) => {
+                    use base64::Engine;
+                    json!({ "body_base64": base64::engine::general_purpose::STANDARD.encode(e.as_bytes()) })
+                }
+            }
+        }
+        None => json!({}),
+    };
+    let c = Client::new(api);
+    let v = c
+        .call(
+            c.http
+                .post(format!("{}/admin/v1/failed/{id}/replay", c.base))
+                .json(&req),
+        )
+        .await?;
+    if api.json {
+        println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
+    } else if let Some(r) = v.get("request_id") {
+        println!(
+            "request {r}: replay of {id} awaits another operator's approval (lgsp failed approve {r})"
+        );
+    } else {
+        println!(
+            "replayed {id}: message {} to {}{}",
+            s(&v, "message_id"),
+            match s(&v, "exchange") {
+                e if e.is_empty() => format!("queue {}", s(&v, "routing_key")),
+                e => format!("exchange {e} with key {}", s(&v, "routing_key")),
+            },
+            if v["edited"] == true {
+                " (edited body)"
+            } else {
+                ""
+            }
+        );
+    }
+    Ok(())
+}
+
+pub(crate) fn s(v: &Value, k: &str) -> String {
     match v.get(k) {
         Some(Value::String(x)) => x.clone(),
         Some(Value::Null) | None => String::new(),
@@ -274,7 +415,7 @@ async fn list(a: &ListArgs) -> Result<(), Failure> {
     Ok(())
 }
 
-fn cut(t: &str, max: usize) -> String {
+pub(crate) fn cut(t: &str, max: usize) -> String {
     let one_line = t.replace(['\n', '\r'], " ");
     if one_line.chars().count() <= max {
         return one_line;
@@ -282,6 +423,10 @@ fn cut(t: &str, max: usize) -> String {
     let mut out: String = one_line.chars().take(max.saturating_sub(1)).collect();
     out.push('…');
     out
+}
+
+pub(crate) fn print_rows(header: &[&str], rows: Vec<Vec<String>>) {
+    print_grid(header, rows);
 }
 
 fn print_table(items: &[Value]) {
@@ -311,6 +456,13 @@ fn print_table(items: &[Value]) {
             ]
         })
         .collect();
+    print_grid(&header, rows);
+    if items.is_empty() {
+        eprintln!("no failed messages match");
+    }
+}
+
+fn print_grid(header: &[&str], rows: Vec<Vec<String>>) {
     let mut widths: Vec<usize> = header.iter().map(|h| h.len()).collect();
     for r in &rows {
         for (w, c) in widths.iter_mut().zip(r) {
@@ -335,9 +487,6 @@ fn print_table(items: &[Value]) {
     println!("{}", line(header.iter().map(|h| (*h).to_owned()).collect()));
     for r in rows {
         println!("{}", line(r));
-    }
-    if items.is_empty() {
-        eprintln!("no failed messages match");
     }
 }
 
@@ -381,14 +530,23 @@ fn print_one(v: &Value) {
             );
         }
     }
-    if let Some(r) = v["replays"].as_array()
+    if !s(v, "discard_reason").is_empty() {
+        println!(
+            "{:<18} by {}: {}",
+            "discarded",
+            s(v, "discarded_by"),
+            s(v, "discard_reason")
+        );
+    }
+    if let Some(r) = v["history"].as_array()
         && !r.is_empty()
     {
-        println!("replays:");
+        println!("replays (this message, every failure of it):");
         for x in r {
             println!(
-                "  {} by {} to {}{}",
+                "  {} record {} by {} to {}{}",
                 s(x, "at"),
+                s(x, "failed_id"),
                 s(x, "actor"),
                 s(x, "routing_key"),
                 if x["edited"] == true {
@@ -397,6 +555,11 @@ fn print_one(v: &Value) {
                     ""
                 }
             );
+            if let Some(d) = x["diff"].as_str() {
+                for l in d.lines() {
+                    println!("    {l}");
+                }
+            }
         }
     }
     println!("body ({}):", s(v, "body_encoding"));

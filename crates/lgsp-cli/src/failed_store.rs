@@ -5,20 +5,23 @@
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
+use std::time::Duration;
 
 use lgsp_amqp::names::Names;
 use lgsp_core::config::Config;
-use lgsp_http::admin::{Admin, Tokens};
+use lgsp_http::admin::{Admin, Settings, Tokens};
 use lgsp_store::Store;
 use lgsp_store::ingest::{IngestStats, Ingestor};
 use lgsp_store::replay::Replayer;
 use tokio_util::sync::CancellationToken;
+use tracing::{info, warn};
 
 /// The running failed-message side.
 pub struct FailedStore {
     pub admin: Arc<Admin>,
     pub store_ok: Arc<AtomicBool>,
     pub ingestor: tokio::task::JoinHandle<()>,
+    pub retention: tokio::task::JoinHandle<()>,
 }
 
 /// Open the store (connections are made on demand) and spawn the ingestor; a bad store
@@ -41,16 +44,50 @@ pub fn start(
         prefetch: config.broker.prefetch,
         stats: stats.clone(),
     };
-    let ingestor = tokio::spawn(ingestor.run(shutdown));
+    let ingestor = tokio::spawn(ingestor.run(shutdown.clone()));
+    let retention = tokio::spawn(purge_loop(
+        store.clone(),
+        config.store.retention.get(),
+        shutdown,
+    ));
     let store_ok = stats.store_ok.clone();
     let admin = Arc::new(Admin {
         store,
         replayer: Arc::new(Replayer::new(config.broker.url.clone(), names)),
         tokens,
+        settings: Settings::from_config(&config.replay),
     });
     Ok(FailedStore {
         admin,
         store_ok,
         ingestor,
+        retention,
     })
+}
+
+/// Every so often (an hour, or the retention if shorter, at least a second), purge the
+/// replayed and discarded records older than `retention`. A store error is logged and
+/// tried again next time.
+async fn purge_loop(store: Arc<Store>, retention: Duration, shutdown: CancellationToken) {
+    let every = retention
+        .min(Duration::from_secs(3600))
+        .max(Duration::from_secs(1));
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tokio::time::sleep(every) => {}
+        }
+        if !store.is_migrated() {
+            continue;
+        }
+        let keep_ms = i64::try_from(retention.as_millis()).unwrap_or(i64::MAX);
+        let cutoff = lgsp_store::record::now_ms().saturating_sub(keep_ms);
+        match store.purge(cutoff, "lgsp (retention)").await {
+            Ok(0) => {}
+            Ok(n) => {
+                info!(purged = n, retention = ?retention, "purged replayed and discarded failed messages")
+            }
+            Err(e) => warn!(error = %e, "cannot purge old failed messages; trying again later"),
+        }
+    }
 }

@@ -9,7 +9,9 @@ use clap::{Parser, Subcommand};
 
 mod bench;
 mod check;
+mod export_test;
 mod failed;
+mod failed_console;
 mod failed_store;
 mod load;
 mod logging;
@@ -61,7 +63,8 @@ enum Command {
     Watch(watch::WatchArgs),
     /// Measure the router against a raw pass-through on the configured broker.
     Bench(bench::BenchArgs),
-    /// Failed messages: list, show, replay (through the admin API).
+    /// Failed messages: list, show, groups, replay, discard, approve, audit, export-test
+    /// (through the admin API).
     #[command(subcommand)]
     Failed(failed::FailedCommand),
 }

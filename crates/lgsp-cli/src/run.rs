@@ -148,6 +148,7 @@ async fn run_async(args: &RunArgs, loaded: crate::load::Loaded) -> u8 {
     shutdown.cancel();
     let _ = http.await;
     let _ = failed.ingestor.await;
+    let _ = failed.retention.await;
     code
 }
 

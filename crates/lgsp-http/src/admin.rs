@@ -10,10 +10,11 @@ use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::HeaderMap;
 use axum::http::header::AUTHORIZATION;
+use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
 use lgsp_store::record::{Filter, Status, parse_time};
-use lgsp_store::replay::{ReplayError, Replayed, Replayer};
+use lgsp_store::replay::{ReplayError, Replayer};
 use lgsp_store::{Page, Store, StoreError};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -28,10 +29,10 @@ pub enum Role {
     Operator,
 }
 
-/// The accepted tokens, as SHA-256 hashes with their role.
+/// The accepted tokens, as SHA-256 hashes with their role and their holder's name.
 #[derive(Debug, Clone, Default)]
 pub struct Tokens {
-    hashes: Vec<([u8; 32], Role)>,
+    hashes: Vec<([u8; 32], Role, String)>,
 }
 
 /// SHA-256 of a token.
@@ -57,54 +58,118 @@ fn ct_eq(a: &[u8; 32], b: &[u8; 32]) -> bool {
 }
 
 impl Tokens {
-    /// From `admin.operator_token` (the token itself) and the hash lists. A hash that is
-    /// not 64 hex digits is an error naming its key.
+    /// From the admin configuration: `operator_token` (the token itself, named
+    /// `operator`), the older hash lists (named `operator-N`, `viewer-N`) and the named
+    /// `tokens`. A hash that is not 64 hex digits, or a name used twice, is an error
+    /// naming its key.
     pub fn from_config(c: &lgsp_core::config::AdminConfig) -> Result<Tokens, String> {
-        let mut hashes = Vec::new();
-        if let Some(t) = &c.operator_token
-            && !t.expose().is_empty()
+        let mut t = Tokens::default();
+        if let Some(tok) = &c.operator_token
+            && !tok.expose().is_empty()
         {
-            hashes.push((token_hash(t.expose()), Role::Operator));
+            t.hashes
+                .push((token_hash(tok.expose()), Role::Operator, "operator".into()));
         }
-        for (key, list, role) in [
+        let hex_error = |key: String| {
+            format!(
+                "{key}: not a SHA-256 in hex (64 digits); compute it with `printf %s TOKEN | sha256sum`"
+            )
+        };
+        for (key, list, role, prefix) in [
             (
                 "admin.operator_token_sha256",
                 &c.operator_token_sha256,
                 Role::Operator,
+                "operator",
             ),
             (
                 "admin.viewer_token_sha256",
                 &c.viewer_token_sha256,
                 Role::Viewer,
+                "viewer",
             ),
         ] {
             for (i, h) in list.iter().enumerate() {
-                let hash = from_hex(h).ok_or_else(|| {
-                    format!("{key}[{i}]: not a SHA-256 in hex (64 digits); compute it with `printf %s TOKEN | sha256sum`")
-                })?;
-                hashes.push((hash, role));
+                let hash = from_hex(h).ok_or_else(|| hex_error(format!("{key}[{i}]")))?;
+                t.hashes.push((hash, role, format!("{prefix}-{}", i + 1)));
             }
         }
-        Ok(Tokens { hashes })
+        for (i, tok) in c.tokens.iter().enumerate() {
+            let hash = from_hex(&tok.sha256)
+                .ok_or_else(|| hex_error(format!("admin.tokens[{i}].sha256")))?;
+            if t.hashes.iter().any(|(_, _, n)| *n == tok.name) {
+                return Err(format!(
+                    "admin.tokens[{i}].name: `{}` is already the name of another token; names must be unique",
+                    tok.name
+                ));
+            }
+            let role = match tok.role {
+                lgsp_core::config::TokenRole::Viewer => Role::Viewer,
+                lgsp_core::config::TokenRole::Operator => Role::Operator,
+            };
+            t.hashes.push((hash, role, tok.name.clone()));
+        }
+        Ok(t)
     }
 
-    /// Add a token (tests, or a setup without configuration).
-    pub fn with(mut self, token: &str, role: Role) -> Tokens {
-        self.hashes.push((token_hash(token), role));
+    /// Add a token named `<role>-<n>` (tests, or a setup without configuration).
+    pub fn with(self, token: &str, role: Role) -> Tokens {
+        let name = format!(
+            "{}-{}",
+            match role {
+                Role::Viewer => "viewer",
+                Role::Operator => "operator",
+            },
+            self.hashes.len() + 1
+        );
+        self.with_name(token, role, &name)
+    }
+
+    /// Add a named token.
+    pub fn with_name(mut self, token: &str, role: Role, name: &str) -> Tokens {
+        self.hashes.push((token_hash(token), role, name.to_owned()));
         self
     }
 
-    /// The role of `token`, comparing against every known hash.
+    /// The role and name of `token`, comparing against every known hash.
     fn role(&self, token: &str) -> Option<(Role, String)> {
         let h = token_hash(token);
         let mut found = None;
-        for (k, role) in &self.hashes {
+        for (k, role, name) in &self.hashes {
             if ct_eq(k, &h) && found.is_none() {
-                found = Some(*role);
+                found = Some((*role, name.clone()));
             }
         }
-        let fingerprint: String = h[..4].iter().map(|b| format!("{b:02x}")).collect();
-        found.map(|r| (r, fingerprint))
+        found
+    }
+}
+
+/// How bulk replays and approvals behave (`replay.*` of the configuration).
+#[derive(Debug, Clone, Copy)]
+pub struct Settings {
+    pub require_approval: bool,
+    pub batch_size: u32,
+    /// Messages per second.
+    pub rate: u32,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            require_approval: false,
+            batch_size: 100,
+            rate: 200,
+        }
+    }
+}
+
+impl Settings {
+    pub fn from_config(c: &lgsp_core::config::ReplayConfig) -> Settings {
+        Settings {
+            require_approval: c.require_approval,
+            batch_size: c.batch_size,
+            rate: c.rate,
+        }
     }
 }
 
@@ -113,12 +178,29 @@ pub struct Admin {
     pub store: Arc<Store>,
     pub replayer: Arc<Replayer>,
     pub tokens: Tokens,
+    pub settings: Settings,
 }
 
 /// Who is asking.
-struct Caller {
-    role: Role,
-    name: String,
+pub(crate) struct Caller {
+    pub(crate) role: Role,
+    /// The token's name (never the token).
+    pub(crate) name: String,
+}
+
+impl Caller {
+    /// Refuse a viewer: `what` needs the operator role.
+    pub(crate) fn operator(&self, what: &str) -> Result<(), ApiError> {
+        if self.role == Role::Operator {
+            return Ok(());
+        }
+        Err(ApiError {
+            status: 403,
+            code: "forbidden",
+            message: format!("{what} needs the operator role; this token is a viewer's"),
+            hint: "ask an operator, or use an operator token".into(),
+        })
+    }
 }
 
 fn unauthorized() -> ApiError {
@@ -130,7 +212,10 @@ fn unauthorized() -> ApiError {
     }
 }
 
-fn caller(state: &AppState, headers: &HeaderMap) -> Result<(Arc<Admin>, Caller), ApiError> {
+pub(crate) fn caller(
+    state: &AppState,
+    headers: &HeaderMap,
+) -> Result<(Arc<Admin>, Caller), ApiError> {
     let admin = state.admin.clone().ok_or_else(|| ApiError {
         status: 503,
         code: "admin_disabled",
@@ -144,18 +229,14 @@ fn caller(state: &AppState, headers: &HeaderMap) -> Result<(Arc<Admin>, Caller),
         .map(str::trim)
         .filter(|t| !t.is_empty())
         .ok_or_else(unauthorized)?;
-    let (role, fp) = admin.tokens.role(token).ok_or_else(|| ApiError {
+    let (role, name) = admin.tokens.role(token).ok_or_else(|| ApiError {
         message: "the token is not known".into(),
         ..unauthorized()
     })?;
-    let name = match role {
-        Role::Viewer => format!("viewer:{fp}"),
-        Role::Operator => format!("operator:{fp}"),
-    };
     Ok((admin, Caller { role, name }))
 }
 
-fn store_error(e: StoreError) -> ApiError {
+pub(crate) fn store_error(e: StoreError) -> ApiError {
     error!(error = %e, "admin API: store error");
     ApiError {
         status: 503,
@@ -166,7 +247,7 @@ fn store_error(e: StoreError) -> ApiError {
     }
 }
 
-fn bad_request(message: String, hint: &str) -> ApiError {
+pub(crate) fn bad_request(message: String, hint: &str) -> ApiError {
     ApiError {
         status: 400,
         code: "bad_request",
@@ -202,6 +283,60 @@ pub(crate) async fn list(
             "known parameters: route, kind, code, text, from, to, status, cursor, limit",
         )
     })?;
+    let filter = to_filter(&Selection {
+        group: None,
+        route: q.route,
+        kind: q.kind,
+        code: q.code,
+        text: q.text,
+        from: q.from,
+        to: q.to,
+        status: q.status,
+    })?;
+    let cursor = q
+        .cursor
+        .as_deref()
+        .map(|c| {
+            c.parse::<i64>().map_err(|_| {
+                bad_request(
+                    format!("cursor: `{c}` is not a cursor"),
+                    "pass the next_cursor of the previous page",
+                )
+            })
+        })
+        .transpose()?;
+    let page = admin
+        .store
+        .list(&filter, cursor, q.limit.unwrap_or(50))
+        .await
+        .map_err(store_error)?;
+    Ok(Json(page))
+}
+
+/// Which records: a group key, or filters (the list's parameters).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Selection {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub route: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub text: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub to: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<String>,
+}
+
+/// The store filter of a selection's filters (the group is resolved elsewhere).
+pub(crate) fn to_filter(q: &Selection) -> Result<Filter, ApiError> {
     let time = |s: &Option<String>, name: &str| -> Result<Option<i64>, ApiError> {
         s.as_deref()
             .map(|t| {
@@ -226,33 +361,16 @@ pub(crate) async fn list(
             })
         })
         .transpose()?;
-    let filter = Filter {
-        route: q.route,
-        kind: q.kind,
-        code: q.code,
-        text: q.text,
+    Ok(Filter {
+        route: q.route.clone(),
+        no_route: false,
+        kind: q.kind.clone(),
+        code: q.code.clone(),
+        text: q.text.clone(),
         from: time(&q.from, "from")?,
         to: time(&q.to, "to")?,
         status,
-    };
-    let cursor = q
-        .cursor
-        .as_deref()
-        .map(|c| {
-            c.parse::<i64>().map_err(|_| {
-                bad_request(
-                    format!("cursor: `{c}` is not a cursor"),
-                    "pass the next_cursor of the previous page",
-                )
-            })
-        })
-        .transpose()?;
-    let page = admin
-        .store
-        .list(&filter, cursor, q.limit.unwrap_or(50))
-        .await
-        .map_err(store_error)?;
-    Ok(Json(page))
+    })
 }
 
 /// One record as `GET /admin/v1/failed/{id}` shows it.
@@ -273,9 +391,15 @@ pub struct Shown {
     body: String,
     stored_at: String,
     replays: Vec<lgsp_store::Replay>,
+    /// Replays of every failure of this message on this route (edits included).
+    history: Vec<lgsp_store::Replay>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    discarded_by: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    discard_reason: Option<String>,
 }
 
-fn parse_id(id: &str) -> Result<i64, ApiError> {
+pub(crate) fn parse_id(id: &str) -> Result<i64, ApiError> {
     id.parse().map_err(|_| ApiError {
         status: 404,
         code: "not_found",
@@ -284,7 +408,7 @@ fn parse_id(id: &str) -> Result<i64, ApiError> {
     })
 }
 
-fn not_found(id: i64) -> ApiError {
+pub(crate) fn not_found(id: i64) -> ApiError {
     ApiError {
         status: 404,
         code: "not_found",
@@ -324,6 +448,9 @@ pub(crate) async fn show(
         body,
         stored_at: f.stored_at,
         replays: f.replays,
+        history: f.history,
+        discarded_by: f.discarded_by,
+        discard_reason: f.discard_reason,
     }))
 }
 
@@ -341,16 +468,9 @@ pub(crate) async fn replay(
     headers: HeaderMap,
     Path(id): Path<String>,
     raw: Bytes,
-) -> Result<Json<Replayed>, ApiError> {
+) -> Result<Response, ApiError> {
     let (admin, who) = caller(&state, &headers)?;
-    if who.role != Role::Operator {
-        return Err(ApiError {
-            status: 403,
-            code: "forbidden",
-            message: "replaying needs the operator role; this token is a viewer's".into(),
-            hint: "ask an operator, or use an operator token".into(),
-        });
-    }
+    who.operator("replaying")?;
     let id = parse_id(&id)?;
     let req: ReplayRequest = if raw.iter().all(u8::is_ascii_whitespace) {
         ReplayRequest::default()
@@ -375,17 +495,32 @@ pub(crate) async fn replay(
         })?),
         (None, None) => None,
     };
-    match admin
-        .replayer
-        .replay(&admin.store, id, body, &who.name)
-        .await
-    {
-        Ok(r) => Ok(Json(r)),
+    if admin.settings.require_approval {
+        let action = if body.is_some() {
+            "edit_replay"
+        } else {
+            "replay"
+        };
+        let mut payload = serde_json::json!({ "id": id });
+        if let Some(b) = &body {
+            payload["body_base64"] = B64.encode(b).into();
+        }
+        return crate::console::request_approval(&admin, &who, action, payload, vec![id]).await;
+    }
+    let name = who.name.clone();
+    // A task of its own: a client that disconnects does not cancel the replay between
+    // the broker's confirm and the store's commit.
+    let done =
+        tokio::spawn(async move { admin.replayer.replay(&admin.store, id, body, &name).await })
+            .await
+            .map_err(crate::console::join_error)?;
+    match done {
+        Ok(r) => Ok(Json(r).into_response()),
         Err(e) => Err(replay_error(e)),
     }
 }
 
-fn replay_error(e: ReplayError) -> ApiError {
+pub(crate) fn replay_error(e: ReplayError) -> ApiError {
     match e {
         ReplayError::NotFound(id) => not_found(id),
         ReplayError::NotReplayable { .. } => ApiError {

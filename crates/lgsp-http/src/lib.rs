@@ -5,6 +5,7 @@
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
 pub mod admin;
+pub mod console;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -74,6 +75,15 @@ pub fn router(state: AppState) -> Router {
         .route("/admin/v1/failed", get(admin::list))
         .route("/admin/v1/failed/{id}", get(admin::show))
         .route("/admin/v1/failed/{id}/replay", post(admin::replay))
+        .route("/admin/v1/failed/{id}/discard", post(console::discard))
+        .route("/admin/v1/groups", get(console::groups))
+        .route("/admin/v1/bulk-replay", post(console::bulk_replay))
+        .route("/admin/v1/requests", get(console::requests))
+        .route("/admin/v1/requests/{id}/approve", post(console::approve))
+        .route("/admin/v1/audit", get(console::audit))
+        .route("/admin/v1/audit/head", get(console::audit_head))
+        .route("/admin/v1/audit/verify", get(console::audit_verify))
+        .route("/admin/v1/audit/notes", post(console::note))
         .with_state(state)
 }
 

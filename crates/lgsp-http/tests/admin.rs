@@ -8,7 +8,7 @@ use axum::body::Body;
 use axum::http::Request;
 use lgsp_amqp::names::Names;
 use lgsp_core::config::SecretUrl;
-use lgsp_http::admin::{Admin, Role, Tokens};
+use lgsp_http::admin::{Admin, Role, Settings, Tokens};
 use lgsp_http::{AppState, router};
 use lgsp_store::record::NewFailure;
 use lgsp_store::replay::Replayer;
@@ -18,6 +18,7 @@ use tower::ServiceExt;
 
 const OPERATOR: &str = "op-token-0123456789abcdef0123456789abcdef";
 const VIEWER: &str = "viewer-token-0123456789abcdef0123456789ab";
+const OPERATOR2: &str = "op2-token-0123456789abcdef0123456789abcde";
 
 struct Fixture {
     state: AppState,
@@ -26,6 +27,10 @@ struct Fixture {
 }
 
 async fn fixture() -> Fixture {
+    fixture_with(Settings::default()).await
+}
+
+async fn fixture_with(settings: Settings) -> Fixture {
     let dir = tempfile::tempdir().unwrap();
     let url = SecretUrl::new(format!("sqlite://{}/lgsp.db", dir.path().display()));
     let store = Arc::new(Store::open(&url).unwrap());
@@ -61,13 +66,15 @@ async fn fixture() -> Fixture {
         Names::new("lgsp"),
     );
     let tokens = Tokens::default()
-        .with(OPERATOR, Role::Operator)
-        .with(VIEWER, Role::Viewer);
+        .with_name(OPERATOR, Role::Operator, "lan")
+        .with_name(VIEWER, Role::Viewer, "minh")
+        .with_name(OPERATOR2, Role::Operator, "hoa");
     let state = AppState {
         admin: Some(Arc::new(Admin {
             store: store.clone(),
             replayer: Arc::new(replayer),
             tokens,
+            settings,
         })),
         ..AppState::default()
     };
@@ -237,4 +244,259 @@ fn hashes_in_the_config_must_be_sha256_hex() {
     };
     let e = Tokens::from_config(&c).unwrap_err();
     assert!(e.contains("admin.viewer_token_sha256[0]"), "{e}");
+}
+
+#[test]
+fn older_token_keys_get_fixed_names_and_names_are_unique() {
+    let hash = "a72bf14466a555a28f46b4fdba9d825359a9f1e5ebc9fa627fd113365cf67542";
+    let c = lgsp_core::config::AdminConfig {
+        viewer_token_sha256: vec![hash.into()],
+        tokens: vec![lgsp_core::config::TokenConfig {
+            name: "viewer-1".into(),
+            sha256: hash.into(),
+            role: lgsp_core::config::TokenRole::Operator,
+        }],
+        ..Default::default()
+    };
+    let e = Tokens::from_config(&c).unwrap_err();
+    assert!(
+        e.contains("admin.tokens[0].name") && e.contains("viewer-1"),
+        "{e}"
+    );
+}
+
+#[tokio::test]
+async fn a_discard_needs_a_reason_and_the_operator_role() {
+    let f = fixture().await;
+    let (status, body) = call(
+        &f.state,
+        "POST",
+        "/admin/v1/failed/1/discard",
+        Some(OPERATOR),
+        "",
+    )
+    .await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["code"], "reason_required");
+    assert!(body["hint"].as_str().unwrap().contains("--reason"));
+    let (status, _) = call(
+        &f.state,
+        "POST",
+        "/admin/v1/failed/1/discard",
+        Some(OPERATOR),
+        r#"{"reason": "  "}"#,
+    )
+    .await;
+    assert_eq!(status, 400);
+    let (status, _) = call(
+        &f.state,
+        "POST",
+        "/admin/v1/failed/1/discard",
+        Some(VIEWER),
+        r#"{"reason": "noise"}"#,
+    )
+    .await;
+    assert_eq!(status, 403);
+    let (status, body) = call(
+        &f.state,
+        "POST",
+        "/admin/v1/failed/1/discard",
+        Some(OPERATOR),
+        r#"{"reason": "a vendor's test message"}"#,
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let rec = f.store.get(1).await.unwrap().unwrap();
+    assert_eq!(rec.summary.status, Status::Discarded);
+    assert_eq!(rec.discarded_by.as_deref(), Some("lan"));
+    let (status, body) = call(
+        &f.state,
+        "POST",
+        "/admin/v1/failed/1/discard",
+        Some(OPERATOR),
+        r#"{"reason": "again"}"#,
+    )
+    .await;
+    assert_eq!(status, 409, "{body}");
+    // The audit log names the token's name, never the token.
+    let (_, log) = call(&f.state, "GET", "/admin/v1/audit", Some(VIEWER), "").await;
+    assert_eq!(log[0]["actor"], "lan");
+    assert_eq!(log[0]["action"], "discard");
+    assert!(!log.to_string().contains(OPERATOR));
+}
+
+#[tokio::test]
+async fn groups_show_counts_and_a_key_and_bulk_replay_needs_a_selection() {
+    let f = fixture().await;
+    let (status, groups) = call(&f.state, "GET", "/admin/v1/groups", Some(VIEWER), "").await;
+    assert_eq!(status, 200, "{groups}");
+    let groups = groups.as_array().unwrap();
+    assert_eq!(groups.len(), 2);
+    for g in groups {
+        for k in [
+            "key",
+            "route",
+            "error_kind",
+            "error_code",
+            "count",
+            "first_seen",
+            "last_seen",
+            "sample_id",
+        ] {
+            assert!(!g[k].is_null(), "{k} in {g}");
+        }
+        assert_eq!(g["count"], 1);
+    }
+    let (status, body) = call(
+        &f.state,
+        "POST",
+        "/admin/v1/bulk-replay",
+        Some(OPERATOR),
+        "{}",
+    )
+    .await;
+    assert_eq!(status, 400, "{body}");
+    let (status, body) = call(
+        &f.state,
+        "POST",
+        "/admin/v1/bulk-replay",
+        Some(OPERATOR),
+        r#"{"group": "g000000000000"}"#,
+    )
+    .await;
+    assert_eq!(status, 404, "{body}");
+    let (status, _) = call(
+        &f.state,
+        "POST",
+        "/admin/v1/bulk-replay",
+        Some(VIEWER),
+        r#"{"kind": "decode"}"#,
+    )
+    .await;
+    assert_eq!(status, 403);
+    // The broker is down: a batch replays nothing and says so.
+    let key = groups[0]["key"].as_str().unwrap();
+    let (status, body) = call(
+        &f.state,
+        "POST",
+        "/admin/v1/bulk-replay",
+        Some(OPERATOR),
+        &format!(r#"{{"group": "{key}"}}"#),
+    )
+    .await;
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(
+        f.store.get(1).await.unwrap().unwrap().summary.status,
+        Status::Failed
+    );
+}
+
+#[tokio::test]
+async fn with_approval_a_request_waits_for_another_operator() {
+    let f = fixture_with(Settings {
+        require_approval: true,
+        ..Settings::default()
+    })
+    .await;
+    let (status, body) = call(
+        &f.state,
+        "POST",
+        "/admin/v1/failed/1/discard",
+        Some(OPERATOR),
+        r#"{"reason": "noise"}"#,
+    )
+    .await;
+    assert_eq!(status, 202, "{body}");
+    let req = body["request_id"].as_i64().unwrap();
+    assert_eq!(
+        f.store.get(1).await.unwrap().unwrap().summary.status,
+        Status::Failed,
+        "not yet"
+    );
+    // A replay becomes a request too (nothing reaches the broker, which is down here).
+    let (status, body) = call(
+        &f.state,
+        "POST",
+        "/admin/v1/failed/2/replay",
+        Some(OPERATOR),
+        "",
+    )
+    .await;
+    assert_eq!(status, 202, "{body}");
+
+    let path = format!("/admin/v1/requests/{req}/approve");
+    let (status, body) = call(&f.state, "POST", &path, Some(OPERATOR), "").await;
+    assert_eq!(status, 403, "{body}");
+    assert_eq!(body["code"], "self_approval");
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap()
+            .contains("another operator")
+    );
+    let (status, _) = call(&f.state, "POST", &path, Some(VIEWER), "").await;
+    assert_eq!(status, 403);
+    assert_eq!(
+        f.store.get(1).await.unwrap().unwrap().summary.status,
+        Status::Failed
+    );
+
+    let (status, body) = call(&f.state, "POST", &path, Some(OPERATOR2), "").await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["request"]["status"], "executed");
+    let rec = f.store.get(1).await.unwrap().unwrap();
+    assert_eq!(rec.summary.status, Status::Discarded);
+    assert_eq!(
+        rec.discarded_by.as_deref(),
+        Some("lan"),
+        "done in the requester's name"
+    );
+    let (status, _) = call(&f.state, "POST", &path, Some(OPERATOR2), "").await;
+    assert_eq!(status, 409, "approved once");
+
+    let (_, pending) = call(
+        &f.state,
+        "GET",
+        "/admin/v1/requests?status=pending",
+        Some(VIEWER),
+        "",
+    )
+    .await;
+    assert_eq!(pending.as_array().unwrap().len(), 1);
+    let (_, log) = call(&f.state, "GET", "/admin/v1/audit", Some(VIEWER), "").await;
+    let actions: Vec<(String, String)> = log
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["actor"].as_str().unwrap().into(),
+                e["action"].as_str().unwrap().into(),
+            )
+        })
+        .collect();
+    let pairs: Vec<(&str, &str)> = actions
+        .iter()
+        .map(|(a, b)| (a.as_str(), b.as_str()))
+        .collect();
+    assert_eq!(
+        pairs,
+        [
+            ("lan", "request"),
+            ("lan", "request"),
+            ("hoa", "approve"),
+            ("lan", "discard")
+        ]
+    );
+    let (_, v) = call(&f.state, "GET", "/admin/v1/audit/verify", Some(VIEWER), "").await;
+    assert_eq!(v["ok"], true, "{v}");
+    let (status, _) = call(
+        &f.state,
+        "GET",
+        "/admin/v1/audit/verify?head=xyz",
+        Some(VIEWER),
+        "",
+    )
+    .await;
+    assert_eq!(status, 400);
 }

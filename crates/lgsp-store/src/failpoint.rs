@@ -77,3 +77,18 @@ pub(crate) fn stored(_n: usize) {
     #[cfg(feature = "failpoints")]
     imp::stored(_n);
 }
+
+/// `FAILPOINTS=crash=NAME`: the process exits at once (as if killed) at the point
+/// `NAME`, e.g. `bulk_before_commit` (after a bulk batch's confirms, before its commit).
+#[inline]
+pub(crate) fn crash_point(_name: &str) {
+    #[cfg(feature = "failpoints")]
+    if std::env::var("FAILPOINTS")
+        .unwrap_or_default()
+        .split(',')
+        .any(|s| s.trim().strip_prefix("crash=") == Some(_name))
+    {
+        eprintln!("failpoint crash={_name} reached: exiting");
+        std::process::exit(137);
+    }
+}

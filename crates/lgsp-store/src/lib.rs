@@ -8,15 +8,24 @@
 //! - [`ingest`]: the ingestor inside `lgsp run`, acking only after the commit and
 //!   pausing (not nacking) while the store is unreachable.
 //! - [`replay`]: republish a stored message to its route with a confirm.
+//! - [`ops`]: groups of failures by cause, selections for bulk replay, discard,
+//!   retention.
+//! - [`edit`]: an edited body kept as a diff against the stored one.
+//! - [`approval`]: requests that a second operator approves.
+//! - [`audit`]: the append-only, hash-chained audit log.
 //! - [`failpoint`]: an injected store outage for tests.
 //!
 //! How messages move through these parts: `design.md` beside this file.
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
+pub mod approval;
+pub mod audit;
 pub mod classify;
+pub mod edit;
 pub mod failpoint;
 pub mod fields;
 pub mod ingest;
+pub mod ops;
 pub mod record;
 pub mod replay;
 pub mod store;

@@ -94,14 +94,24 @@ pub struct Failure {
     pub body: Vec<u8>,
     pub content_type: Option<String>,
     pub stored_at: String,
+    /// This record's replays, oldest first.
     pub replays: Vec<Replay>,
+    /// Every replay of the same message on the same route, this record's and those of
+    /// earlier failures of it (an edit stays visible after the message failed again
+    /// and was replayed plainly).
+    pub history: Vec<Replay>,
+    /// Who discarded it and why (status `discarded`).
+    pub discarded_by: Option<String>,
+    pub discard_reason: Option<String>,
 }
 
 /// One replay of a stored message.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct Replay {
+    /// The record it replayed.
+    pub failed_id: i64,
     pub at: String,
-    /// Who asked for it (role and token fingerprint).
+    /// Who asked for it (the token's name).
     pub actor: String,
     pub exchange: String,
     pub routing_key: String,
@@ -110,12 +120,20 @@ pub struct Replay {
     #[serde(skip)]
     pub edited_body: Option<Vec<u8>>,
     pub edited: bool,
+    /// The edit as a unified diff against the stored body (text bodies).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub diff: Option<String>,
+    /// Written to the audit entry of this replay (e.g. the approved request).
+    #[serde(skip)]
+    pub note: String,
 }
 
 /// What a list shows. Every field narrows it; `None` does not.
 #[derive(Debug, Clone, Default)]
 pub struct Filter {
     pub route: Option<String>,
+    /// Only records without a route (unroutable); `route` is then ignored.
+    pub no_route: bool,
     pub kind: Option<String>,
     pub code: Option<String>,
     /// Substring of the error text, case-insensitive (ASCII on SQLite).

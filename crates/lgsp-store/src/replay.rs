@@ -16,8 +16,10 @@ use serde::Serialize;
 use tokio::sync::Mutex;
 use tracing::info;
 
+use std::time::Duration;
+
 use crate::fields;
-use crate::record::{Replay, Status};
+use crate::record::{Failure, Filter, Replay, Status};
 use crate::store::{Store, StoreError};
 
 /// Headers describing a failure or a broker dead-lettering: not carried into a replay.
@@ -85,6 +87,8 @@ pub struct Replayer {
     url: SecretUrl,
     names: Names,
     link: Mutex<Option<(Connection, Publisher)>>,
+    /// When the next bulk batch may start (the pace).
+    next_slot: Mutex<tokio::time::Instant>,
 }
 
 impl std::fmt::Debug for Replayer {
@@ -99,6 +103,7 @@ impl Replayer {
             url,
             names,
             link: Mutex::new(None),
+            next_slot: Mutex::new(tokio::time::Instant::now()),
         }
     }
 
@@ -113,11 +118,51 @@ impl Replayer {
         let conn = lgsp_amqp::connect(&self.url, "lgsp replay")
             .await
             .map_err(|e| ReplayError::Broker(e.to_string()))?;
-        let p = Publisher::open(&conn, 64)
+        let p = Publisher::open(&conn, 1000)
             .await
             .map_err(|e| ReplayError::Broker(e.to_string()))?;
         *link = Some((conn, p.clone()));
         Ok(p)
+    }
+
+    /// Where a record goes and with which properties (headers rebuilt as the module
+    /// doc says).
+    fn prepare(&self, f: &Failure) -> (String, String, lapin::BasicProperties) {
+        let (exchange, routing_key) = match &f.summary.route {
+            Some(route) => (String::new(), self.names.route_queue(route)),
+            None => (f.original_exchange.clone(), f.original_routing_key.clone()),
+        };
+        let h = fields::json_to_table(&f.headers);
+        let mut kept = lapin::types::FieldTable::default();
+        for (k, v) in h.inner() {
+            if !DROPPED_HEADERS.contains(&k.as_str()) {
+                kept.insert(k.clone(), v.clone());
+            }
+        }
+        headers::set(&mut kept, headers::REPLAY_OF, f.summary.failure_id.as_str());
+        headers::set_int(&mut kept, headers::ATTEMPT, 0);
+        if !f.targets.is_empty() {
+            headers::set(&mut kept, headers::TARGETS, f.targets.join(","));
+        }
+        let props = fields::replay_properties(&f.properties)
+            .with_message_id(f.summary.message_id.as_str().into())
+            .with_headers(kept);
+        (exchange, routing_key, props)
+    }
+
+    /// Wait for the pace: `n` messages at `rate` per second, shared by every bulk
+    /// replay of this process (the broker and the routes are shared too).
+    async fn pace(&self, n: usize, rate: u32) {
+        let wait = {
+            let mut next = self.next_slot.lock().await;
+            let now = tokio::time::Instant::now();
+            let start = (*next).max(now);
+            *next = start + Duration::from_secs_f64(n as f64 / f64::from(rate.max(1)));
+            start - now
+        };
+        if !wait.is_zero() {
+            tokio::time::sleep(wait).await;
+        }
     }
 
     /// Replay record `id`, with `body` instead of the original when given (the original
@@ -129,6 +174,18 @@ impl Replayer {
         body: Option<Vec<u8>>,
         actor: &str,
     ) -> Result<Replayed, ReplayError> {
+        self.replay_noted(store, id, body, actor, "").await
+    }
+
+    /// As [`Replayer::replay`], with a note for the audit entry.
+    pub async fn replay_noted(
+        &self,
+        store: &Store,
+        id: i64,
+        body: Option<Vec<u8>>,
+        actor: &str,
+        note: &str,
+    ) -> Result<Replayed, ReplayError> {
         let f = store.get(id).await?.ok_or(ReplayError::NotFound(id))?;
         if f.summary.status != Status::Failed {
             return Err(ReplayError::NotReplayable {
@@ -136,26 +193,7 @@ impl Replayer {
                 status: f.summary.status.as_str(),
             });
         }
-        let (exchange, routing_key) = match &f.summary.route {
-            Some(route) => (String::new(), self.names.route_queue(route)),
-            None => (f.original_exchange.clone(), f.original_routing_key.clone()),
-        };
-        let mut h = fields::json_to_table(&f.headers);
-        let mut kept = lapin::types::FieldTable::default();
-        for (k, v) in h.inner() {
-            if !DROPPED_HEADERS.contains(&k.as_str()) {
-                kept.insert(k.clone(), v.clone());
-            }
-        }
-        h = kept;
-        headers::set(&mut h, headers::REPLAY_OF, f.summary.failure_id.as_str());
-        headers::set_int(&mut h, headers::ATTEMPT, 0);
-        if !f.targets.is_empty() {
-            headers::set(&mut h, headers::TARGETS, f.targets.join(","));
-        }
-        let props = fields::replay_properties(&f.properties)
-            .with_message_id(f.summary.message_id.as_str().into())
-            .with_headers(h);
+        let (exchange, routing_key, props) = self.prepare(&f);
         let sent = body.as_deref().unwrap_or(&f.body);
         let publisher = self.publisher().await?;
         if let Err(e) = publisher
@@ -169,16 +207,19 @@ impl Replayer {
             return Err(ReplayError::Refused(e));
         }
         let replay = Replay {
-            at: String::new(),
+            failed_id: id,
             actor: actor.to_owned(),
             exchange: exchange.clone(),
             routing_key: routing_key.clone(),
             targets: f.targets.clone(),
             edited: body.is_some(),
             edited_body: body,
+            note: note.to_owned(),
+            ..Replay::default()
         };
+        let original = replay.edited.then(|| f.body.clone());
         store
-            .record_replay(id, &replay)
+            .record_replays(&[(id, replay.clone(), original)], None)
             .await
             .map_err(|source| ReplayError::NotRecorded { id, source })?;
         info!(id, message_id = %f.summary.message_id, failure_id = %f.summary.failure_id, %actor, edited = replay.edited, "replayed");
@@ -193,4 +234,109 @@ impl Replayer {
             status: Status::Replayed,
         })
     }
+
+    /// One batch of a bulk replay: the next `batch_size` records still `failed` that
+    /// match `filter`, paced at `rate` messages/s, published with pipelined confirms,
+    /// then recorded (and audited) in one transaction. Call it again until `remaining`
+    /// is 0; after an interruption the next call picks up what is still unreplayed.
+    ///
+    /// Run it in a task of its own when the caller may be cancelled (an HTTP handler
+    /// whose client went away): cancelled between the confirms and the commit, the
+    /// batch would be delivered but still `failed`, and delivered again by the next run.
+    pub async fn replay_batch(
+        &self,
+        store: &Store,
+        filter: &Filter,
+        batch_size: u32,
+        rate: u32,
+        actor: &str,
+        note: &str,
+    ) -> Result<Batch, ReplayError> {
+        let records = store.select_failed(filter, batch_size).await?;
+        if records.is_empty() {
+            return Ok(Batch::default());
+        }
+        self.pace(records.len(), rate).await;
+        let publisher = self.publisher().await?;
+        let mut pending = Vec::with_capacity(records.len());
+        let mut broken = None;
+        for f in &records {
+            let (exchange, routing_key, props) = self.prepare(f);
+            match publisher
+                .publish(&exchange, &routing_key, &f.body, props)
+                .await
+            {
+                Ok(p) => pending.push((f, exchange, routing_key, p)),
+                Err(e) => {
+                    broken = Some(e.to_string());
+                    break;
+                }
+            }
+        }
+        let mut confirmed = Vec::with_capacity(pending.len());
+        let mut refused = Vec::new();
+        for (f, exchange, routing_key, p) in pending {
+            match p.wait().await {
+                Ok(()) => confirmed.push((
+                    f.id,
+                    Replay {
+                        failed_id: f.id,
+                        actor: actor.to_owned(),
+                        exchange,
+                        routing_key,
+                        targets: f.targets.clone(),
+                        ..Replay::default()
+                    },
+                    None,
+                )),
+                Err(e @ PublishError::Broker { .. }) => broken = Some(e.to_string()),
+                Err(e) => refused.push(Refused {
+                    id: f.id,
+                    error: e.to_string(),
+                }),
+            }
+        }
+        // Failpoint: the process dies after the confirms, before the commit.
+        crate::failpoint::crash_point("bulk_before_commit");
+        let replayed = match store.record_replays(&confirmed, Some(note)).await {
+            Ok(_) => confirmed.iter().map(|(id, _, _)| *id).collect::<Vec<_>>(),
+            Err(source) => {
+                return Err(ReplayError::NotRecorded {
+                    id: confirmed.first().map_or(0, |c| c.0),
+                    source,
+                });
+            }
+        };
+        if let Some(b) = broken {
+            *self.link.lock().await = None;
+            if replayed.is_empty() {
+                return Err(ReplayError::Broker(b));
+            }
+        }
+        let remaining = store.failed_ids(filter, None).await?.len() as u64;
+        info!(%actor, replayed = replayed.len(), refused = refused.len(), remaining, "bulk replay batch");
+        Ok(Batch {
+            replayed,
+            refused,
+            remaining,
+        })
+    }
+}
+
+/// A record the broker did not take in a bulk batch (it stays `failed`).
+#[derive(Debug, Clone, Serialize)]
+pub struct Refused {
+    pub id: i64,
+    pub error: String,
+}
+
+/// The outcome of one bulk batch.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Batch {
+    /// Records replayed and recorded in this batch.
+    pub replayed: Vec<i64>,
+    /// Records the broker refused (unroutable, queue full); still `failed`.
+    pub refused: Vec<Refused>,
+    /// Records still `failed` that match the selection.
+    pub remaining: u64,
 }

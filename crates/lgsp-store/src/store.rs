@@ -16,6 +16,8 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 
+use crate::audit::NewAudit;
+use crate::edit;
 use crate::failpoint;
 use crate::record::{
     FORMAT_VERSION, Failure, Filter, NewFailure, Page, Replay, Status, Summary, now_ms, rfc3339,
@@ -47,14 +49,14 @@ pub enum StoreError {
     NewerFormat { id: i64, version: i64 },
 }
 
-enum Backend {
+pub(crate) enum Backend {
     Sqlite(SqlitePool),
     Postgres(PgPool),
 }
 
 /// The failed-message store.
 pub struct Store {
-    backend: Backend,
+    pub(crate) backend: Backend,
     url: String,
     migrated: AtomicBool,
 }
@@ -69,22 +71,77 @@ impl std::fmt::Debug for Store {
 macro_rules! on_pool {
     ($store:expr, |$pool:ident| $body:expr) => {
         match &$store.backend {
-            Backend::Sqlite($pool) => $body,
-            Backend::Postgres($pool) => $body,
+            $crate::store::Backend::Sqlite($pool) => $body,
+            $crate::store::Backend::Postgres($pool) => $body,
         }
     };
 }
+pub(crate) use on_pool;
 
-const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[(
-    1,
-    "failed messages",
-    include_str!("../migrations/sqlite/0001_failed_messages.sql"),
-)];
-const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[(
-    1,
-    "failed messages",
-    include_str!("../migrations/postgres/0001_failed_messages.sql"),
-)];
+/// Append one audit entry inside the open transaction `$tx` (in a function returning
+/// `Result<_, sqlx::Error>`); evaluates to its sequence number. The first statement
+/// locks the chain head: on PostgreSQL the head row stays locked until the commit, so
+/// appends from every process are serialised; on SQLite it is a write, so the
+/// transaction holds the database's write lock from there on (callers make sure no
+/// read precedes it in the transaction, which would risk a stale snapshot).
+macro_rules! append_audit {
+    ($tx:expr, $entry:expr) => {{
+        let e: &$crate::audit::NewAudit = $entry;
+        let head =
+            sqlx::query("UPDATE audit_head SET seq = seq + 1 WHERE id = 1 RETURNING seq, hash")
+                .fetch_one(&mut *$tx)
+                .await?;
+        let seq: i64 = sqlx::Row::try_get(&head, "seq")?;
+        let prev: String = sqlx::Row::try_get(&head, "hash")?;
+        let at = $crate::record::now_ms();
+        let ids = e.ids_json();
+        let hash = $crate::audit::entry_hash(seq, at, &e.actor, &e.action, &ids, &e.note, &prev);
+        sqlx::query(
+            "INSERT INTO audit_log (seq, at, actor, action, message_ids, note, prev_hash, hash) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        )
+        .bind(seq)
+        .bind(at)
+        .bind(&e.actor)
+        .bind(&e.action)
+        .bind(&ids)
+        .bind(&e.note)
+        .bind(&prev)
+        .bind(&hash)
+        .execute(&mut *$tx)
+        .await?;
+        sqlx::query("UPDATE audit_head SET hash = $1 WHERE id = 1")
+            .bind(&hash)
+            .execute(&mut *$tx)
+            .await?;
+        seq
+    }};
+}
+pub(crate) use append_audit;
+
+const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
+    (
+        1,
+        "failed messages",
+        include_str!("../migrations/sqlite/0001_failed_messages.sql"),
+    ),
+    (
+        2,
+        "groups approvals audit",
+        include_str!("../migrations/sqlite/0002_groups_approvals_audit.sql"),
+    ),
+];
+const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
+    (
+        1,
+        "failed messages",
+        include_str!("../migrations/postgres/0001_failed_messages.sql"),
+    ),
+    (
+        2,
+        "groups approvals audit",
+        include_str!("../migrations/postgres/0002_groups_approvals_audit.sql"),
+    ),
+];
 
 fn migrator(list: &'static [(i64, &'static str, &'static str)]) -> Migrator {
     let migrations: Vec<Migration> = list
@@ -106,10 +163,62 @@ fn migrator(list: &'static [(i64, &'static str, &'static str)]) -> Migrator {
 }
 
 /// A query parameter of a dynamically built list query.
-enum Param {
+pub(crate) enum Param {
     Text(String),
     Int(i64),
 }
+
+/// Append the conditions of `filter` to `sql` (which ends in a WHERE clause), with
+/// `$N` parameters numbered after those already in `params`.
+pub(crate) fn filter_sql(filter: &Filter, sql: &mut String, params: &mut Vec<Param>) {
+    let mut add = |sql: &mut String, cond: &str, p: Param| {
+        params.push(p);
+        sql.push_str(&cond.replace("?", &format!("${}", params.len())));
+    };
+    if filter.no_route {
+        sql.push_str(" AND route IS NULL");
+    } else if let Some(r) = &filter.route {
+        add(sql, " AND route = ?", Param::Text(r.clone()));
+    }
+    if let Some(k) = &filter.kind {
+        add(sql, " AND error_kind = ?", Param::Text(k.clone()));
+    }
+    if let Some(c) = &filter.code {
+        add(sql, " AND error_code = ?", Param::Text(c.clone()));
+    }
+    if let Some(t) = &filter.text {
+        let pattern = format!("%{}%", like_escape(&t.to_lowercase()));
+        add(
+            sql,
+            " AND LOWER(error) LIKE ? ESCAPE '\\'",
+            Param::Text(pattern),
+        );
+    }
+    if let Some(f) = filter.from {
+        add(sql, " AND last_failed_at >= ?", Param::Int(f));
+    }
+    if let Some(t) = filter.to {
+        add(sql, " AND last_failed_at < ?", Param::Int(t));
+    }
+    if let Some(s) = filter.status {
+        add(sql, " AND status = ?", Param::Text(s.as_str().into()));
+    }
+}
+
+/// Bind `params` in order.
+macro_rules! bind_all {
+    ($q:expr, $params:expr) => {{
+        let mut q = $q;
+        for param in $params {
+            q = match param {
+                $crate::store::Param::Text(s) => q.bind(s.clone()),
+                $crate::store::Param::Int(n) => q.bind(*n),
+            };
+        }
+        q
+    }};
+}
+pub(crate) use bind_all;
 
 const SUMMARY_COLUMNS: &str = "id, failure_id, message_id, route, error_kind, error_code, error, status, attempts, first_failed_at, last_failed_at";
 
@@ -178,7 +287,7 @@ impl Store {
         }
     }
 
-    fn unavailable(&self, source: sqlx::Error) -> StoreError {
+    pub(crate) fn unavailable(&self, source: sqlx::Error) -> StoreError {
         StoreError::Unavailable {
             url: self.url.clone(),
             source,
@@ -285,36 +394,11 @@ impl Store {
         let limit = limit.clamp(1, 1000);
         let mut sql = format!("SELECT {SUMMARY_COLUMNS} FROM failed_messages WHERE 1 = 1");
         let mut params = Vec::new();
+        filter_sql(filter, &mut sql, &mut params);
         let mut add = |sql: &mut String, cond: &str, p: Param| {
             params.push(p);
             sql.push_str(&cond.replace("?", &format!("${}", params.len())));
         };
-        if let Some(r) = &filter.route {
-            add(&mut sql, " AND route = ?", Param::Text(r.clone()));
-        }
-        if let Some(k) = &filter.kind {
-            add(&mut sql, " AND error_kind = ?", Param::Text(k.clone()));
-        }
-        if let Some(c) = &filter.code {
-            add(&mut sql, " AND error_code = ?", Param::Text(c.clone()));
-        }
-        if let Some(t) = &filter.text {
-            let pattern = format!("%{}%", like_escape(&t.to_lowercase()));
-            add(
-                &mut sql,
-                " AND LOWER(error) LIKE ? ESCAPE '\\'",
-                Param::Text(pattern),
-            );
-        }
-        if let Some(f) = filter.from {
-            add(&mut sql, " AND last_failed_at >= ?", Param::Int(f));
-        }
-        if let Some(t) = filter.to {
-            add(&mut sql, " AND last_failed_at < ?", Param::Int(t));
-        }
-        if let Some(s) = filter.status {
-            add(&mut sql, " AND status = ?", Param::Text(s.as_str().into()));
-        }
         if let Some(c) = cursor {
             add(&mut sql, " AND id < ?", Param::Int(c));
         }
@@ -324,14 +408,7 @@ impl Store {
             Param::Int(i64::from(limit) + 1),
         );
         let rows: Result<Vec<Summary>, sqlx::Error> = on_pool!(self, |p| async {
-            let mut q = sqlx::query(&sql);
-            for param in &params {
-                q = match param {
-                    Param::Text(s) => q.bind(s.clone()),
-                    Param::Int(n) => q.bind(*n),
-                };
-            }
-            let rows = q.fetch_all(p).await?;
+            let rows = bind_all!(sqlx::query(&sql), &params).fetch_all(p).await?;
             rows.iter().map(summary).collect()
         }
         .await);
@@ -348,7 +425,8 @@ impl Store {
     /// One record with its replay history.
     pub async fn get(&self, id: i64) -> Result<Option<Failure>, StoreError> {
         failpoint::check()?;
-        let r: Result<Option<Failure>, sqlx::Error> = on_pool!(self, |p| async {
+        let r: Result<Option<Failure>, sqlx::Error> = on_pool!(self, |p| {
+            async {
             let Some(row) = sqlx::query("SELECT * FROM failed_messages WHERE id = $1")
                 .bind(id)
                 .fetch_optional(p)
@@ -356,24 +434,51 @@ impl Store {
             else {
                 return Ok(None);
             };
-            let replays = sqlx::query("SELECT * FROM replays WHERE failed_id = $1 ORDER BY id")
-                .bind(id)
-                .fetch_all(p)
-                .await?
-                .iter()
-                .map(|r| {
-                    let edited_body: Option<Vec<u8>> = r.try_get("edited_body")?;
-                    Ok(Replay {
-                        at: rfc3339(r.try_get("replayed_at")?),
-                        actor: r.try_get("actor")?,
-                        exchange: r.try_get("exchange")?,
-                        routing_key: r.try_get("routing_key")?,
-                        targets: split_list(&r.try_get::<String, _>("targets")?),
-                        edited: edited_body.is_some(),
-                        edited_body,
-                    })
+            let message_id: String = row.try_get("message_id")?;
+            let route: Option<String> = row.try_get("route")?;
+            let history = sqlx::query(
+                "SELECT r.*, f.body AS original FROM replays r JOIN failed_messages f ON f.id = r.failed_id \
+                 WHERE f.message_id = $1 AND COALESCE(f.route, '') = $2 ORDER BY r.id",
+            )
+            .bind(&message_id)
+            .bind(route.clone().unwrap_or_default())
+            .fetch_all(p)
+            .await?
+            .iter()
+            .map(|r| {
+                let original: Vec<u8> = r.try_get("original")?;
+                let edit_diff: Option<String> = r.try_get("edit_diff")?;
+                let edited_body: Option<Vec<u8>> = match edit_diff {
+                    Some(d) => Some(
+                        serde_json::from_str(&d)
+                            .ok()
+                            .and_then(|d| edit::apply(&original, &d).ok())
+                            .ok_or_else(|| {
+                                sqlx::Error::Decode(
+                                    format!("the edit diff of a replay of record {id} is damaged").into(),
+                                )
+                            })?,
+                    ),
+                    None => r.try_get("edited_body")?,
+                };
+                let diff = edited_body.as_deref().and_then(|e| {
+                    (std::str::from_utf8(e).is_ok() && std::str::from_utf8(&original).is_ok())
+                        .then(|| edit::unified(&original, e))
+                });
+                Ok(Replay {
+                    failed_id: r.try_get("failed_id")?,
+                    at: rfc3339(r.try_get("replayed_at")?),
+                    actor: r.try_get("actor")?,
+                    exchange: r.try_get("exchange")?,
+                    routing_key: r.try_get("routing_key")?,
+                    targets: split_list(&r.try_get::<String, _>("targets")?),
+                    edited: edited_body.is_some(),
+                    edited_body,
+                    diff,
+                    note: String::new(),
                 })
-                .collect::<Result<Vec<_>, sqlx::Error>>()?;
+            })
+            .collect::<Result<Vec<_>, sqlx::Error>>()?;
             Ok(Some(Failure {
                 id: row.try_get("id")?,
                 format_version: row.try_get("format_version")?,
@@ -387,10 +492,14 @@ impl Store {
                 body: row.try_get("body")?,
                 content_type: row.try_get("content_type")?,
                 stored_at: rfc3339(row.try_get("stored_at")?),
-                replays,
+                replays: history.iter().filter(|r| r.failed_id == id).cloned().collect(),
+                history,
+                discarded_by: row.try_get("discarded_by")?,
+                discard_reason: row.try_get("discard_reason")?,
             }))
         }
-        .await);
+        .await
+        });
         let f = r.map_err(|e| self.unavailable(e))?;
         if let Some(f) = &f
             && f.format_version > FORMAT_VERSION
@@ -403,30 +512,98 @@ impl Store {
         Ok(f)
     }
 
-    /// Record a confirmed replay and mark the record `replayed`.
+    /// Record a confirmed replay and mark the record `replayed`, with its audit entry,
+    /// in one transaction. An edited text body is kept as a diff against the stored one.
     pub async fn record_replay(&self, id: i64, replay: &Replay) -> Result<(), StoreError> {
+        let original = match &replay.edited_body {
+            Some(_) => self.body(id).await?,
+            None => None,
+        };
+        self.record_replays(&[(id, replay.clone(), original)], None)
+            .await
+            .map(|_| ())
+    }
+
+    /// The stored body of record `id`.
+    pub(crate) async fn body(&self, id: i64) -> Result<Option<Vec<u8>>, StoreError> {
         failpoint::check()?;
-        let r: Result<(), sqlx::Error> = on_pool!(self, |p| {
+        on_pool!(self, |p| async {
+            match sqlx::query("SELECT body FROM failed_messages WHERE id = $1")
+                .bind(id)
+                .fetch_optional(p)
+                .await?
+            {
+                Some(r) => r.try_get::<Vec<u8>, _>("body").map(Some),
+                None => Ok(None),
+            }
+        }
+        .await)
+        .map_err(|e| self.unavailable(e))
+    }
+
+    /// Record confirmed replays (each with its original body when it was edited) in one
+    /// transaction: a `replays` row each, status `replayed` for those still `failed`, and
+    /// one audit entry naming them all (`batch_note` set: a bulk batch; otherwise one
+    /// replay, audited as `replay` or `edit_replay`). Returns the ids newly marked.
+    pub async fn record_replays(
+        &self,
+        replays: &[(i64, Replay, Option<Vec<u8>>)],
+        batch_note: Option<&str>,
+    ) -> Result<Vec<i64>, StoreError> {
+        failpoint::check()?;
+        if replays.is_empty() {
+            return Ok(Vec::new());
+        }
+        let now = now_ms();
+        let actor = replays[0].1.actor.clone();
+        let r: Result<Vec<i64>, sqlx::Error> = on_pool!(self, |p| {
             async {
             let mut tx = p.begin().await?;
-            sqlx::query(
-                "INSERT INTO replays (failed_id, replayed_at, actor, exchange, routing_key, targets, edited_body) VALUES ($1, $2, $3, $4, $5, $6, $7)",
-            )
-            .bind(id)
-            .bind(now_ms())
-            .bind(&replay.actor)
-            .bind(&replay.exchange)
-            .bind(&replay.routing_key)
-            .bind(replay.targets.join(","))
-            .bind(&replay.edited_body)
-            .execute(&mut *tx)
-            .await?;
-            sqlx::query("UPDATE failed_messages SET status = $1 WHERE id = $2")
-                .bind(Status::Replayed.as_str())
+            let mut marked = Vec::with_capacity(replays.len());
+            for (id, replay, original) in replays {
+                let diff = match (&replay.edited_body, original) {
+                    (Some(e), Some(o)) => edit::diff(o, e),
+                    _ => None,
+                };
+                let edited_body = if diff.is_some() { None } else { replay.edited_body.clone() };
+                sqlx::query(
+                    "INSERT INTO replays (failed_id, replayed_at, actor, exchange, routing_key, targets, edited_body, edit_diff) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                )
                 .bind(id)
+                .bind(now)
+                .bind(&replay.actor)
+                .bind(&replay.exchange)
+                .bind(&replay.routing_key)
+                .bind(replay.targets.join(","))
+                .bind(edited_body)
+                .bind(diff.map(|d| d.to_string()))
                 .execute(&mut *tx)
                 .await?;
-            tx.commit().await
+                let done = sqlx::query("UPDATE failed_messages SET status = $1, settled_at = $2 WHERE id = $3 AND status = $4")
+                    .bind(Status::Replayed.as_str())
+                    .bind(now)
+                    .bind(id)
+                    .bind(Status::Failed.as_str())
+                    .execute(&mut *tx)
+                    .await?;
+                if done.rows_affected() == 1 {
+                    marked.push(*id);
+                }
+            }
+            let ids: Vec<i64> = replays.iter().map(|(id, _, _)| *id).collect();
+            let entry = match batch_note {
+                Some(n) => NewAudit::new(&actor, "bulk_replay", ids, n),
+                None => {
+                    let r = &replays[0].1;
+                    let action = if r.edited { "edit_replay" } else { "replay" };
+                    let target = if r.exchange.is_empty() { format!("queue {}", r.routing_key) } else { format!("exchange {} key {}", r.exchange, r.routing_key) };
+                    let note = if r.note.is_empty() { target } else { format!("{target}; {}", r.note) };
+                    NewAudit::new(&actor, action, ids, &note)
+                }
+            };
+            append_audit!(tx, &entry);
+            tx.commit().await?;
+            Ok(marked)
         }
         .await
         });

@@ -2,7 +2,11 @@
 //! PostgreSQL in a schema of its own per test.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use std::time::Instant;
+
 use lgsp_store::Store;
+use lgsp_store::audit::NewAudit;
+use lgsp_store::ops::group_key;
 use lgsp_store::record::{Filter, NewFailure, Replay, Status};
 use serde_json::json;
 
@@ -27,7 +31,7 @@ fn failure(n: u32, kind: &str, route: Option<&str>) -> NewFailure {
     }
 }
 
-async fn same_failure_twice_is_stored_once_byte_for_byte(s: Store) {
+async fn same_failure_twice_is_stored_once_byte_for_byte(s: Store, _url: String) {
     let f = failure(1, "mapping", Some("bizreg"));
     assert_eq!(s.insert(std::slice::from_ref(&f)).await.unwrap(), [true]);
     assert_eq!(
@@ -55,7 +59,7 @@ async fn same_failure_twice_is_stored_once_byte_for_byte(s: Store) {
     assert!(s.get(id + 1000).await.unwrap().is_none());
 }
 
-async fn lists_filter_and_page(s: Store) {
+async fn lists_filter_and_page(s: Store, _url: String) {
     let mut all = Vec::new();
     for n in 0..25 {
         let kind = if n % 5 == 0 { "decode" } else { "mapping" };
@@ -147,18 +151,20 @@ async fn lists_filter_and_page(s: Store) {
     );
 }
 
-async fn a_replay_is_recorded_and_a_new_failure_of_the_same_message_keeps_its_first_time(s: Store) {
+async fn a_replay_is_recorded_and_a_new_failure_of_the_same_message_keeps_its_first_time(
+    s: Store,
+    _url: String,
+) {
     let f = failure(7, "mapping", Some("bizreg"));
     s.insert(std::slice::from_ref(&f)).await.unwrap();
     let id = s.list(&Filter::default(), None, 1).await.unwrap().items[0].id;
     let replay = Replay {
-        at: String::new(),
-        actor: "operator:abcd".into(),
-        exchange: String::new(),
+        actor: "operator".into(),
         routing_key: "lgsp.route.bizreg".into(),
         targets: f.targets.clone(),
         edited_body: Some(b"edited".to_vec()),
         edited: true,
+        ..Replay::default()
     };
     s.record_replay(id, &replay).await.unwrap();
     let got = s.get(id).await.unwrap().unwrap();
@@ -192,11 +198,388 @@ async fn a_replay_is_recorded_and_a_new_failure_of_the_same_message_keeps_its_fi
     );
 }
 
-async fn migrating_twice_changes_nothing(s: Store) {
+async fn migrating_twice_changes_nothing(s: Store, _url: String) {
     s.insert(&[failure(1, "mapping", Some("r"))]).await.unwrap();
     s.migrate().await.unwrap();
     assert_eq!(s.count().await.unwrap(), 1);
     s.ping().await.unwrap();
+}
+
+/// Run `sql` on the store at `url` behind its back (the tampering a test needs).
+async fn raw(url: &str, sql: &str) {
+    if url.starts_with("sqlite:") {
+        let p = sqlx::SqlitePool::connect(url).await.unwrap();
+        sqlx::query(sql).execute(&p).await.unwrap();
+        p.close().await;
+    } else {
+        let p = sqlx::PgPool::connect(url).await.unwrap();
+        sqlx::query(sql).execute(&p).await.unwrap();
+        p.close().await;
+    }
+}
+
+fn cause(n: u32) -> NewFailure {
+    // 400 of one cause, 350 of a second, 250 of a third.
+    let (kind, code, route) = match n {
+        0..400 => ("mapping", "mapping.required_missing", Some("demo")),
+        400..750 => ("decode", "decode.json_syntax", Some("demo")),
+        _ => ("mapping", "mapping.no_candidate", Some("demo")),
+    };
+    let mut f = failure(n, kind, route);
+    f.error_code = code.into();
+    f
+}
+
+async fn a_thousand_failures_of_three_causes_make_three_groups(s: Store, _url: String) {
+    let all: Vec<NewFailure> = (0..1000).map(cause).collect();
+    s.insert(&all).await.unwrap();
+    // Records no longer failed do not count.
+    let mut other = failure(5000, "mapping", Some("demo"));
+    other.error_code = "mapping.required_missing".into();
+    s.insert(&[other]).await.unwrap();
+    let last = s.list(&Filter::default(), None, 1).await.unwrap().items[0].id;
+    s.discard(&[last], "lan", "duplicate of 4999", "")
+        .await
+        .unwrap();
+
+    let t0 = Instant::now();
+    let groups = s.groups(&Filter::default()).await.unwrap();
+    eprintln!(
+        "groups ({}): 1,000 failed records in {:.1} ms",
+        s.backend(),
+        t0.elapsed().as_secs_f64() * 1000.0
+    );
+    let counts: Vec<(&str, i64)> = groups
+        .iter()
+        .map(|g| (g.error_code.as_str(), g.count))
+        .collect();
+    assert_eq!(
+        counts,
+        [
+            ("mapping.required_missing", 400),
+            ("decode.json_syntax", 350),
+            ("mapping.no_candidate", 250)
+        ]
+    );
+    let g = &groups[0];
+    assert_eq!(
+        g.key,
+        group_key(Some("demo"), "mapping", "mapping.required_missing")
+    );
+    assert_eq!(g.route.as_deref(), Some("demo"));
+    assert_eq!(g.first_seen, "2023-11-14T22:13:20.000Z");
+    assert_eq!(g.last_seen, "2023-11-14T22:19:59.000Z");
+    assert!(g.sample_error.contains("went wrong"), "{g:?}");
+    // The key selects exactly that group's failed records, oldest first.
+    let f = s.group_filter(&g.key).await.unwrap().unwrap();
+    let ids = s.failed_ids(&f, None).await.unwrap();
+    assert_eq!(ids.len(), 400);
+    assert!(ids.windows(2).all(|w| w[0] < w[1]));
+    let batch = s.select_failed(&f, 50).await.unwrap();
+    assert_eq!(batch.len(), 50);
+    assert!(
+        batch
+            .iter()
+            .all(|r| r.summary.error_code == "mapping.required_missing")
+    );
+    assert!(s.group_filter("g000000000000").await.unwrap().is_none());
+    // Filters narrow groups; other statuses on request.
+    let decode = s
+        .groups(&Filter {
+            kind: Some("decode".into()),
+            ..Filter::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(decode.len(), 1);
+    let discarded = s
+        .groups(&Filter {
+            status: Some(Status::Discarded),
+            ..Filter::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(discarded[0].count, 1);
+}
+
+async fn a_discard_needs_a_failed_record_and_is_audited(s: Store, _url: String) {
+    s.insert(&[
+        failure(1, "mapping", Some("r")),
+        failure(2, "mapping", Some("r")),
+    ])
+    .await
+    .unwrap();
+    let ids: Vec<i64> = s
+        .list(&Filter::default(), None, 10)
+        .await
+        .unwrap()
+        .items
+        .iter()
+        .map(|x| x.id)
+        .collect();
+    let done = s
+        .discard(&ids[..1], "lan", "test message from the vendor", "")
+        .await
+        .unwrap();
+    assert_eq!(done, ids[..1]);
+    let got = s.get(ids[0]).await.unwrap().unwrap();
+    assert_eq!(got.summary.status, Status::Discarded);
+    assert_eq!(got.discarded_by.as_deref(), Some("lan"));
+    assert_eq!(
+        got.discard_reason.as_deref(),
+        Some("test message from the vendor")
+    );
+    // Already discarded: nothing happens, nothing is audited.
+    assert!(
+        s.discard(&ids[..1], "minh", "again", "")
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let log = s.audit_entries(0, 100).await.unwrap();
+    assert_eq!(log.len(), 1);
+    assert_eq!(log[0].actor, "lan");
+    assert_eq!(log[0].action, "discard");
+    assert_eq!(log[0].message_ids, json!([ids[0]]));
+    assert_eq!(log[0].note, "test message from the vendor");
+}
+
+async fn retention_purges_only_settled_records_past_the_cutoff(s: Store, url: String) {
+    s.insert(&[
+        failure(1, "mapping", Some("r")),
+        failure(2, "mapping", Some("r")),
+        failure(3, "mapping", Some("r")),
+        failure(4, "mapping", Some("r")),
+    ])
+    .await
+    .unwrap();
+    let mut ids: Vec<i64> = s
+        .list(&Filter::default(), None, 10)
+        .await
+        .unwrap()
+        .items
+        .iter()
+        .map(|x| x.id)
+        .collect();
+    ids.sort_unstable();
+    let replay = Replay {
+        actor: "lan".into(),
+        routing_key: "lgsp.route.r".into(),
+        ..Replay::default()
+    };
+    s.record_replay(ids[0], &replay).await.unwrap();
+    s.discard(&[ids[1]], "lan", "noise", "").await.unwrap();
+    s.record_replay(ids[2], &replay).await.unwrap();
+    // ids[2] was settled long ago; ids[3] stays failed (and old): never purged.
+    raw(
+        &url,
+        &format!(
+            "UPDATE failed_messages SET settled_at = 1000 WHERE id = {}",
+            ids[2]
+        ),
+    )
+    .await;
+    raw(
+        &url,
+        &format!(
+            "UPDATE failed_messages SET last_failed_at = 1000, stored_at = 1000 WHERE id = {}",
+            ids[3]
+        ),
+    )
+    .await;
+    let cutoff = lgsp_store::record::now_ms() - 60_000;
+    assert_eq!(s.purge(cutoff, "lgsp (retention)").await.unwrap(), 1);
+    assert!(s.get(ids[2]).await.unwrap().is_none());
+    for id in [ids[0], ids[1], ids[3]] {
+        assert!(s.get(id).await.unwrap().is_some(), "{id} kept");
+    }
+    // Everything settled before now goes; the failed one stays.
+    assert_eq!(
+        s.purge(lgsp_store::record::now_ms() + 1, "lgsp (retention)")
+            .await
+            .unwrap(),
+        2
+    );
+    assert_eq!(s.count().await.unwrap(), 1);
+    let log = s.audit_entries(0, 100).await.unwrap();
+    let purges: Vec<_> = log.iter().filter(|e| e.action == "purge").collect();
+    assert_eq!(purges.len(), 2);
+    assert_eq!(purges[0].actor, "lgsp (retention)");
+    assert_eq!(purges[0].message_ids, json!([ids[2]]));
+    assert!(s.audit_verify(None).await.unwrap().ok);
+}
+
+async fn an_edit_is_kept_as_a_diff_and_survives_a_later_plain_replay(s: Store, url: String) {
+    let mut f = failure(1, "mapping", Some("demo"));
+    f.body = b"{\n  \"thing\": {\n    \"label\": \"first\"\n  }\n}\n".to_vec();
+    s.insert(std::slice::from_ref(&f)).await.unwrap();
+    let id = s.list(&Filter::default(), None, 1).await.unwrap().items[0].id;
+    let edited = b"{\n  \"thing\": {\n    \"name\": \"first\"\n  }\n}\n".to_vec();
+    s.record_replay(
+        id,
+        &Replay {
+            actor: "lan".into(),
+            routing_key: "lgsp.route.demo".into(),
+            edited: true,
+            edited_body: Some(edited.clone()),
+            ..Replay::default()
+        },
+    )
+    .await
+    .unwrap();
+    // Kept as a diff, not a second copy of the body.
+    if url.starts_with("sqlite:") {
+        let p = sqlx::SqlitePool::connect(&url).await.unwrap();
+        let (body, diff): (Option<Vec<u8>>, Option<String>) =
+            sqlx::query_as("SELECT edited_body, edit_diff FROM replays")
+                .fetch_one(&p)
+                .await
+                .unwrap();
+        assert!(body.is_none());
+        assert!(diff.unwrap().contains("\"format\":\"lines/1\""));
+    }
+    // It fails again (a new record of the same message) and is replayed plainly.
+    let mut again = f.clone();
+    again.failure_id = "f-1-again".into();
+    again.failed_at += 60_000;
+    s.insert(&[again]).await.unwrap();
+    let id2 = s.list(&Filter::default(), None, 1).await.unwrap().items[0].id;
+    s.record_replay(
+        id2,
+        &Replay {
+            actor: "minh".into(),
+            routing_key: "lgsp.route.demo".into(),
+            ..Replay::default()
+        },
+    )
+    .await
+    .unwrap();
+    let got = s.get(id2).await.unwrap().unwrap();
+    assert_eq!(got.replays.len(), 1);
+    assert!(!got.replays[0].edited);
+    assert_eq!(got.history.len(), 2, "{:?}", got.history);
+    let edit = &got.history[0];
+    assert_eq!(edit.failed_id, id);
+    assert_eq!(edit.actor, "lan");
+    assert_eq!(edit.edited_body.as_deref(), Some(&edited[..]));
+    let diff = edit.diff.as_deref().unwrap();
+    assert!(
+        diff.contains("-    \"label\": \"first\"\n+    \"name\": \"first\""),
+        "{diff}"
+    );
+    let log = s.audit_entries(0, 10).await.unwrap();
+    let actions: Vec<&str> = log.iter().map(|e| e.action.as_str()).collect();
+    assert_eq!(actions, ["edit_replay", "replay"]);
+}
+
+async fn a_request_is_approved_once_and_never_by_its_requester(s: Store, _url: String) {
+    use lgsp_store::approval::ApproveError;
+    let payload = json!({"ids": [7], "reason": "noise"});
+    let id = s
+        .create_request("lan", "discard", &payload, vec![7])
+        .await
+        .unwrap();
+    let pending = s.list_requests(Some("pending")).await.unwrap();
+    assert_eq!(pending.len(), 1);
+    assert_eq!(pending[0].payload, payload);
+    match s.approve_request(id, "lan").await {
+        Err(ApproveError::SelfApproval { name, .. }) => assert_eq!(name, "lan"),
+        other => panic!("self-approval: {other:?}"),
+    }
+    assert_eq!(s.get_request(id).await.unwrap().unwrap().status, "pending");
+    let r = s.approve_request(id, "minh").await.unwrap();
+    assert_eq!(r.status, "approved");
+    assert_eq!(r.decided_by.as_deref(), Some("minh"));
+    assert!(matches!(
+        s.approve_request(id, "hoa").await,
+        Err(ApproveError::NotPending { .. })
+    ));
+    assert!(matches!(
+        s.approve_request(id + 100, "hoa").await,
+        Err(ApproveError::NotFound(_))
+    ));
+    s.finish_request(id, true, &json!({"discarded": [7]}))
+        .await
+        .unwrap();
+    let done = s.get_request(id).await.unwrap().unwrap();
+    assert_eq!(done.status, "executed");
+    let log = s.audit_entries(0, 10).await.unwrap();
+    let who: Vec<(&str, &str)> = log
+        .iter()
+        .map(|e| (e.actor.as_str(), e.action.as_str()))
+        .collect();
+    assert_eq!(who, [("lan", "request"), ("minh", "approve")]);
+}
+
+async fn the_audit_chain_names_an_altered_row_and_a_removed_tail(s: Store, url: String) {
+    for i in 0..20 {
+        s.audit(&NewAudit::new("lan", "note", vec![i], &format!("note {i}")))
+            .await
+            .unwrap();
+    }
+    let v = s.audit_verify(None).await.unwrap();
+    assert!(v.ok, "{v:?}");
+    assert_eq!(v.entries, 20);
+    let head = s.audit_head().await.unwrap();
+    assert_eq!(head.seq, 20);
+    assert!(s.audit_verify(Some(&head.hash)).await.unwrap().ok);
+    // An older saved head is still in the chain: appends since then are fine.
+    let older = s.audit_entries(9, 1).await.unwrap()[0].hash.clone();
+    assert!(s.audit_verify(Some(&older)).await.unwrap().ok);
+
+    // The last row removed: the store's head row gives it away...
+    raw(&url, "DELETE FROM audit_log WHERE seq = 20").await;
+    let v = s.audit_verify(None).await.unwrap();
+    assert!(!v.ok);
+    assert_eq!(v.first_bad.as_ref().unwrap().seq, 20, "{v:?}");
+    // ...and with the head row rewritten too, the saved head still does.
+    let prev = s.audit_entries(18, 1).await.unwrap()[0].hash.clone();
+    raw(
+        &url,
+        &format!("UPDATE audit_head SET seq = 19, hash = '{prev}' WHERE id = 1"),
+    )
+    .await;
+    assert!(
+        s.audit_verify(None).await.unwrap().ok,
+        "undetectable without a saved head"
+    );
+    let v = s.audit_verify(Some(&head.hash)).await.unwrap();
+    assert!(!v.ok);
+    assert!(v.first_bad.unwrap().problem.contains("saved head"));
+
+    // One field of one row altered: that row is named.
+    raw(
+        &url,
+        "UPDATE audit_log SET note = 'nothing to see' WHERE seq = 7",
+    )
+    .await;
+    let v = s.audit_verify(None).await.unwrap();
+    assert!(!v.ok);
+    let bad = v.first_bad.unwrap();
+    assert_eq!(bad.seq, 7);
+    assert!(bad.problem.contains("altered"), "{}", bad.problem);
+    assert_eq!(v.head.seq, 6, "verified up to the entry before");
+}
+
+async fn two_stores_appending_500_entries_each_leave_a_chain_that_verifies(s: Store, url: String) {
+    let other = Store::open(&lgsp_core::config::SecretUrl::new(url.clone())).unwrap();
+    let t0 = Instant::now();
+    async fn write(st: &Store, who: &str) {
+        for i in 0..500 {
+            st.audit(&NewAudit::new(who, "note", vec![i], "concurrent"))
+                .await
+                .unwrap();
+        }
+    }
+    tokio::join!(write(&s, "a"), write(&other, "b"));
+    eprintln!(
+        "audit ({}): 1,000 appends from two pools in {:.2}s",
+        s.backend(),
+        t0.elapsed().as_secs_f64()
+    );
+    let v = s.audit_verify(None).await.unwrap();
+    assert!(v.ok, "{v:?}");
+    assert_eq!(v.entries, 1000);
 }
 
 macro_rules! on_both {
@@ -207,10 +590,10 @@ macro_rules! on_both {
                 async fn $name() {
                     let dir = tempfile::tempdir().unwrap();
                     let url = format!("sqlite://{}/a/b/lgsp.db", dir.path().display());
-                    let s = lgsp_store::Store::open(&lgsp_core::config::SecretUrl::new(url)).unwrap();
+                    let s = lgsp_store::Store::open(&lgsp_core::config::SecretUrl::new(url.clone())).unwrap();
                     s.migrate().await.unwrap();
                     assert!(dir.path().join("a/b/lgsp.db").exists(), "folder and file created");
-                    super::$name(s).await;
+                    super::$name(s, url).await;
                 }
             )*
         }
@@ -221,7 +604,7 @@ macro_rules! on_both {
                     let schema = lgsp_testkit::PgSchema::new(stringify!($name)).await;
                     let s = lgsp_store::Store::open(&lgsp_core::config::SecretUrl::new(schema.url())).unwrap();
                     s.migrate().await.unwrap();
-                    super::$name(s).await;
+                    super::$name(s, schema.url()).await;
                 }
             )*
         }
@@ -233,4 +616,11 @@ on_both!(
     lists_filter_and_page,
     a_replay_is_recorded_and_a_new_failure_of_the_same_message_keeps_its_first_time,
     migrating_twice_changes_nothing,
+    a_thousand_failures_of_three_causes_make_three_groups,
+    a_discard_needs_a_failed_record_and_is_audited,
+    retention_purges_only_settled_records_past_the_cutoff,
+    an_edit_is_kept_as_a_diff_and_survives_a_later_plain_replay,
+    a_request_is_approved_once_and_never_by_its_requester,
+    the_audit_chain_names_an_altered_row_and_a_removed_tail,
+    two_stores_appending_500_entries_each_leave_a_chain_that_verifies,
 );

@@ -56,6 +56,7 @@ const TOP_LEVEL: &[&str] = &[
     "http",
     "limits",
     "admin",
+    "replay",
     "adapter_dir",
     "schema_dir",
     "reference_dir",
@@ -102,6 +103,7 @@ fn build(file: &mut YamlFile) -> Option<LoadedConfig> {
     let http = file.section::<HttpConfig>("http");
     let limits = file.section::<LimitsConfig>("limits");
     let admin = file.section::<AdminConfig>("admin");
+    let replay = file.section::<ReplayConfig>("replay");
     let adapter_dir = file.section::<PathBuf>("adapter_dir");
     let schema_dir = file.section::<PathBuf>("schema_dir");
     let reference_dir = file.section::<PathBuf>("reference_dir");
@@ -121,6 +123,7 @@ fn build(file: &mut YamlFile) -> Option<LoadedConfig> {
         http: http.unwrap_or_default(),
         limits: limits.unwrap_or_default(),
         admin: admin.unwrap_or_default(),
+        replay: replay.unwrap_or_default(),
         adapter_dir: adapter_dir.unwrap_or_else(|| PathBuf::from("../adapters")),
         schema_dir: schema_dir.unwrap_or_else(model::default_schema_dir),
         reference_dir: reference_dir.unwrap_or_else(model::default_reference_dir),
@@ -143,6 +146,69 @@ fn valid_name(s: &str) -> bool {
     !s.is_empty()
         && s.bytes()
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-')
+}
+
+fn is_sha256_hex(s: &str) -> bool {
+    s.len() == 64 && s.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+/// Admin tokens: hashes are SHA-256 in hex, names unique (the fixed names of the
+/// older keys included); replay pace at least 1.
+fn validate_admin(c: &Config, file: &mut YamlFile) {
+    let mut names: HashSet<String> = HashSet::new();
+    if c.admin.operator_token.is_some() {
+        names.insert("operator".into());
+    }
+    for (key, list, prefix) in [
+        (
+            "admin.operator_token_sha256",
+            &c.admin.operator_token_sha256,
+            "operator",
+        ),
+        (
+            "admin.viewer_token_sha256",
+            &c.admin.viewer_token_sha256,
+            "viewer",
+        ),
+    ] {
+        for (i, h) in list.iter().enumerate() {
+            names.insert(format!("{prefix}-{}", i + 1));
+            if !is_sha256_hex(h.trim()) {
+                file.problem(
+                    &format!("{key}.{i}"),
+                    "not a SHA-256 in hex (64 digits); compute it with `printf %s TOKEN | sha256sum`",
+                );
+            }
+        }
+    }
+    for (i, t) in c.admin.tokens.iter().enumerate() {
+        if t.name.trim().is_empty() || t.name.chars().any(char::is_control) {
+            file.problem(
+                &format!("admin.tokens.{i}.name"),
+                "give the holder's name (no control characters)",
+            );
+        } else if !names.insert(t.name.clone()) {
+            file.problem(
+                &format!("admin.tokens.{i}.name"),
+                format!(
+                    "`{}` is already the name of another token (older keys are named operator, operator-N, viewer-N); names must be unique",
+                    t.name
+                ),
+            );
+        }
+        if !is_sha256_hex(t.sha256.trim()) {
+            file.problem(
+                &format!("admin.tokens.{i}.sha256"),
+                "not a SHA-256 in hex (64 digits); compute it with `printf %s TOKEN | sha256sum`",
+            );
+        }
+    }
+    if c.replay.rate == 0 {
+        file.problem("replay.rate", "must be at least 1 (messages per second)");
+    }
+    if c.replay.batch_size == 0 || c.replay.batch_size > 1000 {
+        file.problem("replay.batch_size", "must be between 1 and 1000");
+    }
 }
 
 /// Checks that need more than one key: names, references between sections, ranges.
@@ -185,6 +251,7 @@ fn validate(c: &Config, route_index: &[usize], file: &mut YamlFile) {
     if c.broker.confirm_window == 0 {
         file.problem("broker.confirm_window", "must be at least 1");
     }
+    validate_admin(c, file);
     let store = c.store.url.expose();
     if !(store.starts_with("sqlite:")
         || store.starts_with("postgres://")

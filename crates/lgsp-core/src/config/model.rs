@@ -26,6 +26,9 @@ pub struct Config {
     /// Administration (tokens for the admin API).
     #[serde(default)]
     pub admin: AdminConfig,
+    /// Replays of failed messages: bulk pace and approval.
+    #[serde(default)]
+    pub replay: ReplayConfig,
     /// Folder holding one sub-folder per adapter, relative to this file. Default `../adapters`.
     #[serde(default = "default_adapter_dir")]
     pub adapter_dir: PathBuf,
@@ -138,16 +141,60 @@ pub struct StoreConfig {
     /// path is relative to the root configuration file's folder) or `postgres://...`.
     #[serde(default = "default_store_url")]
     pub url: SecretUrl,
+    /// How long replayed and discarded records are kept before `lgsp run` purges them
+    /// (failed ones are never purged; the audit log is never purged). Default `30d`.
+    #[serde(default = "default_retention")]
+    pub retention: Duration,
 }
 
 fn default_store_url() -> SecretUrl {
     SecretUrl::new("sqlite://data/lgsp.db")
+}
+fn default_retention() -> Duration {
+    Duration::from_secs(30 * 24 * 3600)
 }
 
 impl Default for StoreConfig {
     fn default() -> Self {
         StoreConfig {
             url: default_store_url(),
+            retention: default_retention(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReplayConfig {
+    /// Bulk replays publish at most this many messages per second (a command may ask
+    /// for another pace). Default 200.
+    #[serde(default = "default_replay_rate", deserialize_with = "lenient::number")]
+    pub rate: u32,
+    /// Messages published (confirms pipelined) and recorded per bulk batch. Default 100.
+    #[serde(
+        default = "default_replay_batch_size",
+        deserialize_with = "lenient::number"
+    )]
+    pub batch_size: u32,
+    /// A replay, bulk replay, edit or discard becomes a request that another operator
+    /// (another token name) must approve. Default false.
+    #[serde(default, deserialize_with = "lenient::boolean")]
+    pub require_approval: bool,
+}
+
+fn default_replay_rate() -> u32 {
+    200
+}
+fn default_replay_batch_size() -> u32 {
+    100
+}
+
+impl Default for ReplayConfig {
+    fn default() -> Self {
+        ReplayConfig {
+            rate: default_replay_rate(),
+            batch_size: default_replay_batch_size(),
+            require_approval: false,
         }
     }
 }
@@ -214,6 +261,30 @@ pub struct AdminConfig {
     /// SHA-256 (hex) of viewer tokens (read only). Default none.
     #[serde(default)]
     pub viewer_token_sha256: Vec<String>,
+    /// Named tokens: the name is who the audit log and approvals see. The keys above
+    /// stay valid and get fixed names (`operator`, `operator-N`, `viewer-N`). Default none.
+    #[serde(default)]
+    pub tokens: Vec<TokenConfig>,
+}
+
+/// One named admin token, kept as its SHA-256.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TokenConfig {
+    /// Who holds it, e.g. `nguyen.van.a`; unique; recorded in the audit log.
+    pub name: String,
+    /// SHA-256 of the token, 64 hex digits (`printf %s TOKEN | sha256sum`).
+    pub sha256: String,
+    /// `viewer` (read) or `operator` (read, replay, discard, approve).
+    pub role: TokenRole,
+}
+
+/// What a token may do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TokenRole {
+    Viewer,
+    Operator,
 }
 
 /// One route: messages bound from `lgsp.in`, mapped by an adapter, sent to targets.

@@ -193,3 +193,50 @@ fn a_route_may_ask_for_strict_admin_codes() {
     let c = load_text(&text, &[]).unwrap().config;
     assert!(c.routes[0].strict_admin_codes);
 }
+
+#[test]
+fn named_admin_tokens_load_and_their_mistakes_name_the_key() {
+    let hash = "a72bf14466a555a28f46b4fdba9d825359a9f1e5ebc9fa627fd113365cf67542";
+    let text = format!(
+        "{GOOD}admin:\n  operator_token_sha256: [\"{hash}\"]\n  tokens:\n    - {{ name: lan, sha256: \"{hash}\", role: operator }}\n    - {{ name: minh, sha256: \"{hash}\", role: viewer }}\nreplay: {{ require_approval: true, rate: 50 }}\nstore: {{ retention: 7d }}\n"
+    );
+    let c = load_text(&text, &[]).unwrap().config;
+    assert_eq!(c.admin.tokens.len(), 2);
+    assert_eq!(c.admin.tokens[1].role, TokenRole::Viewer);
+    assert!(c.replay.require_approval);
+    assert_eq!(c.replay.rate, 50);
+    assert_eq!(c.replay.batch_size, 100);
+    assert_eq!(c.store.retention.get().as_secs(), 7 * 24 * 3600);
+
+    // An unknown role is an error naming the key.
+    let bad = format!(
+        "{GOOD}admin:\n  tokens:\n    - {{ name: minh, sha256: \"{hash}\", role: admin }}\n"
+    );
+    let problems = load_text(&bad, &[]).unwrap_err();
+    let all: Vec<String> = problems.iter().map(ToString::to_string).collect();
+    assert!(
+        all.iter()
+            .any(|p| p.contains("admin") && p.contains("role") || p.contains("`admin`")),
+        "{all:?}"
+    );
+}
+
+#[test]
+fn token_names_must_be_unique_and_hashes_hex() {
+    let hash = "a72bf14466a555a28f46b4fdba9d825359a9f1e5ebc9fa627fd113365cf67542";
+    let bad = format!(
+        "{GOOD}admin:\n  operator_token_sha256: [\"{hash}\"]\n  tokens:\n    - {{ name: operator-1, sha256: \"{hash}\", role: operator }}\n    - {{ name: lan, sha256: \"abc\", role: operator }}\n"
+    );
+    let problems = load_text(&bad, &[]).unwrap_err();
+    let all: Vec<String> = problems.iter().map(ToString::to_string).collect();
+    assert!(
+        all.iter()
+            .any(|p| p.contains("admin.tokens[0].name") && p.contains("already the name")),
+        "{all:?}"
+    );
+    assert!(
+        all.iter()
+            .any(|p| p.contains("admin.tokens[1].sha256") && p.contains("64 digits")),
+        "{all:?}"
+    );
+}
