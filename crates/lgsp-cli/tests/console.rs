@@ -266,7 +266,7 @@ async fn groups_bulk_replay_killed_and_rerun(pg: bool) {
         .items
         .len();
     assert!(
-        (60..400).contains(&replayed_before),
+        (1..400).contains(&replayed_before),
         "killed halfway: {replayed_before} replayed"
     );
 
@@ -287,9 +287,11 @@ async fn groups_bulk_replay_killed_and_rerun(pg: bool) {
     );
     assert_eq!(code, 0, "{err}");
     let v: Value = serde_json::from_str(&out).unwrap();
-    assert_eq!(
-        v["replayed"].as_u64().unwrap() as usize,
-        400 - replayed_before,
+    // The batch the killed client had asked for may still have finished on the server
+    // (it runs in a task of its own): the rerun replays the rest.
+    let rerun = v["replayed"].as_u64().unwrap() as usize;
+    assert!(
+        (400 - replayed_before - 20..=400 - replayed_before).contains(&rerun),
         "{v}"
     );
     assert_eq!(v["remaining"], 0);
@@ -301,6 +303,19 @@ async fn groups_bulk_replay_killed_and_rerun(pg: bool) {
         t0.elapsed().as_secs_f64()
     );
 
+    let replayed = s
+        .list(
+            &Filter {
+                status: Some(Status::Replayed),
+                ..Filter::default()
+            },
+            None,
+            1000,
+        )
+        .await
+        .unwrap()
+        .items;
+    assert_eq!(replayed.len(), 400);
     let got = amqp.drain("test.out", 1000, Duration::from_secs(5)).await;
     let ids: Vec<String> = got.iter().map(|m| m.message_id.clone().unwrap()).collect();
     let unique: HashSet<&String> = ids.iter().collect();
@@ -669,7 +684,13 @@ async fn export_test_fails_with_todays_error(pg: bool) {
         std::fs::read(&input).unwrap(),
         br#"{"thing": {"label": "first"}}"#
     );
-    assert!(case_file.starts_with(dir.path().join("adapters/demo/tests")));
+    assert_eq!(
+        case_file.canonicalize().unwrap().parent().unwrap(),
+        dir.path()
+            .join("adapters/demo/tests")
+            .canonicalize()
+            .unwrap()
+    );
     let case = std::fs::read_to_string(&case_file).unwrap();
     assert!(
         case.contains("required value missing at $.thing.name"),

@@ -89,6 +89,10 @@ pub struct Replayer {
     link: Mutex<Option<(Connection, Publisher)>>,
     /// When the next bulk batch may start (the pace).
     next_slot: Mutex<tokio::time::Instant>,
+    /// Held from reading a record's status to recording its replay: two replays in
+    /// this process (a bulk batch still running for a client that went away, and the
+    /// rerun it started) never pick the same still-`failed` record.
+    one_at_a_time: Mutex<()>,
 }
 
 impl std::fmt::Debug for Replayer {
@@ -104,6 +108,7 @@ impl Replayer {
             names,
             link: Mutex::new(None),
             next_slot: Mutex::new(tokio::time::Instant::now()),
+            one_at_a_time: Mutex::new(()),
         }
     }
 
@@ -186,6 +191,7 @@ impl Replayer {
         actor: &str,
         note: &str,
     ) -> Result<Replayed, ReplayError> {
+        let _turn = self.one_at_a_time.lock().await;
         let f = store.get(id).await?.ok_or(ReplayError::NotFound(id))?;
         if f.summary.status != Status::Failed {
             return Err(ReplayError::NotReplayable {
@@ -252,6 +258,7 @@ impl Replayer {
         actor: &str,
         note: &str,
     ) -> Result<Batch, ReplayError> {
+        let _turn = self.one_at_a_time.lock().await;
         let records = store.select_failed(filter, batch_size).await?;
         if records.is_empty() {
             return Ok(Batch::default());
@@ -339,4 +346,25 @@ pub struct Batch {
     pub refused: Vec<Refused>,
     /// Records still `failed` that match the selection.
     pub remaining: u64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn bulk_batches_keep_to_the_pace() {
+        let r = Replayer::new(
+            SecretUrl::new("amqp://guest:guest@127.0.0.1:1/%2f"),
+            Names::new("lgsp"),
+        );
+        let t0 = std::time::Instant::now();
+        // 20 messages at 100/s: the first batch at once, each next one 200 ms later.
+        for _ in 0..3 {
+            r.pace(20, 100).await;
+        }
+        let took = t0.elapsed();
+        assert!(took >= Duration::from_millis(390), "{took:?}");
+        assert!(took < Duration::from_millis(1500), "{took:?}");
+    }
 }
