@@ -214,9 +214,24 @@ fn named_admin_tokens_load_and_their_mistakes_name_the_key() {
     );
     let problems = load_text(&bad, &[]).unwrap_err();
     let all: Vec<String> = problems.iter().map(ToString::to_string).collect();
+    assert_eq!(all.len(), 1, "{all:?}");
+    assert!(
+        all[0].contains("admin.tokens[0].role") && all[0].contains("found `admin`"),
+        "{all:?}"
+    );
+    let bad = format!("{GOOD}replay: {{ rate: 0, batch_size: 5000 }}\n");
+    let all: Vec<String> = load_text(&bad, &[])
+        .unwrap_err()
+        .iter()
+        .map(ToString::to_string)
+        .collect();
     assert!(
         all.iter()
-            .any(|p| p.contains("admin") && p.contains("role") || p.contains("`admin`")),
+            .any(|p| p.contains("replay.rate: must be at least 1")),
+        "{all:?}"
+    );
+    assert!(
+        all.iter().any(|p| p.contains("replay.batch_size")),
         "{all:?}"
     );
 }
