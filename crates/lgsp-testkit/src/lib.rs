@@ -121,8 +121,11 @@ pub struct Lgsp {
 impl Lgsp {
     /// Spawn `bin run --config config` with `env`, wait until it prints its HTTP address.
     pub fn spawn(bin: &Path, config: &Path, env: &[(&str, String)]) -> Lgsp {
-        let log = config.with_extension(format!(
-            "stderr.{}.log",
+        // In the temporary folder: a test may run the repository's own configuration,
+        // whose folder must stay clean.
+        let log = std::env::temp_dir().join(format!(
+            "lgsp-run-stderr.{}.{}.log",
+            std::process::id(),
             std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
                 .map_or(0, |d| d.as_nanos())
