@@ -23,6 +23,7 @@ use super::spec::{
     TransformSpec,
 };
 use crate::decode::Format;
+use crate::decode::projection::{DOCUMENT, NodeId, Projection, ProjectionBuilder};
 use crate::domain::{Domain, LEGACY_ADMIN_CODE, Reference, Resolution, Schema, Schemas};
 use crate::values::{self, DatePatterns, ValueError};
 use crate::xml_out::XmlOutOptions;
@@ -74,6 +75,8 @@ pub struct Program {
     steps: Steps,
     validate: Option<(Arc<Schemas>, Schema)>,
     strict_admin_codes: bool,
+    /// What of an XML payload the fields can read; `None` when that is everything.
+    projection: Option<Arc<Projection>>,
 }
 
 /// Rust steps of a mapping, in order.
@@ -240,6 +243,7 @@ impl Program {
                 }
             });
         if errors.is_empty() {
+            let projection = project(each.as_ref(), fields.as_deref()).map(Arc::new);
             Ok(Program {
                 name: name.to_owned(),
                 from: spec.from.map(to_format),
@@ -250,6 +254,7 @@ impl Program {
                 steps: Steps(steps),
                 validate,
                 strict_admin_codes: spec.strict_admin_codes,
+                projection,
             })
         } else {
             Err(errors)
@@ -335,6 +340,13 @@ impl Program {
         Ok(())
     }
 
+    /// What of an XML payload this mapping can read, when that is less than everything:
+    /// decoding with it ([`crate::decode::decode_xml_projected`]) gives the same outputs
+    /// as decoding the whole tree.
+    pub fn projection(&self) -> Option<&Projection> {
+        self.projection.as_deref()
+    }
+
     /// The schema the outputs are validated against, if any.
     pub fn validates(&self) -> Option<&str> {
         self.validate.as_ref().map(|(_, s)| s.id.as_str())
@@ -372,6 +384,57 @@ impl Program {
             collect(f, &mut out);
         }
         out
+    }
+}
+
+/// What the paths of a mapping can read, from the document root: `None` when it is
+/// everything (no `fields`: the whole document is the output).
+fn project(each: Option<&CompiledPath>, fields: Option<&[Field]>) -> Option<Projection> {
+    let fields = fields?;
+    let mut b = ProjectionBuilder::new();
+    let items = match each {
+        Some(each) => each.project(&[DOCUMENT], &mut b),
+        None => vec![DOCUMENT],
+    };
+    project_fields(fields, &items, &mut b);
+    let projection = b.finish();
+    (!projection.keeps_everything()).then_some(projection)
+}
+
+/// Every path of `fields` evaluated at `nodes`; what a path selects is read whole.
+fn project_fields(fields: &[Field], nodes: &[NodeId], b: &mut ProjectionBuilder) {
+    let whole = |p: &CompiledPath, from: &[NodeId], b: &mut ProjectionBuilder| {
+        for end in p.project(from, b) {
+            b.whole(end);
+        }
+    };
+    for f in fields {
+        match &f.source {
+            Source::Path(p) => whole(p, nodes, b),
+            Source::RootPath(p) => whole(p, &[DOCUMENT], b),
+            Source::Envelope(_) | Source::Const(_) => {}
+            Source::Concat(parts) => {
+                for part in parts {
+                    if let Part::Path(p) = part {
+                        whole(p, nodes, b);
+                    }
+                }
+            }
+            Source::Object(fields) => project_fields(fields, nodes, b),
+            Source::List { each, item } => {
+                let items = each.project(nodes, b);
+                match item {
+                    Some(fields) => project_fields(fields, &items, b),
+                    None => items.into_iter().for_each(|i| b.whole(i)),
+                }
+            }
+        }
+        if let Some(r) = &f.reference {
+            whole(&r.date, &[DOCUMENT], b);
+            if let Some(name) = &r.name {
+                whole(name, nodes, b);
+            }
+        }
     }
 }
 
@@ -1167,6 +1230,9 @@ fn same_name(a: &str, b: &str) -> bool {
 }
 
 fn select_value(p: &CompiledPath, node: &Value) -> Option<Value> {
+    if p.is_names() {
+        return p.select_one(node, is_empty).cloned();
+    }
     let mut found = Vec::new();
     p.select(node, &mut found);
     found.retain(|v| !is_empty(v));
