@@ -9,7 +9,7 @@ use lgsp_core::step::StepRegistry;
 use lgsp_mapping::decode::projection::{DOCUMENT, ProjectionBuilder};
 use lgsp_mapping::decode::{DecodeError, Format, Limits, decode_xml, decode_xml_projected};
 use lgsp_mapping::dsl::testing::test_envelope;
-use lgsp_mapping::dsl::testing::{case_input, load_cases, map_case};
+use lgsp_mapping::dsl::testing::{Outcome, case_input, load_cases, map_case, run_case};
 use lgsp_mapping::dsl::{Adapter, Adapters, Decoded, Decoding, MapError, Mapped};
 
 fn adapters() -> Adapters {
@@ -42,6 +42,9 @@ fn every_golden_case_maps_the_same_projected_and_whole() {
             let auto = map_case(adapter, &case, &input, &limits, Decoding::Auto).unwrap();
             let tree = map_case(adapter, &case, &input, &limits, Decoding::Tree).unwrap();
             assert_eq!(observed(&auto), observed(&tree), "{name}");
+            // And the golden file (or expected error) still holds.
+            let outcome = run_case(adapter, &case, &limits, false);
+            assert!(matches!(outcome, Outcome::Passed), "{name}: {outcome:?}");
             if let Ok((_, how)) = &tree {
                 assert_eq!(*how, Decoded::Tree, "{name}");
             }

@@ -15,7 +15,7 @@ use jsonpath_rust::parser::model::{
 use jsonpath_rust::parser::parse_json_path;
 use jsonpath_rust::query::js_path_process;
 use regex::Regex;
-use serde_json::Value;
+use serde_json::{Map, Value};
 
 use crate::decode::projection::{NodeId, ProjectionBuilder};
 
@@ -193,7 +193,7 @@ impl CompiledPath {
                 let mut node = root;
                 for step in steps {
                     let Step::Name(n) = step else { return None };
-                    node = node.as_object()?.get(n)?;
+                    node = member(node.as_object()?, n)?;
                 }
                 (!skip(node)).then_some(node)
             }
@@ -364,7 +364,7 @@ fn walk<'a>(node: &'a Value, root: &'a Value, steps: &[Step], out: &mut Vec<&'a 
     };
     match (step, node) {
         (Step::Name(n), Value::Object(m)) => {
-            if let Some(v) = m.get(n) {
+            if let Some(v) = member(m, n) {
                 walk(v, root, rest, out);
             }
         }
@@ -393,6 +393,17 @@ fn walk<'a>(node: &'a Value, root: &'a Value, steps: &[Step], out: &mut Vec<&'a 
     }
 }
 
+/// The member `key` of an object. Elements have few members: comparing the keys in
+/// order costs less than hashing one (the map's hasher is SipHash), so small maps are
+/// scanned.
+pub(crate) fn member<'a>(m: &'a Map<String, Value>, key: &str) -> Option<&'a Value> {
+    if m.len() <= 16 {
+        m.iter().find(|(k, _)| k.as_str() == key).map(|(_, v)| v)
+    } else {
+        m.get(key)
+    }
+}
+
 fn index(a: &[Value], i: i64) -> Option<&Value> {
     let len = a.len() as i64;
     let idx = if i < 0 { len + i } else { i };
@@ -408,7 +419,7 @@ impl Singular {
         let mut node = if self.from_root { root } else { current };
         for step in &self.steps {
             node = match step {
-                SingularStep::Name(n) => node.as_object()?.get(n)?,
+                SingularStep::Name(n) => member(node.as_object()?, n)?,
                 SingularStep::Index(i) => index(node.as_array()?, *i)?,
             };
         }
@@ -728,6 +739,54 @@ mod tests {
             sel("$.items[?length(@.k) == 1].v", &v),
             vec![json!("1"), json!("2")]
         );
+    }
+
+    /// The walk and jsonpath-rust agree on filters, on trees where they match and where
+    /// they do not (absent members, numbers against strings, nested arrays).
+    #[test]
+    fn walked_filters_agree_with_jsonpath() {
+        let trees = [
+            json!({"a": {"b": [{"c": "1", "d": "KHAC:5"}, {"c": "2", "d": "10%"}], "e": "VND"}}),
+            json!({"a": {"b": {"c": 1, "d": "10%"}, "e": "USD"}}),
+            json!({"a": {"b": [{"c": 1.0}, {"c": "1"}, {}], "e": ""}}),
+            json!({"a": [{"b": [{"c": "x"}]}, {"b": {"c": "y"}}]}),
+            json!({"a": "s"}),
+        ];
+        let paths = [
+            "$.a.b[?@.c == '1'].d",
+            "$.a.b[?@.c == 1].d",
+            "$.a.b[?@.c != '1']",
+            "$.a.b[?@.c > 0]",
+            "$.a.b[?@.c >= 1]",
+            "$.a.b[?@.c < '2']",
+            "$.a.b[?@.c <= '1']",
+            "$.a.b[?@.d]",
+            "$.a.b[?!@.d]",
+            "$.a.b[?search(@.d, '^KHAC:')].c",
+            "$.a.b[?match(@.d, '1.%')].c",
+            "$.a.b[?match(@.d, 'a(')]",
+            "$.a.b[?search(@.d, 1)]",
+            "$.a[?$.a.e == 'VND' || !$.a.e].b",
+            "$.a[?$.a.e && $.a.e != 'VND'].b",
+            "$.a[?search($.a.e, '^V')].e",
+            "$.a.b[*][?@ == '1']",
+            "$.a[*].b[?@.c == 'x'].c",
+            "$.a[0].b[?(@.c == 'x' || @.c == 'y')]",
+            "$.a.b[?@.c == null]",
+            "$.a.b[?@.missing == @.other]",
+            "$[?@.b]",
+        ];
+        for path in paths {
+            let p = CompiledPath::compile(path).unwrap();
+            assert!(p.is_simple(), "{path} should be walked");
+            let q = parse_json_path(&desugar(path).0).unwrap();
+            for tree in &trees {
+                let full: Vec<Value> = js_path_process(&q, tree)
+                    .map(|r| r.into_iter().map(|r| r.val.clone()).collect())
+                    .unwrap_or_default();
+                assert_eq!(sel(path, tree), full, "{path} on {tree}");
+            }
+        }
     }
 
     #[test]
