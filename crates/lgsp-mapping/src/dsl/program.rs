@@ -4,6 +4,7 @@
 //! regexes, date patterns, code tables, multiplication factors, field order. Running
 //! walks the fields once per message and builds the output directly.
 
+use std::borrow::Cow;
 use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
@@ -1054,11 +1055,14 @@ impl Ctx<'_> {
         node: &Value,
         trail: &Trail<'_>,
     ) -> Result<Option<Value>, FieldError> {
-        let raw: Option<Value> = match &f.source {
-            Source::Path(p) => select_value(p, node),
-            Source::RootPath(p) => select_value(p, self.root),
-            Source::Envelope(name) => self.envelope.get(name).map(|s| Value::String(s.to_owned())),
-            Source::Const(v) => Some(v.clone()),
+        let raw: Option<Cow<'_, Value>> = match &f.source {
+            Source::Path(p) => select_cow(p, node),
+            Source::RootPath(p) => select_cow(p, self.root),
+            Source::Envelope(name) => self
+                .envelope
+                .get(name)
+                .map(|s| Cow::Owned(Value::String(s.to_owned()))),
+            Source::Const(v) => Some(Cow::Borrowed(v)),
             Source::Concat(parts) => {
                 let mut s = String::new();
                 let mut complete = true;
@@ -1082,11 +1086,11 @@ impl Ctx<'_> {
                         },
                     }
                 }
-                complete.then_some(Value::String(s))
+                complete.then_some(Cow::Owned(Value::String(s)))
             }
             Source::Object(fields) => {
                 let m = self.object(fields, node, trail)?;
-                (!m.is_empty()).then_some(Value::Object(m))
+                (!m.is_empty()).then_some(Cow::Owned(Value::Object(m)))
             }
             Source::List { each, item } => {
                 let nodes = each_nodes(each, node);
@@ -1101,7 +1105,7 @@ impl Ctx<'_> {
                             }
                         }
                         None => {
-                            if let Some(v) = self.finish(f, n.clone(), &t)? {
+                            if let Some(v) = self.finish(f, Cow::Borrowed(n), &t)? {
                                 list.push(v);
                             }
                         }
@@ -1114,7 +1118,7 @@ impl Ctx<'_> {
                         trail,
                     );
                 }
-                (!list.is_empty()).then_some(Value::Array(list))
+                (!list.is_empty()).then_some(Cow::Owned(Value::Array(list)))
             }
         };
         match raw {
@@ -1122,7 +1126,7 @@ impl Ctx<'_> {
                 let v = self.finish(f, v, trail)?;
                 self.present(f, v, trail)
             }
-            other => self.present(f, other, trail),
+            other => self.present(f, other.map(Cow::into_owned), trail),
         }
     }
 
@@ -1159,19 +1163,21 @@ impl Ctx<'_> {
     }
 
     /// Transforms, normalisation (trim, NFC), checks. `None` when the result is empty.
+    /// The value may be borrowed from the document: the first transform makes a new
+    /// one, so a value that is transformed is never copied first.
     fn finish(
         &self,
         f: &Field,
-        mut v: Value,
+        mut v: Cow<'_, Value>,
         trail: &Trail<'_>,
     ) -> Result<Option<Value>, FieldError> {
         for t in &f.transforms {
             v = match apply_each(t, &v) {
-                Ok(out) => out,
+                Ok(out) => Cow::Owned(out),
                 Err(e) => return Err(self.value_error(f, trail, e, &v, ErrorKind::Mapping)),
             };
         }
-        let Some(v) = normalise(v) else {
+        let Some(v) = normalise(v.into_owned()) else {
             return Ok(None);
         };
         for c in &f.checks {
@@ -1227,6 +1233,14 @@ fn same_name(a: &str, b: &str) -> bool {
         joined
     }
     key(a) == key(b)
+}
+
+/// As [`select_value`], borrowing the node when the path selects one node or none.
+fn select_cow<'a>(p: &CompiledPath, node: &'a Value) -> Option<Cow<'a, Value>> {
+    if p.is_names() {
+        return p.select_one(node, is_empty).map(Cow::Borrowed);
+    }
+    select_value(p, node).map(Cow::Owned)
 }
 
 fn select_value(p: &CompiledPath, node: &Value) -> Option<Value> {
