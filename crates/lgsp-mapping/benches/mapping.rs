@@ -1,16 +1,18 @@
-//! Decoding and mapping throughput on the samples of the bizreg adapter.
+//! Decoding and mapping throughput on the samples of the shipped adapters.
 //!
-//! For every XML sample, three benchmarks in one group named after the file:
+//! For every XML sample, four benchmarks in one group named after the file:
 //! - `raw`: quick-xml's bare event loop over the bytes, the upper bound;
-//! - `decode`: `decode_xml` into the mapping tree;
-//! - `decode_map`: `Adapter::map_message`, decode and map exactly as the bus does.
+//! - `decode`: `decode_xml` into the whole mapping tree;
+//! - `decode_map`: `Adapter::map_message`, decode and map exactly as the bus does (with
+//!   the mapping's projection: only what its paths can read is built);
+//! - `decode_map_tree`: the same with the whole tree decoded (`Decoding::Tree`).
 //!
 //! For every JSON sample, `serde_json` (`from_slice::<Value>`) is the reference, next to
 //! `decode` (`decode_json`) and `decode_map`.
 //!
 //! `einvoice-500-lines` is a generated VAT e-invoice of 500 lines (the generator of
 //! `tests/support/einvoice_500.rs`) through the shipped configuration's tax adapter, its
-//! totals step included: `decode` and `decode_map`.
+//! totals step included: `raw`, `decode`, `decode_map` and `decode_map_tree`.
 //!
 //! Run with `cargo bench -p lgsp-mapping --bench mapping`.
 #![allow(clippy::expect_used)]
@@ -22,22 +24,49 @@ use std::time::Duration;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use lgsp_core::envelope::Envelope;
 use lgsp_mapping::decode::{Format, Limits, decode_json, decode_xml};
-use lgsp_mapping::dsl::Adapter;
+use lgsp_mapping::dsl::{Adapter, Decoded, Decoding};
 use quick_xml::Reader;
 use quick_xml::events::Event;
 
 #[path = "../tests/support/einvoice_500.rs"]
 mod einvoice_500;
 
-/// The XML samples and the message type each is published under.
-const XML_SAMPLES: &[(&str, &str)] = &[
-    ("enterprise-registered", "bizreg.enterprise.registered"),
-    ("enterprise-changed", "bizreg.enterprise.changed"),
-    ("enterprise-dissolved", "bizreg.enterprise.dissolved"),
-    ("branch-registered", "bizreg.branch.registered"),
+/// The XML samples: adapter, file (under `samples/`), the message type it is published
+/// under and the sending application.
+const XML_SAMPLES: &[(&str, &str, &str, &str)] = &[
+    (
+        "bizreg",
+        "enterprise-registered",
+        "bizreg.enterprise.registered",
+        "dkkd",
+    ),
+    (
+        "bizreg",
+        "enterprise-changed",
+        "bizreg.enterprise.changed",
+        "dkkd",
+    ),
+    (
+        "bizreg",
+        "enterprise-dissolved",
+        "bizreg.enterprise.dissolved",
+        "dkkd",
+    ),
+    (
+        "bizreg",
+        "branch-registered",
+        "bizreg.branch.registered",
+        "dkkd",
+    ),
+    (
+        "tax",
+        "einvoice-vat-basic",
+        "tax.einvoice.issued",
+        "hddt-cqt",
+    ),
 ];
 
-/// The JSON samples and the message type each is published under.
+/// The JSON samples of the bizreg adapter and the message type each is published under.
 const JSON_SAMPLES: &[(&str, &str)] = &[
     ("enterprise-registered", "bizreg.enterprise.registered"),
     ("enterprise-suspended", "bizreg.enterprise.status_changed"),
@@ -47,35 +76,24 @@ const JSON_SAMPLES: &[(&str, &str)] = &[
     ),
 ];
 
-/// The adapter folder, as the bus configuration names it.
-const ADAPTER_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../adapters/bizreg");
+/// The adapters folder, as the bus configuration names it.
+const ADAPTERS_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../adapters");
 
-fn adapter_dir() -> PathBuf {
-    Path::new(ADAPTER_DIR).to_path_buf()
+fn adapter_dir(adapter: &str) -> PathBuf {
+    Path::new(ADAPTERS_DIR).join(adapter)
 }
 
-fn load_adapter() -> Adapter {
-    let repo = adapter_dir().join("../..");
-    let domain = lgsp_mapping::domain::Domain::load(
-        &repo.join("schemas"),
-        &repo.join("reference"),
-        lgsp_core::step::StepRegistry::new(),
-    )
-    .expect("the shipped schemas and reference data load");
-    Adapter::load_with("bizreg", &adapter_dir(), &domain).expect("the bizreg adapter loads")
-}
-
-fn sample(file: &str) -> Vec<u8> {
-    let path = adapter_dir().join("samples").join(file);
+fn sample(adapter: &str, file: &str) -> Vec<u8> {
+    let path = adapter_dir(adapter).join("samples").join(file);
     std::fs::read(&path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()))
 }
 
 /// An envelope as the bus builds it for an incoming message of `message_type`.
-fn envelope(message_type: &str) -> Envelope {
+fn envelope(message_type: &str, app_id: &str) -> Envelope {
     Envelope {
         message_id: "00000000-0000-4000-8000-000000000001".into(),
         message_type: Some(message_type.to_owned()),
-        app_id: Some("dkkd".into()),
+        app_id: Some(app_id.into()),
         sender: Some("H37.DKKD".into()),
         timestamp: Some("2025-01-01T08:00:00+07:00".into()),
         ..Envelope::default()
@@ -98,46 +116,64 @@ fn raw_events(bytes: &[u8]) -> usize {
     }
 }
 
-fn xml(c: &mut Criterion) {
-    let adapter = load_adapter();
+/// The four XML benchmarks of one payload, after checking once, outside timing, that
+/// every stage succeeds and that both decodings map alike.
+fn xml_group(c: &mut Criterion, group: &str, adapter: &Adapter, envelope: &Envelope, bytes: &[u8]) {
     let limits = Limits::default();
-    for &(name, message_type) in XML_SAMPLES {
-        let bytes = sample(&format!("{name}.xml"));
-        let envelope = envelope(message_type);
-        // Check once, outside timing, that every stage succeeds on this sample.
-        assert!(raw_events(&bytes) > 0, "{name}.xml: no XML events");
-        decode_xml(&bytes, &limits).unwrap_or_else(|e| panic!("{name}.xml does not decode: {e}"));
-        let mapped = adapter
-            .map_message(&envelope, &bytes, Some(Format::Xml), &limits)
-            .unwrap_or_else(|e| panic!("{name}.xml does not map as {message_type}: {e}"));
-        assert!(!mapped.is_empty(), "{name}.xml maps to nothing");
+    assert!(raw_events(bytes) > 0, "{group}: no XML events");
+    decode_xml(bytes, &limits).unwrap_or_else(|e| panic!("{group} does not decode: {e}"));
+    let map = |decoding| {
+        adapter
+            .map_message_using(envelope, bytes, Some(Format::Xml), &limits, decoding)
+            .unwrap_or_else(|e| panic!("{group} does not map: {e}"))
+    };
+    let (projected, how) = map(Decoding::Auto);
+    let (tree, _) = map(Decoding::Tree);
+    assert!(!projected.is_empty(), "{group} maps to nothing");
+    assert_eq!(projected, tree, "{group}: the decodings disagree");
+    assert_eq!(how, Decoded::Projected, "{group}: not projected");
 
-        let mut group = c.benchmark_group(name);
-        group.throughput(Throughput::Bytes(bytes.len() as u64));
-        group.bench_function("raw", |b| b.iter(|| raw_events(black_box(&bytes))));
-        group.bench_function("decode", |b| {
-            b.iter(|| decode_xml(black_box(&bytes), &limits))
-        });
-        group.bench_function("decode_map", |b| {
+    let mut g = c.benchmark_group(group);
+    g.throughput(Throughput::Bytes(bytes.len() as u64));
+    g.bench_function("raw", |b| b.iter(|| raw_events(black_box(bytes))));
+    g.bench_function("decode", |b| {
+        b.iter(|| decode_xml(black_box(bytes), &limits))
+    });
+    for (name, decoding) in [
+        ("decode_map", Decoding::Auto),
+        ("decode_map_tree", Decoding::Tree),
+    ] {
+        g.bench_function(name, |b| {
             b.iter(|| {
-                adapter.map_message(
-                    black_box(&envelope),
-                    black_box(&bytes),
+                adapter.map_message_using(
+                    black_box(envelope),
+                    black_box(bytes),
                     Some(Format::Xml),
                     &limits,
+                    decoding,
                 )
             })
         });
-        group.finish();
+    }
+    g.finish();
+}
+
+fn xml(c: &mut Criterion) {
+    let adapters = shipped_adapters();
+    for &(adapter, name, message_type, app_id) in XML_SAMPLES {
+        let bytes = sample(adapter, &format!("{name}.xml"));
+        let envelope = envelope(message_type, app_id);
+        xml_group(c, name, &adapters.by_name[adapter], &envelope, &bytes);
     }
 }
 
 fn json(c: &mut Criterion) {
-    let adapter = load_adapter();
+    let adapters = shipped_adapters();
+    let adapter = &adapters.by_name["bizreg"];
     let limits = Limits::default();
     for &(name, message_type) in JSON_SAMPLES {
-        let bytes = sample(&format!("{name}.json"));
-        let envelope = envelope(message_type);
+        let bytes = sample("bizreg", &format!("{name}.json"));
+        let envelope = envelope(message_type, "dkkd");
         serde_json::from_slice::<serde_json::Value>(&bytes)
             .unwrap_or_else(|e| panic!("{name}.json is not JSON: {e}"));
         decode_json(&bytes, &limits).unwrap_or_else(|e| panic!("{name}.json does not decode: {e}"));
@@ -170,7 +206,7 @@ fn json(c: &mut Criterion) {
 
 /// The adapters of the shipped configuration, with the Rust steps their mappings name.
 fn shipped_adapters() -> lgsp_mapping::dsl::Adapters {
-    let cfg = adapter_dir().join("../../config/lgsp.yaml");
+    let cfg = Path::new(ADAPTERS_DIR).join("../config/lgsp.yaml");
     let loaded = lgsp_core::config::load(&cfg, lgsp_core::config::EnvOverrides::none())
         .expect("the shipped configuration loads");
     let mut steps = lgsp_core::step::StepRegistry::new();
@@ -185,8 +221,7 @@ fn einvoice_500_lines(c: &mut Criterion) {
     let limits = Limits::default();
     let generated = einvoice_500::generate();
     let bytes = generated.xml.into_bytes();
-    let mut envelope = envelope("tax.einvoice.issued");
-    envelope.app_id = Some("hddt-cqt".into());
+    let envelope = envelope("tax.einvoice.issued", "hddt-cqt");
     let mapped = tax
         .map_message(&envelope, &bytes, Some(Format::Xml), &limits)
         .unwrap_or_else(|e| panic!("the generated invoice does not map: {e}"));
@@ -198,23 +233,7 @@ fn einvoice_500_lines(c: &mut Criterion) {
         mapped[0].value["totals"]["total_payable_vnd"],
         serde_json::json!(generated.total_payable)
     );
-
-    let mut group = c.benchmark_group("einvoice-500-lines");
-    group.throughput(Throughput::Bytes(bytes.len() as u64));
-    group.bench_function("decode", |b| {
-        b.iter(|| decode_xml(black_box(&bytes), &limits))
-    });
-    group.bench_function("decode_map", |b| {
-        b.iter(|| {
-            tax.map_message(
-                black_box(&envelope),
-                black_box(&bytes),
-                Some(Format::Xml),
-                &limits,
-            )
-        })
-    });
-    group.finish();
+    xml_group(c, "einvoice-500-lines", tax, &envelope, &bytes);
 }
 
 fn config() -> Criterion {

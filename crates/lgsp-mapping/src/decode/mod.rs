@@ -24,6 +24,7 @@ use serde_json::Value;
 use unicode_normalization::{IsNormalized, UnicodeNormalization, is_nfc_quick};
 
 mod json;
+pub mod projection;
 mod xml;
 
 #[cfg(test)]
@@ -138,6 +139,25 @@ pub fn decode(format: Format, body: &[u8], limits: &Limits) -> Result<Value, Dec
 /// Decode an XML payload: `{"<RootLocalName>": <content>}`. See the module documentation.
 pub fn decode_xml(body: &[u8], limits: &Limits) -> Result<Value, DecodeError> {
     xml::decode(body, limits)
+}
+
+/// Decode an XML payload keeping only what `projection` says a mapping can read: the
+/// tree of [`decode_xml`] without the child elements no path of the mapping reaches.
+/// Everything skipped is still parsed and checked, so a document [`decode_xml`] refuses
+/// is refused here with the same error. See [`projection`].
+pub fn decode_xml_projected(
+    body: &[u8],
+    limits: &Limits,
+    projection: &projection::Projection,
+) -> Result<Value, DecodeError> {
+    xml::decode_projected(body, limits, Some(projection))
+}
+
+/// The local name (NFC) of the root element of an XML payload, read from the start of
+/// the document only; `None` when it cannot be found that way (then decode the whole
+/// document to learn why).
+pub fn xml_root_name(body: &[u8]) -> Option<String> {
+    xml::root_name(body)
 }
 
 /// Decode a JSON payload, keeping numbers exact. See the module documentation.
@@ -372,6 +392,15 @@ pub(crate) fn nfc_str(s: &str) -> String {
 /// `s` in Unicode normalisation form C; NFC input is returned without reallocating.
 pub(crate) fn nfc_string(s: String) -> String {
     if is_nfc(&s) { s } else { s.nfc().collect() }
+}
+
+/// `s` in Unicode normalisation form C, borrowed when it already is.
+pub(crate) fn nfc_borrowed(s: &str) -> Cow<'_, str> {
+    if is_nfc(s) {
+        Cow::Borrowed(s)
+    } else {
+        Cow::Owned(s.nfc().collect())
+    }
 }
 
 pub(crate) fn nfc_cow(s: Cow<'_, str>) -> String {

@@ -10,11 +10,23 @@ use quick_xml::reader::Reader;
 use serde_json::map::Entry;
 use serde_json::{Map, Value};
 
-use super::{DecodeError, Format, Limits, UTF8_BOM, line_col, nfc_cow, nfc_str, nfc_string};
+use super::projection::{DOCUMENT, NodeId, Projection};
+use super::{
+    DecodeError, Format, Limits, UTF8_BOM, line_col, nfc_borrowed, nfc_cow, nfc_str, nfc_string,
+};
 
 const TEXT_KEY: &str = "#text";
 
 pub(super) fn decode(body: &[u8], limits: &Limits) -> Result<Value, DecodeError> {
+    decode_projected(body, limits, None)
+}
+
+/// Decode, building only what `projection` keeps (everything without one).
+pub(super) fn decode_projected(
+    body: &[u8],
+    limits: &Limits,
+    projection: Option<&Projection>,
+) -> Result<Value, DecodeError> {
     if body.len() > limits.max_bytes {
         return Err(DecodeError::TooLarge {
             size: body.len(),
@@ -54,7 +66,23 @@ pub(super) fn decode(body: &[u8], limits: &Limits) -> Result<Value, DecodeError>
             format: Format::Xml,
         });
     }
-    Builder::new(text, limits).run()
+    Builder::new(text, limits, projection).run()
+}
+
+/// The local name of the first element, if the document gets that far without trouble.
+pub(super) fn root_name(body: &[u8]) -> Option<String> {
+    let body = body.strip_prefix(UTF8_BOM).unwrap_or(body);
+    let mut reader = Reader::from_reader(body);
+    loop {
+        match reader.read_event() {
+            Ok(Event::Start(start) | Event::Empty(start)) => {
+                return Some(nfc_str(local_name(start.name().0)));
+            }
+            Ok(Event::Decl(_) | Event::Comment(_) | Event::PI(_)) => {}
+            Ok(Event::Text(text)) if text.bytes().all(is_xml_space) => {}
+            _ => return None,
+        }
+    }
 }
 
 /// Byte order marks (or the first bytes of `<?` / `<x`) of UTF-16 and UTF-32.
@@ -198,13 +226,24 @@ struct Frame<'a> {
     /// single piece. Once it has child elements, whitespace-only pieces are not kept.
     text: Cow<'a, str>,
     has_children: bool,
+    /// Which of its children to build: `None` for all of them, whole.
+    keep: Option<NodeId>,
 }
+
+/// An element without a node of its own in the projection: attributes and text, no
+/// children.
+const SKELETON: NodeId = NodeId::MAX;
 
 struct Builder<'a> {
     text: &'a str,
     reader: Reader<&'a [u8]>,
     max_depth: usize,
+    /// What to build; `None` builds everything.
+    projection: Option<&'a Projection>,
     stack: Vec<Frame<'a>>,
+    /// Start offsets of the open elements inside a skipped one (itself included),
+    /// innermost last. Skipped elements are checked but not built.
+    skipped: Vec<usize>,
     /// Attributes and children of all open elements, in document order. An element's
     /// object is built when it closes, sized exactly, instead of growing as it is read.
     entries: Vec<(String, Value)>,
@@ -212,7 +251,7 @@ struct Builder<'a> {
 }
 
 impl<'a> Builder<'a> {
-    fn new(text: &'a str, limits: &Limits) -> Self {
+    fn new(text: &'a str, limits: &Limits, projection: Option<&'a Projection>) -> Self {
         let mut reader = Reader::from_str(text);
         let config = reader.config_mut();
         config.check_end_names = true;
@@ -224,7 +263,9 @@ impl<'a> Builder<'a> {
             text,
             reader,
             max_depth: limits.max_depth,
+            projection,
             stack: Vec::new(),
+            skipped: Vec::new(),
             entries: Vec::new(),
             root: None,
         }
@@ -242,14 +283,26 @@ impl<'a> Builder<'a> {
             };
             match event {
                 Event::Start(start) => {
-                    let frame = self.open(&start, pos)?;
-                    self.stack.push(frame);
+                    if self.skipped.is_empty() {
+                        match self.open(&start, pos)? {
+                            Some(frame) => self.stack.push(frame),
+                            None => self.skipped.push(pos),
+                        }
+                    } else {
+                        self.open_skipped(&start, pos)?;
+                        self.skipped.push(pos);
+                    }
                 }
                 Event::Empty(start) => {
-                    let frame = self.open(&start, pos)?;
-                    let (key, value) = self.finish(frame);
-                    self.attach(key, value);
+                    if !self.skipped.is_empty() {
+                        self.open_skipped(&start, pos)?;
+                    } else if let Some(frame) = self.open(&start, pos)? {
+                        let (key, value) = self.finish(frame);
+                        self.attach(key, value);
+                    }
                 }
+                Event::End(_) if self.skipped.pop().is_some() => {}
+                Event::Text(_) | Event::CData(_) if !self.skipped.is_empty() => {}
                 Event::End(_) => {
                     // The reader checks that end tags match their start tags.
                     let Some(frame) = self.stack.pop() else {
@@ -280,6 +333,9 @@ impl<'a> Builder<'a> {
                 },
                 Event::GeneralRef(reference) => {
                     let c = self.resolve(&reference, pos)?;
+                    if !self.skipped.is_empty() {
+                        continue;
+                    }
                     match self.stack.last_mut() {
                         Some(frame) => frame.text.to_mut().push(c),
                         None => return Err(self.outside_root(pos, "reference")),
@@ -306,6 +362,21 @@ impl<'a> Builder<'a> {
                 Event::Comment(_) | Event::PI(_) => {}
                 Event::Eof => break,
             }
+        }
+        if let Some(&start) = self.skipped.last() {
+            // The innermost unclosed element was skipped: read its name back.
+            let tag = self.text.get(start + 1..).unwrap_or("");
+            let end = tag
+                .find(|c: char| c == '>' || c.is_ascii_whitespace())
+                .unwrap_or(tag.len());
+            return Err(syntax(
+                self.text,
+                start,
+                format!(
+                    "element <{}> is not closed before the end of the document",
+                    nfc_str(local_name(&tag[..end]))
+                ),
+            ));
         }
         if let Some(frame) = self.stack.last() {
             return Err(syntax(
@@ -340,8 +411,13 @@ impl<'a> Builder<'a> {
         syntax(self.text, pos, message)
     }
 
-    /// Checks depth and root uniqueness, then reads the name and attributes of a start tag.
-    fn open(&mut self, start: &BytesStart<'_>, pos: usize) -> Result<Frame<'a>, DecodeError> {
+    /// Checks depth and root uniqueness, then reads the name and attributes of a start tag;
+    /// `None` when the projection skips the element (its attributes are only checked).
+    fn open(
+        &mut self,
+        start: &BytesStart<'_>,
+        pos: usize,
+    ) -> Result<Option<Frame<'a>>, DecodeError> {
         let qname = start.name().0;
         if self.stack.is_empty() && self.root.is_some() {
             return Err(syntax(
@@ -366,6 +442,20 @@ impl<'a> Builder<'a> {
                 parent.text = Cow::Borrowed("");
             }
         }
+        let element = nfc_borrowed(local_name(qname));
+        let keep = match (self.projection, self.stack.last()) {
+            (None, _) => None,
+            (Some(p), None) => Some(p.child(DOCUMENT, &element).unwrap_or(SKELETON)),
+            (Some(_), Some(Frame { keep: None, .. })) => None,
+            (Some(p), Some(Frame { keep: Some(k), .. })) => match p.child(*k, &element) {
+                Some(child) => Some(child),
+                None => {
+                    self.check_attributes(start, pos)?;
+                    return Ok(None);
+                }
+            },
+        };
+        let keep = keep.filter(|&k| self.projection.is_none_or(|p| !p.is_whole(k)));
         let first_entry = self.entries.len();
         for attr in start.attributes() {
             let attr =
@@ -398,13 +488,55 @@ impl<'a> Builder<'a> {
             self.entries
                 .push((nfc_string(key), Value::String(nfc_cow(value))));
         }
-        Ok(Frame {
-            key: nfc_str(local_name(qname)),
+        Ok(Some(Frame {
+            key: element.into_owned(),
             start: pos,
             first_entry,
             text: Cow::Borrowed(""),
             has_children: false,
-        })
+            keep,
+        }))
+    }
+
+    /// A start tag inside a skipped element: the checks of [`Builder::open`], nothing built.
+    fn open_skipped(&mut self, start: &BytesStart<'_>, pos: usize) -> Result<(), DecodeError> {
+        if self.stack.len() + self.skipped.len() >= self.max_depth {
+            let (line, column) = line_col(self.text.as_bytes(), pos);
+            return Err(DecodeError::TooDeep {
+                format: Format::Xml,
+                limit: self.max_depth,
+                line,
+                column,
+            });
+        }
+        self.check_attributes(start, pos)
+    }
+
+    /// The attribute checks of [`Builder::open`] without building anything: syntax,
+    /// duplicates, references and the characters they bring.
+    fn check_attributes(&self, start: &BytesStart<'_>, pos: usize) -> Result<(), DecodeError> {
+        let qname = start.name().0;
+        for attr in start.attributes() {
+            let attr =
+                attr.map_err(|err| syntax(self.text, pos, format!("in the tag <{qname}>: {err}")))?;
+            let name = attr.key.0;
+            // Only a reference can make normalisation fail or bring a forbidden character.
+            if name == "xmlns" || name.starts_with("xmlns:") || !attr.value.contains('&') {
+                continue;
+            }
+            let value = attr
+                .normalized_value(XmlVersion::Implicit1_0)
+                .map_err(|err| from_parser(self.text, pos, err))?;
+            if let Some(bad) = value.chars().find(|&c| !is_xml_char(c)) {
+                let (line, column) = line_col(self.text.as_bytes(), pos);
+                return Err(DecodeError::XmlChar {
+                    codepoint: u32::from(bad),
+                    line,
+                    column,
+                });
+            }
+        }
+        Ok(())
     }
 
     /// The character a predefined entity or character reference stands for.
@@ -474,7 +606,8 @@ impl<'a> Builder<'a> {
             ..
         } = frame;
         let first_entry = first_entry.min(self.entries.len());
-        if first_entry == self.entries.len() {
+        // Children the projection skipped still make this an object.
+        if first_entry == self.entries.len() && !has_children {
             return (key, Value::String(nfc_cow(text)));
         }
         // Whitespace between child elements is layout, not content.

@@ -35,6 +35,25 @@ pub struct Mapped {
     pub content_type: &'static str,
 }
 
+/// How a payload is decoded before a mapping runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Decoding {
+    /// XML with the mapping's projection when it has one (only what its paths can read
+    /// is built), the whole tree otherwise. What the bus does.
+    Auto,
+    /// Always the whole tree (to compare, and in benchmarks).
+    Tree,
+}
+
+/// Which decoding a mapping run used.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Decoded {
+    /// XML decoded with the mapping's projection.
+    Projected,
+    /// The whole tree (JSON, or a mapping that reads everything).
+    Tree,
+}
+
 #[derive(Debug, Clone)]
 struct Candidate {
     format: Option<Format>,
@@ -232,6 +251,7 @@ impl Adapter {
     }
 
     /// Map a payload as the bus does: decode, pick the mapping by message type, run it.
+    /// An XML payload is decoded with the chosen mapping's projection when it has one.
     pub fn map_message(
         &self,
         envelope: &Envelope,
@@ -239,6 +259,19 @@ impl Adapter {
         format: Option<Format>,
         limits: &Limits,
     ) -> Result<Vec<Mapped>, MapError> {
+        self.map_message_using(envelope, body, format, limits, Decoding::Auto)
+            .map(|(outputs, _)| outputs)
+    }
+
+    /// [`Adapter::map_message`] with the decoding chosen, and which one was used.
+    pub fn map_message_using(
+        &self,
+        envelope: &Envelope,
+        body: &[u8],
+        format: Option<Format>,
+        limits: &Limits,
+        decoding: Decoding,
+    ) -> Result<(Vec<Mapped>, Decoded), MapError> {
         let ty = envelope.message_type.as_deref().ok_or(MapError::NoType)?;
         let cands = self.dispatch.get(ty).ok_or_else(|| MapError::UnknownType {
             adapter: self.name.clone(),
@@ -246,6 +279,23 @@ impl Adapter {
             known: sorted(self.dispatch.keys().map(String::as_str).collect()),
         })?;
         let format = payload_format(format, envelope, body);
+        if format == Format::Xml
+            && decoding == Decoding::Auto
+            && let Some(root) = decode::xml_root_name(body)
+        {
+            // The mapping the whole tree would pick, known from the root element alone.
+            let chosen = cands.iter().find(|c| {
+                c.format.is_none_or(|f| f == format) && c.root.as_deref().is_none_or(|r| r == root)
+            });
+            if let Some(c) = chosen {
+                let program = self.program(&c.mapping)?;
+                if let Some(projection) = program.projection() {
+                    let tree = decode::decode_xml_projected(body, limits, projection)?;
+                    let outputs = self.run_owned(program, tree, format, envelope)?;
+                    return Ok((outputs, Decoded::Projected));
+                }
+            }
+        }
         let tree = decode::decode(format, body, limits)?;
         let chosen = cands.iter().find(|c| {
             c.format.is_none_or(|f| f == format)
@@ -263,7 +313,8 @@ impl Adapter {
                     .join("; "),
             });
         };
-        self.run(self.program(&c.mapping)?, &tree, format, envelope)
+        let outputs = self.run_owned(self.program(&c.mapping)?, tree, format, envelope)?;
+        Ok((outputs, Decoded::Tree))
     }
 
     /// Map a payload with the named mapping (no dispatch).
@@ -275,10 +326,32 @@ impl Adapter {
         format: Option<Format>,
         limits: &Limits,
     ) -> Result<Vec<Mapped>, MapError> {
+        self.map_with_using(mapping, envelope, body, format, limits, Decoding::Auto)
+            .map(|(outputs, _)| outputs)
+    }
+
+    /// [`Adapter::map_with`] with the decoding chosen, and which one was used.
+    pub fn map_with_using(
+        &self,
+        mapping: &str,
+        envelope: &Envelope,
+        body: &[u8],
+        format: Option<Format>,
+        limits: &Limits,
+        decoding: Decoding,
+    ) -> Result<(Vec<Mapped>, Decoded), MapError> {
         let program = self.program(mapping)?;
         let format = payload_format(format, envelope, body);
+        if let (Format::Xml, Decoding::Auto, Some(projection)) =
+            (format, decoding, program.projection())
+        {
+            let tree = decode::decode_xml_projected(body, limits, projection)?;
+            let outputs = self.run_owned(program, tree, format, envelope)?;
+            return Ok((outputs, Decoded::Projected));
+        }
         let tree = decode::decode(format, body, limits)?;
-        self.run(program, &tree, format, envelope)
+        let outputs = self.run_owned(program, tree, format, envelope)?;
+        Ok((outputs, Decoded::Tree))
     }
 
     /// Run `program` on an already decoded tree.
@@ -289,16 +362,32 @@ impl Adapter {
         format: Format,
         envelope: &Envelope,
     ) -> Result<Vec<Mapped>, MapError> {
-        if let Some(expected) = program.from
-            && expected != format
-        {
-            return Err(MapError::WrongFormat {
-                mapping: program.name.clone(),
-                expected: format_name(expected),
-                found: format_name(format),
-            });
-        }
+        check_format(program, format)?;
         let values = program.run(tree, envelope)?;
+        self.encode(program, values, envelope)
+    }
+
+    /// [`Adapter::run`] on a tree it owns, which it drops as soon as the outputs are made,
+    /// before encoding them: the tree and the encoded outputs never use memory together.
+    fn run_owned(
+        &self,
+        program: &Program,
+        tree: Value,
+        format: Format,
+        envelope: &Envelope,
+    ) -> Result<Vec<Mapped>, MapError> {
+        check_format(program, format)?;
+        let values = program.run(&tree, envelope)?;
+        drop(tree);
+        self.encode(program, values, envelope)
+    }
+
+    fn encode(
+        &self,
+        program: &Program,
+        values: Vec<Value>,
+        envelope: &Envelope,
+    ) -> Result<Vec<Mapped>, MapError> {
         let batch = program.is_batch();
         values
             .into_iter()
@@ -341,6 +430,18 @@ impl Adapter {
                 })
             })
             .collect()
+    }
+}
+
+/// A mapping that names its input format refuses the other one.
+fn check_format(program: &Program, format: Format) -> Result<(), MapError> {
+    match program.from {
+        Some(expected) if expected != format => Err(MapError::WrongFormat {
+            mapping: program.name.clone(),
+            expected: format_name(expected),
+            found: format_name(format),
+        }),
+        _ => Ok(()),
     }
 }
 

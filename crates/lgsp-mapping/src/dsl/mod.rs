@@ -9,7 +9,7 @@ pub mod program;
 pub mod spec;
 pub mod testing;
 
-pub use adapter::{Adapter, Adapters, Mapped, payload_format};
+pub use adapter::{Adapter, Adapters, Decoded, Decoding, Mapped, payload_format};
 pub use error::{ErrorKind, FieldError, MapError};
 pub use program::Program;
 

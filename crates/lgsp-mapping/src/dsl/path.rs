@@ -1,34 +1,90 @@
 //! JSONPath in mappings: compiled once at load, evaluated per message.
 //!
 //! Every path is parsed by jsonpath-rust (RFC 9535) at compile time, so a bad path is a
-//! configuration error with its position. Paths made only of names, indexes and wildcards
-//! (nearly all of them) are then evaluated by a direct walk that allocates nothing; the
-//! others go through jsonpath-rust's evaluator.
+//! configuration error with its position. Paths made of names, indexes, wildcards and
+//! filters whose conditions compare, test or `search`/`match` singular queries (nearly all
+//! of them) are then evaluated by a direct walk that allocates nothing and compiles each
+//! regex once; the others go through jsonpath-rust's evaluator. The walk follows
+//! jsonpath-rust's semantics exactly (a test compares both on every shipped path and on
+//! generated trees).
 
-use jsonpath_rust::parser::model::JpQuery;
+use jsonpath_rust::parser::model::{
+    Comparable, Comparison, FilterAtom, FnArg, JpQuery, Literal, Segment, Selector, SingularQuery,
+    SingularQuerySegment, Test, TestFunction,
+};
 use jsonpath_rust::parser::parse_json_path;
 use jsonpath_rust::query::js_path_process;
-use serde_json::Value;
+use regex::Regex;
+use serde_json::{Map, Value};
+
+use crate::decode::projection::{NodeId, ProjectionBuilder};
 
 /// A compiled JSONPath.
 #[derive(Debug, Clone)]
 pub struct CompiledPath {
     /// As written in the mapping.
     pub source: String,
+    query: Box<JpQuery>,
     eval: Eval,
 }
 
 #[derive(Debug, Clone)]
 enum Eval {
-    Simple(Vec<Step>),
-    Full(Box<JpQuery>),
+    Walk(Vec<Step>),
+    Full,
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 enum Step {
     Name(String),
     Index(i64),
     Wildcard,
+    Filter(Box<Cond>),
+}
+
+/// A filter condition the walk evaluates itself.
+#[derive(Debug, Clone)]
+enum Cond {
+    Or(Vec<Cond>),
+    And(Vec<Cond>),
+    Not(Box<Cond>),
+    /// A query that selects at least one node.
+    Exists(Singular),
+    /// `search` (anywhere in the string) or `match` (the whole string). `None` when the
+    /// pattern does not compile: jsonpath-rust then answers false.
+    Regex(Operand, Option<Regex>),
+    Compare(Op, Operand, Operand),
+    /// `search`/`match` with a second argument that is not a string: always false.
+    False,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Op {
+    Eq,
+    Ne,
+    Gt,
+    Gte,
+    Lt,
+    Lte,
+}
+
+#[derive(Debug, Clone)]
+enum Operand {
+    Literal(Value),
+    Query(Singular),
+}
+
+/// `@...` or `$...` made of names and indexes: selects one node or none.
+#[derive(Debug, Clone)]
+struct Singular {
+    from_root: bool,
+    steps: Vec<SingularStep>,
+}
+
+#[derive(Debug, Clone)]
+enum SingularStep {
+    Name(String),
+    Index(i64),
 }
 
 /// A path that did not compile: what and where (1-based column in the path as written).
@@ -102,12 +158,13 @@ impl CompiledPath {
         let (rewritten, origin) = desugar(source);
         let query =
             parse_json_path(&rewritten).map_err(|e| path_error(&e, &origin, source.len()))?;
-        let eval = match simple_steps(&rewritten) {
-            Some(steps) => Eval::Simple(steps),
-            None => Eval::Full(Box::new(query)),
+        let eval = match walk_steps(&query) {
+            Some(steps) => Eval::Walk(steps),
+            None => Eval::Full,
         };
         Ok(CompiledPath {
             source: source.to_owned(),
+            query: Box::new(query),
             eval,
         })
     }
@@ -115,104 +172,482 @@ impl CompiledPath {
     /// The nodes this path selects in `root`, in document order.
     pub fn select<'a>(&self, root: &'a Value, out: &mut Vec<&'a Value>) {
         match &self.eval {
-            Eval::Simple(steps) => walk(root, steps, out),
-            Eval::Full(q) => {
-                if let Ok(found) = js_path_process(q, root) {
+            Eval::Walk(steps) => walk(root, root, steps, out),
+            Eval::Full => {
+                if let Ok(found) = js_path_process(&self.query, root) {
                     out.extend(found.into_iter().map(|r| r.val));
                 }
             }
         }
     }
 
+    /// For a plain chain of names, which selects one node or none: that node unless
+    /// `skip` refuses it. `None` for every other path (use [`CompiledPath::select`]).
+    pub(crate) fn select_one<'a>(
+        &self,
+        root: &'a Value,
+        skip: fn(&Value) -> bool,
+    ) -> Option<&'a Value> {
+        match &self.eval {
+            Eval::Walk(steps) if steps.iter().all(|s| matches!(s, Step::Name(_))) => {
+                let mut node = root;
+                for step in steps {
+                    let Step::Name(n) = step else { return None };
+                    node = member(node.as_object()?, n)?;
+                }
+                (!skip(node)).then_some(node)
+            }
+            _ => None,
+        }
+    }
+
+    /// Is this a plain chain of names (`select_one` answers for it)?
+    pub(crate) fn is_names(&self) -> bool {
+        matches!(&self.eval, Eval::Walk(steps) if steps.iter().all(|s| matches!(s, Step::Name(_))))
+    }
+
     /// Is this the direct walk (no jsonpath-rust evaluation per message)?
     pub fn is_simple(&self) -> bool {
-        matches!(self.eval, Eval::Simple(_))
+        matches!(self.eval, Eval::Walk(_))
     }
 }
 
-fn walk<'a>(node: &'a Value, steps: &[Step], out: &mut Vec<&'a Value>) {
+impl CompiledPath {
+    /// What this path can read, starting from the nodes `from` of a projection being
+    /// built: returns the nodes where it ends (the caller decides whether they are read
+    /// whole). Conservative: whatever a filter or function looks at is kept whole, a
+    /// descendant segment keeps the subtree it starts from whole, a wildcard, filter,
+    /// index or slice may apply to an array of same-named elements (the node itself) or
+    /// to any member of an element (its wildcard node).
+    pub(crate) fn project(&self, from: &[NodeId], b: &mut ProjectionBuilder) -> Vec<NodeId> {
+        project_segments(&self.query.segments, from, from, b)
+    }
+}
+
+fn project_segments(
+    segments: &[Segment],
+    start: &[NodeId],
+    root: &[NodeId],
+    b: &mut ProjectionBuilder,
+) -> Vec<NodeId> {
+    let mut states = start.to_vec();
+    for segment in segments {
+        states = match segment {
+            Segment::Descendant(_) => {
+                for &s in &states {
+                    b.whole(s);
+                }
+                return Vec::new();
+            }
+            Segment::Selector(selector) => project_selector(selector, &states, root, b),
+            Segment::Selectors(selectors) => {
+                let mut all = Vec::new();
+                for selector in selectors {
+                    all.extend(project_selector(selector, &states, root, b));
+                }
+                all
+            }
+        };
+        states.sort_unstable();
+        states.dedup();
+    }
+    states
+}
+
+fn project_selector(
+    selector: &Selector,
+    states: &[NodeId],
+    root: &[NodeId],
+    b: &mut ProjectionBuilder,
+) -> Vec<NodeId> {
+    match selector {
+        Selector::Name(n) => states.iter().map(|&s| b.child(s, n)).collect(),
+        Selector::Index(_) | Selector::Slice(..) => states.to_vec(),
+        Selector::Wildcard => {
+            let mut out = states.to_vec();
+            out.extend(states.iter().map(|&s| b.any(s)));
+            out
+        }
+        Selector::Filter(f) => {
+            let mut out = states.to_vec();
+            out.extend(states.iter().map(|&s| b.any(s)));
+            for &candidate in &out {
+                project_filter(f, candidate, root, b);
+            }
+            out
+        }
+    }
+}
+
+fn project_filter(
+    f: &jsonpath_rust::parser::model::Filter,
+    current: NodeId,
+    root: &[NodeId],
+    b: &mut ProjectionBuilder,
+) {
+    use jsonpath_rust::parser::model::Filter;
+    match f {
+        Filter::Or(fs) | Filter::And(fs) => {
+            for f in fs {
+                project_filter(f, current, root, b);
+            }
+        }
+        Filter::Atom(FilterAtom::Filter { expr, .. }) => project_filter(expr, current, root, b),
+        Filter::Atom(FilterAtom::Test { expr, .. }) => project_test(expr, current, root, b),
+        Filter::Atom(FilterAtom::Comparison(c)) => {
+            let (l, r) = c.vals();
+            project_comparable(l, current, root, b);
+            project_comparable(r, current, root, b);
+        }
+    }
+}
+
+fn project_test(t: &Test, current: NodeId, root: &[NodeId], b: &mut ProjectionBuilder) {
+    let ends = match t {
+        Test::RelQuery(segments) => project_segments(segments, &[current], root, b),
+        Test::AbsQuery(q) => project_segments(&q.segments, root, root, b),
+        Test::Function(tf) => return project_function(tf, current, root, b),
+    };
+    for e in ends {
+        b.whole(e);
+    }
+}
+
+fn project_function(
+    tf: &TestFunction,
+    current: NodeId,
+    root: &[NodeId],
+    b: &mut ProjectionBuilder,
+) {
+    let arg = |a: &FnArg, b: &mut ProjectionBuilder| match a {
+        FnArg::Literal(_) => {}
+        FnArg::Test(t) => project_test(t, current, root, b),
+        FnArg::Filter(f) => project_filter(f, current, root, b),
+    };
+    match tf {
+        TestFunction::Length(a) => arg(a, b),
+        TestFunction::Value(a) | TestFunction::Count(a) => arg(a, b),
+        TestFunction::Search(x, y) | TestFunction::Match(x, y) => {
+            arg(x, b);
+            arg(y, b);
+        }
+        TestFunction::Custom(_, args) => {
+            for a in args {
+                arg(a, b);
+            }
+        }
+    }
+}
+
+fn project_comparable(c: &Comparable, current: NodeId, root: &[NodeId], b: &mut ProjectionBuilder) {
+    let (segments, start): (&[SingularQuerySegment], Vec<NodeId>) = match c {
+        Comparable::Literal(_) => return,
+        Comparable::Function(tf) => return project_function(tf, current, root, b),
+        Comparable::SingularQuery(SingularQuery::Current(s)) => (s, vec![current]),
+        Comparable::SingularQuery(SingularQuery::Root(s)) => (s, root.to_vec()),
+    };
+    let mut states = start;
+    for s in segments {
+        if let SingularQuerySegment::Name(n) = s {
+            states = states.iter().map(|&x| b.child(x, n)).collect();
+        }
+    }
+    for s in states {
+        b.whole(s);
+    }
+}
+
+fn walk<'a>(node: &'a Value, root: &'a Value, steps: &[Step], out: &mut Vec<&'a Value>) {
     let Some((step, rest)) = steps.split_first() else {
         out.push(node);
         return;
     };
     match (step, node) {
         (Step::Name(n), Value::Object(m)) => {
-            if let Some(v) = m.get(n) {
-                walk(v, rest, out);
+            if let Some(v) = member(m, n) {
+                walk(v, root, rest, out);
             }
         }
         (Step::Index(i), Value::Array(a)) => {
-            let len = a.len() as i64;
-            let idx = if *i < 0 { len + i } else { *i };
-            if (0..len).contains(&idx)
-                && let Some(v) = a.get(idx as usize)
-            {
-                walk(v, rest, out);
+            if let Some(v) = index(a, *i) {
+                walk(v, root, rest, out);
             }
         }
-        (Step::Wildcard, Value::Array(a)) => a.iter().for_each(|v| walk(v, rest, out)),
-        (Step::Wildcard, Value::Object(m)) => m.values().for_each(|v| walk(v, rest, out)),
+        (Step::Wildcard, Value::Array(a)) => a.iter().for_each(|v| walk(v, root, rest, out)),
+        (Step::Wildcard, Value::Object(m)) => m.values().for_each(|v| walk(v, root, rest, out)),
+        (Step::Filter(c), Value::Array(a)) => {
+            for v in a {
+                if c.holds(v, root) {
+                    walk(v, root, rest, out);
+                }
+            }
+        }
+        (Step::Filter(c), Value::Object(m)) => {
+            for v in m.values() {
+                if c.holds(v, root) {
+                    walk(v, root, rest, out);
+                }
+            }
+        }
         _ => {}
     }
 }
 
-/// Parse `$`, `.name`, `['name']`, `["name"]`, `[n]`, `[*]`, `.*` only; `None` otherwise.
-fn simple_steps(path: &str) -> Option<Vec<Step>> {
-    let b = path.as_bytes();
-    if b.first() != Some(&b'$') {
-        return None;
+/// The member `key` of an object. Elements have few members: comparing the keys in
+/// order costs less than hashing one (the map's hasher is SipHash), so small maps are
+/// scanned.
+pub(crate) fn member<'a>(m: &'a Map<String, Value>, key: &str) -> Option<&'a Value> {
+    if m.len() <= 16 {
+        m.iter().find(|(k, _)| k.as_str() == key).map(|(_, v)| v)
+    } else {
+        m.get(key)
     }
-    let mut steps = Vec::new();
-    let mut i = 1;
-    while i < b.len() {
-        match b[i] {
-            b'.' => {
-                if b.get(i + 1) == Some(&b'.') {
-                    return None; // descendant segment
-                }
-                if b.get(i + 1) == Some(&b'*') {
-                    steps.push(Step::Wildcard);
-                    i += 2;
-                    continue;
-                }
-                let start = i + 1;
-                let mut end = start;
-                while end < b.len() && is_name_byte(b[end]) && b[end] != b'-' {
-                    end += 1;
-                }
-                if end == start {
-                    return None;
-                }
-                steps.push(Step::Name(path[start..end].to_owned()));
-                i = end;
-            }
-            b'[' => {
-                let close = path[i..].find(']')? + i;
-                let inner = path[i + 1..close].trim();
-                if inner == "*" {
-                    steps.push(Step::Wildcard);
-                } else if let Some(q) = inner.strip_prefix('\'').and_then(|s| s.strip_suffix('\''))
-                {
-                    if q.contains(['\\', '\'']) {
-                        return None;
-                    }
-                    steps.push(Step::Name(q.to_owned()));
-                } else if let Some(q) = inner.strip_prefix('"').and_then(|s| s.strip_suffix('"')) {
-                    if q.contains(['\\', '"']) {
-                        return None;
-                    }
-                    steps.push(Step::Name(q.to_owned()));
-                } else if let Ok(n) = inner.parse::<i64>() {
-                    steps.push(Step::Index(n));
-                } else {
-                    return None;
-                }
-                i = close + 1;
-            }
-            _ => return None,
+}
+
+fn index(a: &[Value], i: i64) -> Option<&Value> {
+    let len = a.len() as i64;
+    let idx = if i < 0 { len + i } else { i };
+    if (0..len).contains(&idx) {
+        a.get(idx as usize)
+    } else {
+        None
+    }
+}
+
+impl Singular {
+    fn get<'a>(&self, current: &'a Value, root: &'a Value) -> Option<&'a Value> {
+        let mut node = if self.from_root { root } else { current };
+        for step in &self.steps {
+            node = match step {
+                SingularStep::Name(n) => member(node.as_object()?, n)?,
+                SingularStep::Index(i) => index(node.as_array()?, *i)?,
+            };
+        }
+        Some(node)
+    }
+}
+
+impl Operand {
+    fn get<'a>(&'a self, current: &'a Value, root: &'a Value) -> Option<&'a Value> {
+        match self {
+            Operand::Literal(v) => Some(v),
+            Operand::Query(q) => q.get(current, root),
         }
     }
-    Some(steps)
+}
+
+impl Cond {
+    fn holds(&self, current: &Value, root: &Value) -> bool {
+        match self {
+            Cond::Or(cs) => cs.iter().any(|c| c.holds(current, root)),
+            Cond::And(cs) => cs.iter().all(|c| c.holds(current, root)),
+            Cond::Not(c) => !c.holds(current, root),
+            Cond::Exists(q) => q.get(current, root).is_some(),
+            Cond::Regex(arg, re) => match (arg.get(current, root).and_then(Value::as_str), re) {
+                (Some(s), Some(re)) => re.is_match(s),
+                _ => false,
+            },
+            Cond::False => false,
+            Cond::Compare(op, l, r) => {
+                let (l, r) = (l.get(current, root), r.get(current, root));
+                match op {
+                    Op::Eq => eq(l, r),
+                    Op::Ne => !eq(l, r),
+                    Op::Lt => lt(l, r),
+                    Op::Gt => lt(r, l),
+                    Op::Lte => lt(l, r) || eq(l, r),
+                    Op::Gte => lt(r, l) || eq(l, r),
+                }
+            }
+        }
+    }
+}
+
+/// jsonpath-rust's equality: two absent operands are equal, numbers compare as floats.
+fn eq(l: Option<&Value>, r: Option<&Value>) -> bool {
+    match (l, r) {
+        (None, None) => true,
+        (Some(l), Some(r)) => match (as_number(l), as_number(r)) {
+            (Some(a), Some(b)) => (a - b).abs() < f64::EPSILON,
+            _ => l == r,
+        },
+        _ => false,
+    }
+}
+
+/// jsonpath-rust's order: numbers as floats, strings by bytes, nothing else.
+fn lt(l: Option<&Value>, r: Option<&Value>) -> bool {
+    let (Some(l), Some(r)) = (l, r) else {
+        return false;
+    };
+    match (as_number(l), as_number(r)) {
+        (Some(a), Some(b)) => a < b,
+        _ => match (l.as_str(), r.as_str()) {
+            (Some(a), Some(b)) => a < b,
+            _ => false,
+        },
+    }
+}
+
+fn as_number(v: &Value) -> Option<f64> {
+    v.as_f64().or_else(|| v.as_i64().map(|i| i as f64))
+}
+
+/// The walk for `query`, or `None` when it uses something only jsonpath-rust evaluates
+/// (descendants, unions, slices, nested filters, `length`/`count`/`value`, custom
+/// functions).
+fn walk_steps(query: &JpQuery) -> Option<Vec<Step>> {
+    query
+        .segments
+        .iter()
+        .map(|segment| match segment {
+            Segment::Selector(Selector::Name(n)) => Some(Step::Name(n.clone())),
+            Segment::Selector(Selector::Index(i)) => Some(Step::Index(*i)),
+            Segment::Selector(Selector::Wildcard) => Some(Step::Wildcard),
+            Segment::Selector(Selector::Filter(f)) => cond(f).map(|c| Step::Filter(Box::new(c))),
+            _ => None,
+        })
+        .collect()
+}
+
+fn cond(f: &jsonpath_rust::parser::model::Filter) -> Option<Cond> {
+    use jsonpath_rust::parser::model::Filter;
+    Some(match f {
+        Filter::Or(fs) => Cond::Or(fs.iter().map(cond).collect::<Option<_>>()?),
+        Filter::And(fs) => Cond::And(fs.iter().map(cond).collect::<Option<_>>()?),
+        Filter::Atom(FilterAtom::Filter { expr, not }) => negate(cond(expr)?, *not),
+        Filter::Atom(FilterAtom::Test { expr, not }) => {
+            let c = match expr.as_ref() {
+                Test::RelQuery(segments) => Cond::Exists(singular_segments(segments, false)?),
+                Test::AbsQuery(q) => Cond::Exists(singular_segments(&q.segments, true)?),
+                Test::Function(tf) => match tf.as_ref() {
+                    TestFunction::Search(a, b) => regex_cond(a, b, true)?,
+                    TestFunction::Match(a, b) => regex_cond(a, b, false)?,
+                    _ => return None,
+                },
+            };
+            negate(c, *not)
+        }
+        Filter::Atom(FilterAtom::Comparison(c)) => {
+            let op = match c.as_ref() {
+                Comparison::Eq(..) => Op::Eq,
+                Comparison::Ne(..) => Op::Ne,
+                Comparison::Gt(..) => Op::Gt,
+                Comparison::Gte(..) => Op::Gte,
+                Comparison::Lt(..) => Op::Lt,
+                Comparison::Lte(..) => Op::Lte,
+            };
+            let (l, r) = c.vals();
+            Cond::Compare(op, comparable(l)?, comparable(r)?)
+        }
+    })
+}
+
+fn negate(c: Cond, not: bool) -> Cond {
+    if not { Cond::Not(Box::new(c)) } else { c }
+}
+
+fn literal(l: &Literal) -> Value {
+    match l {
+        Literal::Int(i) => Value::from(*i),
+        Literal::Float(f) => Value::from(*f),
+        Literal::String(s) => Value::String(s.clone()),
+        Literal::Bool(b) => Value::Bool(*b),
+        Literal::Null => Value::Null,
+    }
+}
+
+fn comparable(c: &Comparable) -> Option<Operand> {
+    match c {
+        Comparable::Literal(l) => Some(Operand::Literal(literal(l))),
+        Comparable::SingularQuery(SingularQuery::Current(s)) => {
+            Some(Operand::Query(singular(s, false)))
+        }
+        Comparable::SingularQuery(SingularQuery::Root(s)) => {
+            Some(Operand::Query(singular(s, true)))
+        }
+        Comparable::Function(_) => None,
+    }
+}
+
+fn singular(segments: &[SingularQuerySegment], from_root: bool) -> Singular {
+    Singular {
+        from_root,
+        steps: segments
+            .iter()
+            .map(|s| match s {
+                SingularQuerySegment::Name(n) => SingularStep::Name(n.clone()),
+                SingularQuerySegment::Index(i) => SingularStep::Index(*i),
+            })
+            .collect(),
+    }
+}
+
+fn singular_segments(segments: &[Segment], from_root: bool) -> Option<Singular> {
+    let steps = segments
+        .iter()
+        .map(|s| match s {
+            Segment::Selector(Selector::Name(n)) => Some(SingularStep::Name(n.clone())),
+            Segment::Selector(Selector::Index(i)) => Some(SingularStep::Index(*i)),
+            _ => None,
+        })
+        .collect::<Option<_>>()?;
+    Some(Singular { from_root, steps })
+}
+
+/// `search(a, 'pattern')` / `match(a, 'pattern')`, the pattern compiled once the way
+/// jsonpath-rust compiles it per evaluation.
+fn regex_cond(a: &FnArg, b: &FnArg, substring: bool) -> Option<Cond> {
+    let arg = match a {
+        FnArg::Literal(l) => Operand::Literal(literal(l)),
+        FnArg::Test(t) => match t.as_ref() {
+            Test::RelQuery(s) => Operand::Query(singular_segments(s, false)?),
+            Test::AbsQuery(q) => Operand::Query(singular_segments(&q.segments, true)?),
+            Test::Function(_) => return None,
+        },
+        FnArg::Filter(_) => return None,
+    };
+    match b {
+        FnArg::Literal(Literal::String(p)) => Some(Cond::Regex(
+            arg,
+            Regex::new(&prepare_regex(p, substring)).ok(),
+        )),
+        FnArg::Literal(_) => Some(Cond::False),
+        _ => None,
+    }
+}
+
+/// jsonpath-rust's translation of an I-Regexp (RFC 9485) into the `regex` crate's syntax:
+/// `.` outside a class does not match line ends; `match` anchors the whole pattern.
+fn prepare_regex(pattern: &str, substring: bool) -> String {
+    let mut translated = String::with_capacity(pattern.len());
+    let mut chars = pattern.chars();
+    let mut in_class = false;
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => {
+                translated.push(c);
+                if let Some(escaped) = chars.next() {
+                    translated.push(escaped);
+                }
+            }
+            '[' if !in_class => {
+                in_class = true;
+                translated.push(c);
+            }
+            ']' if in_class => {
+                in_class = false;
+                translated.push(c);
+            }
+            '.' if !in_class => translated.push_str(r"[^\n\r]"),
+            _ => translated.push(c),
+        }
+    }
+    if substring {
+        translated
+    } else {
+        format!("^(?:{translated})$")
+    }
 }
 
 fn path_error(
@@ -293,8 +728,65 @@ mod tests {
     fn filters_use_jsonpath() {
         let v = json!({"items": [{"k": "a", "v": "1"}, {"k": "b", "v": "2"}]});
         let p = CompiledPath::compile("$.items[?@.k == 'b'].v").unwrap();
-        assert!(!p.is_simple());
+        assert!(p.is_simple(), "comparisons of singular queries are walked");
         assert_eq!(sel("$.items[?@.k == 'b'].v", &v), vec![json!("2")]);
+        let p = CompiledPath::compile("$.items[?length(@.k) == 1].v").unwrap();
+        assert!(
+            !p.is_simple(),
+            "functions other than search and match use jsonpath-rust"
+        );
+        assert_eq!(
+            sel("$.items[?length(@.k) == 1].v", &v),
+            vec![json!("1"), json!("2")]
+        );
+    }
+
+    /// The walk and jsonpath-rust agree on filters, on trees where they match and where
+    /// they do not (absent members, numbers against strings, nested arrays).
+    #[test]
+    fn walked_filters_agree_with_jsonpath() {
+        let trees = [
+            json!({"a": {"b": [{"c": "1", "d": "KHAC:5"}, {"c": "2", "d": "10%"}], "e": "VND"}}),
+            json!({"a": {"b": {"c": 1, "d": "10%"}, "e": "USD"}}),
+            json!({"a": {"b": [{"c": 1.0}, {"c": "1"}, {}], "e": ""}}),
+            json!({"a": [{"b": [{"c": "x"}]}, {"b": {"c": "y"}}]}),
+            json!({"a": "s"}),
+        ];
+        let paths = [
+            "$.a.b[?@.c == '1'].d",
+            "$.a.b[?@.c == 1].d",
+            "$.a.b[?@.c != '1']",
+            "$.a.b[?@.c > 0]",
+            "$.a.b[?@.c >= 1]",
+            "$.a.b[?@.c < '2']",
+            "$.a.b[?@.c <= '1']",
+            "$.a.b[?@.d]",
+            "$.a.b[?!@.d]",
+            "$.a.b[?search(@.d, '^KHAC:')].c",
+            "$.a.b[?match(@.d, '1.%')].c",
+            "$.a.b[?match(@.d, 'a(')]",
+            "$.a.b[?search(@.d, 1)]",
+            "$.a[?$.a.e == 'VND' || !$.a.e].b",
+            "$.a[?$.a.e && $.a.e != 'VND'].b",
+            "$.a[?search($.a.e, '^V')].e",
+            "$.a.b[*][?@ == '1']",
+            "$.a[*].b[?@.c == 'x'].c",
+            "$.a[0].b[?(@.c == 'x' || @.c == 'y')]",
+            "$.a.b[?@.c == null]",
+            "$.a.b[?@.missing == @.other]",
+            "$[?@.b]",
+        ];
+        for path in paths {
+            let p = CompiledPath::compile(path).unwrap();
+            assert!(p.is_simple(), "{path} should be walked");
+            let q = parse_json_path(&desugar(path).0).unwrap();
+            for tree in &trees {
+                let full: Vec<Value> = js_path_process(&q, tree)
+                    .map(|r| r.into_iter().map(|r| r.val.clone()).collect())
+                    .unwrap_or_default();
+                assert_eq!(sel(path, tree), full, "{path} on {tree}");
+            }
+        }
     }
 
     #[test]

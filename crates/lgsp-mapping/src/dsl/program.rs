@@ -4,6 +4,7 @@
 //! regexes, date patterns, code tables, multiplication factors, field order. Running
 //! walks the fields once per message and builds the output directly.
 
+use std::borrow::Cow;
 use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
@@ -23,6 +24,7 @@ use super::spec::{
     TransformSpec,
 };
 use crate::decode::Format;
+use crate::decode::projection::{DOCUMENT, NodeId, Projection, ProjectionBuilder};
 use crate::domain::{Domain, LEGACY_ADMIN_CODE, Reference, Resolution, Schema, Schemas};
 use crate::values::{self, DatePatterns, ValueError};
 use crate::xml_out::XmlOutOptions;
@@ -74,6 +76,8 @@ pub struct Program {
     steps: Steps,
     validate: Option<(Arc<Schemas>, Schema)>,
     strict_admin_codes: bool,
+    /// What of an XML payload the fields can read; `None` when that is everything.
+    projection: Option<Arc<Projection>>,
 }
 
 /// Rust steps of a mapping, in order.
@@ -240,6 +244,7 @@ impl Program {
                 }
             });
         if errors.is_empty() {
+            let projection = project(each.as_ref(), fields.as_deref()).map(Arc::new);
             Ok(Program {
                 name: name.to_owned(),
                 from: spec.from.map(to_format),
@@ -250,6 +255,7 @@ impl Program {
                 steps: Steps(steps),
                 validate,
                 strict_admin_codes: spec.strict_admin_codes,
+                projection,
             })
         } else {
             Err(errors)
@@ -335,6 +341,13 @@ impl Program {
         Ok(())
     }
 
+    /// What of an XML payload this mapping can read, when that is less than everything:
+    /// decoding with it ([`crate::decode::decode_xml_projected`]) gives the same outputs
+    /// as decoding the whole tree.
+    pub fn projection(&self) -> Option<&Projection> {
+        self.projection.as_deref()
+    }
+
     /// The schema the outputs are validated against, if any.
     pub fn validates(&self) -> Option<&str> {
         self.validate.as_ref().map(|(_, s)| s.id.as_str())
@@ -372,6 +385,57 @@ impl Program {
             collect(f, &mut out);
         }
         out
+    }
+}
+
+/// What the paths of a mapping can read, from the document root: `None` when it is
+/// everything (no `fields`: the whole document is the output).
+fn project(each: Option<&CompiledPath>, fields: Option<&[Field]>) -> Option<Projection> {
+    let fields = fields?;
+    let mut b = ProjectionBuilder::new();
+    let items = match each {
+        Some(each) => each.project(&[DOCUMENT], &mut b),
+        None => vec![DOCUMENT],
+    };
+    project_fields(fields, &items, &mut b);
+    let projection = b.finish();
+    (!projection.keeps_everything()).then_some(projection)
+}
+
+/// Every path of `fields` evaluated at `nodes`; what a path selects is read whole.
+fn project_fields(fields: &[Field], nodes: &[NodeId], b: &mut ProjectionBuilder) {
+    let whole = |p: &CompiledPath, from: &[NodeId], b: &mut ProjectionBuilder| {
+        for end in p.project(from, b) {
+            b.whole(end);
+        }
+    };
+    for f in fields {
+        match &f.source {
+            Source::Path(p) => whole(p, nodes, b),
+            Source::RootPath(p) => whole(p, &[DOCUMENT], b),
+            Source::Envelope(_) | Source::Const(_) => {}
+            Source::Concat(parts) => {
+                for part in parts {
+                    if let Part::Path(p) = part {
+                        whole(p, nodes, b);
+                    }
+                }
+            }
+            Source::Object(fields) => project_fields(fields, nodes, b),
+            Source::List { each, item } => {
+                let items = each.project(nodes, b);
+                match item {
+                    Some(fields) => project_fields(fields, &items, b),
+                    None => items.into_iter().for_each(|i| b.whole(i)),
+                }
+            }
+        }
+        if let Some(r) = &f.reference {
+            whole(&r.date, &[DOCUMENT], b);
+            if let Some(name) = &r.name {
+                whole(name, nodes, b);
+            }
+        }
     }
 }
 
@@ -991,11 +1055,14 @@ impl Ctx<'_> {
         node: &Value,
         trail: &Trail<'_>,
     ) -> Result<Option<Value>, FieldError> {
-        let raw: Option<Value> = match &f.source {
-            Source::Path(p) => select_value(p, node),
-            Source::RootPath(p) => select_value(p, self.root),
-            Source::Envelope(name) => self.envelope.get(name).map(|s| Value::String(s.to_owned())),
-            Source::Const(v) => Some(v.clone()),
+        let raw: Option<Cow<'_, Value>> = match &f.source {
+            Source::Path(p) => select_cow(p, node),
+            Source::RootPath(p) => select_cow(p, self.root),
+            Source::Envelope(name) => self
+                .envelope
+                .get(name)
+                .map(|s| Cow::Owned(Value::String(s.to_owned()))),
+            Source::Const(v) => Some(Cow::Borrowed(v)),
             Source::Concat(parts) => {
                 let mut s = String::new();
                 let mut complete = true;
@@ -1019,11 +1086,11 @@ impl Ctx<'_> {
                         },
                     }
                 }
-                complete.then_some(Value::String(s))
+                complete.then_some(Cow::Owned(Value::String(s)))
             }
             Source::Object(fields) => {
                 let m = self.object(fields, node, trail)?;
-                (!m.is_empty()).then_some(Value::Object(m))
+                (!m.is_empty()).then_some(Cow::Owned(Value::Object(m)))
             }
             Source::List { each, item } => {
                 let nodes = each_nodes(each, node);
@@ -1038,7 +1105,7 @@ impl Ctx<'_> {
                             }
                         }
                         None => {
-                            if let Some(v) = self.finish(f, n.clone(), &t)? {
+                            if let Some(v) = self.finish(f, Cow::Borrowed(n), &t)? {
                                 list.push(v);
                             }
                         }
@@ -1051,7 +1118,7 @@ impl Ctx<'_> {
                         trail,
                     );
                 }
-                (!list.is_empty()).then_some(Value::Array(list))
+                (!list.is_empty()).then_some(Cow::Owned(Value::Array(list)))
             }
         };
         match raw {
@@ -1059,7 +1126,7 @@ impl Ctx<'_> {
                 let v = self.finish(f, v, trail)?;
                 self.present(f, v, trail)
             }
-            other => self.present(f, other, trail),
+            other => self.present(f, other.map(Cow::into_owned), trail),
         }
     }
 
@@ -1096,19 +1163,21 @@ impl Ctx<'_> {
     }
 
     /// Transforms, normalisation (trim, NFC), checks. `None` when the result is empty.
+    /// The value may be borrowed from the document: the first transform makes a new
+    /// one, so a value that is transformed is never copied first.
     fn finish(
         &self,
         f: &Field,
-        mut v: Value,
+        mut v: Cow<'_, Value>,
         trail: &Trail<'_>,
     ) -> Result<Option<Value>, FieldError> {
         for t in &f.transforms {
             v = match apply_each(t, &v) {
-                Ok(out) => out,
+                Ok(out) => Cow::Owned(out),
                 Err(e) => return Err(self.value_error(f, trail, e, &v, ErrorKind::Mapping)),
             };
         }
-        let Some(v) = normalise(v) else {
+        let Some(v) = normalise(v.into_owned()) else {
             return Ok(None);
         };
         for c in &f.checks {
@@ -1166,7 +1235,18 @@ fn same_name(a: &str, b: &str) -> bool {
     key(a) == key(b)
 }
 
+/// As [`select_value`], borrowing the node when the path selects one node or none.
+fn select_cow<'a>(p: &CompiledPath, node: &'a Value) -> Option<Cow<'a, Value>> {
+    if p.is_names() {
+        return p.select_one(node, is_empty).map(Cow::Borrowed);
+    }
+    select_value(p, node).map(Cow::Owned)
+}
+
 fn select_value(p: &CompiledPath, node: &Value) -> Option<Value> {
+    if p.is_names() {
+        return p.select_one(node, is_empty).cloned();
+    }
     let mut found = Vec::new();
     p.select(node, &mut found);
     found.retain(|v| !is_empty(v));

@@ -6,11 +6,12 @@ use std::path::{Path, PathBuf};
 use lgsp_core::config::{Problem, YamlFile};
 use lgsp_core::envelope::Envelope;
 
-use super::adapter::Adapter;
+use super::adapter::{Adapter, Decoded, Decoding, Mapped};
+use super::error::MapError;
 use super::program::to_format;
 use super::render;
 use super::spec::TestCaseSpec;
-use crate::decode::Limits;
+use crate::decode::{Format, Limits};
 
 /// The envelope every test case starts from, so goldens never depend on the clock.
 pub fn test_envelope() -> Envelope {
@@ -95,48 +96,71 @@ pub fn load_cases(adapter_dir: &Path) -> Result<Vec<TestCase>, Vec<Problem>> {
     }
 }
 
+/// What a case feeds the adapter: the body, the envelope and the format it names.
+#[derive(Debug, Clone)]
+pub struct CaseInput {
+    pub body: Vec<u8>,
+    pub envelope: Envelope,
+    pub format: Option<Format>,
+}
+
+/// Read the input of a case; `Err` says why the case itself is broken.
+pub fn case_input(adapter: &Adapter, case: &TestCase) -> Result<CaseInput, String> {
+    let spec = &case.spec;
+    let body = match (&spec.input, &spec.body) {
+        (Some(path), None) => std::fs::read(adapter.dir.join(path))
+            .map_err(|e| format!("cannot read input {path}: {e}"))?,
+        (None, Some(b)) => b.clone().into_bytes(),
+        _ => return Err("give exactly one of `input` (a file) or `body` (inline)".into()),
+    };
+    let mut envelope = test_envelope();
+    if let Some(t) = &spec.message_type {
+        envelope.message_type = Some(t.clone());
+    }
+    for (k, v) in &spec.envelope {
+        if !envelope.set(k, v.clone()) {
+            return Err(format!(
+                "unknown envelope field `{k}`; one of: {}",
+                Envelope::FIELDS.join(", ")
+            ));
+        }
+    }
+    Ok(CaseInput {
+        body,
+        envelope,
+        format: spec.content_type.map(to_format),
+    })
+}
+
+/// Map the input of a case as it asks (by message type or by mapping name) with the
+/// given decoding; `Err` says why the case itself is broken.
+pub fn map_case(
+    adapter: &Adapter,
+    case: &TestCase,
+    input: &CaseInput,
+    limits: &Limits,
+    decoding: Decoding,
+) -> Result<Result<(Vec<Mapped>, Decoded), MapError>, String> {
+    let CaseInput {
+        body,
+        envelope,
+        format,
+    } = input;
+    match (&case.spec.message_type, &case.spec.mapping) {
+        (_, Some(m)) => Ok(adapter.map_with_using(m, envelope, body, *format, limits, decoding)),
+        (Some(_), None) => Ok(adapter.map_message_using(envelope, body, *format, limits, decoding)),
+        (None, None) => Err("give `type` (dispatch as the bus does) or `mapping`".into()),
+    }
+}
+
 /// Run one case. With `update`, a differing or missing golden file is rewritten.
 pub fn run_case(adapter: &Adapter, case: &TestCase, limits: &Limits, update: bool) -> Outcome {
     let spec = &case.spec;
-    let body = match (&spec.input, &spec.body) {
-        (Some(path), None) => match std::fs::read(adapter.dir.join(path)) {
-            Ok(b) => b,
-            Err(e) => {
-                return Outcome::Broken {
-                    problem: format!("cannot read input {path}: {e}"),
-                };
-            }
-        },
-        (None, Some(b)) => b.clone().into_bytes(),
-        _ => {
-            return Outcome::Broken {
-                problem: "give exactly one of `input` (a file) or `body` (inline)".into(),
-            };
-        }
-    };
-    let mut env = test_envelope();
-    if let Some(t) = &spec.message_type {
-        env.message_type = Some(t.clone());
-    }
-    for (k, v) in &spec.envelope {
-        if !env.set(k, v.clone()) {
-            return Outcome::Broken {
-                problem: format!(
-                    "unknown envelope field `{k}`; one of: {}",
-                    Envelope::FIELDS.join(", ")
-                ),
-            };
-        }
-    }
-    let format = spec.content_type.map(to_format);
-    let result = match (&spec.message_type, &spec.mapping) {
-        (_, Some(m)) => adapter.map_with(m, &env, &body, format, limits),
-        (Some(_), None) => adapter.map_message(&env, &body, format, limits),
-        (None, None) => {
-            return Outcome::Broken {
-                problem: "give `type` (dispatch as the bus does) or `mapping`".into(),
-            };
-        }
+    let mapped = case_input(adapter, case)
+        .and_then(|input| map_case(adapter, case, &input, limits, Decoding::Auto));
+    let result = match mapped {
+        Ok(result) => result.map(|(outputs, _)| outputs),
+        Err(problem) => return Outcome::Broken { problem },
     };
     match (&spec.expect, &spec.expect_error, result) {
         (Some(golden), None, Ok(outputs)) => {
