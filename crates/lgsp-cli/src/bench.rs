@@ -637,15 +637,20 @@ async fn router_run(
         let peak = rss_kib(pid, "VmHWM:").unwrap_or(0);
         let mut late: Vec<f64> = samples
             .lock()
-            .map(|s| s[s.len() / 2..].iter().map(|k| *k as f64 / 1024.0).collect())
+            .map(|s| {
+                s[s.len() / 2..]
+                    .iter()
+                    .map(|k| *k as f64 / 1024.0)
+                    .collect()
+            })
             .unwrap_or_default();
         let memory = Memory {
             steady_mb: median(&mut late),
             peak_mb: peak as f64 / 1024.0,
         };
-        figures.map(|f| (f, memory)).map_err(|e| {
-            format!("{e}\nthe router's last lines:\n{}", child.log_tail()).into()
-        })
+        figures
+            .map(|f| (f, memory))
+            .map_err(|e| format!("{e}\nthe router's last lines:\n{}", child.log_tail()).into())
     }
     .await;
     child.stop().await;
@@ -654,7 +659,13 @@ async fn router_run(
 }
 
 /// Delete every queue and exchange the child declared under the scratch prefix.
-async fn remove_scratch(ch: &lapin::Channel, names: &Names, sink: &str, route: &str, config: &Config) {
+async fn remove_scratch(
+    ch: &lapin::Channel,
+    names: &Names,
+    sink: &str,
+    route: &str,
+    config: &Config,
+) {
     let delays: Vec<Duration> = config
         .routes
         .iter()

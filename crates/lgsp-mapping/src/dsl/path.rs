@@ -21,6 +21,9 @@ pub struct CompiledPath {
 #[derive(Debug, Clone)]
 enum Eval {
     Simple(Vec<Step>),
+    /// Filters, slices, descendants: this crate's evaluator (`eval.rs`).
+    Query(Box<super::eval::Query>),
+    /// What that evaluator does not take: jsonpath-rust's.
     Full(Box<JpQuery>),
 }
 
@@ -104,7 +107,10 @@ impl CompiledPath {
             parse_json_path(&rewritten).map_err(|e| path_error(&e, &origin, source.len()))?;
         let eval = match simple_steps(&rewritten) {
             Some(steps) => Eval::Simple(steps),
-            None => Eval::Full(Box::new(query)),
+            None => match super::eval::Query::from_parsed(&query) {
+                Some(q) => Eval::Query(Box::new(q)),
+                None => Eval::Full(Box::new(query)),
+            },
         };
         Ok(CompiledPath {
             source: source.to_owned(),
@@ -116,12 +122,29 @@ impl CompiledPath {
     pub fn select<'a>(&self, root: &'a Value, out: &mut Vec<&'a Value>) {
         match &self.eval {
             Eval::Simple(steps) => walk(root, steps, out),
+            Eval::Query(q) => q.select(root, out),
             Eval::Full(q) => {
                 if let Ok(found) = js_path_process(q, root) {
                     out.extend(found.into_iter().map(|r| r.val));
                 }
             }
         }
+    }
+
+    /// The nodes jsonpath-rust's own evaluator selects (for tests comparing the two).
+    #[doc(hidden)]
+    pub fn select_reference<'a>(&self, root: &'a Value) -> Vec<&'a Value> {
+        let (rewritten, _) = desugar(&self.source);
+        parse_json_path(&rewritten)
+            .ok()
+            .and_then(|q| js_path_process(&q, root).ok())
+            .map(|found| found.into_iter().map(|r| r.val).collect())
+            .unwrap_or_default()
+    }
+
+    /// Does this path fall back to jsonpath-rust's evaluator per message?
+    pub fn uses_reference_evaluator(&self) -> bool {
+        matches!(self.eval, Eval::Full(_))
     }
 
     /// Is this the direct walk (no jsonpath-rust evaluation per message)?
