@@ -19,8 +19,7 @@ use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
 use lapin::{BasicProperties, Connection};
 use lgsp_amqp::names::Names;
 use lgsp_amqp::publish::Publisher;
-use lgsp_core::config::{Config, TargetConfig};
-use lgsp_router::Router;
+use lgsp_core::config::Config;
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
@@ -94,7 +93,6 @@ pub fn run(args: &BenchArgs) -> u8 {
         );
         return exit::USAGE;
     };
-    let adapters = Arc::new(loaded.adapters);
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -124,6 +122,7 @@ pub fn run(args: &BenchArgs) -> u8 {
             config.broker.confirm_window
         );
         let (mut a_rates, mut b_rates, mut ratios) = (Vec::new(), Vec::new(), Vec::new());
+        let (mut steady, mut peaks) = (Vec::new(), Vec::new());
         for pair in 1..=args.pairs {
             let a = match raw_run(
                 &conn,
@@ -141,11 +140,10 @@ pub fn run(args: &BenchArgs) -> u8 {
                 }
             };
             report("A pass-through", pair, &a);
-            let b = match router_run(
+            let (b, memory) = match router_run(
                 &conn,
-                &config,
-                &route,
-                adapters.clone(),
+                &loaded.config,
+                &route.name,
                 &format!("lgsp-bench-{tag}-b{pair}"),
                 &args.message_type,
                 &payload,
@@ -160,6 +158,12 @@ pub fn run(args: &BenchArgs) -> u8 {
                 }
             };
             report("B router", pair, &b);
+            println!(
+                "pair {pair} B router memory: steady RSS {:.1} MB, peak RSS {:.1} MB",
+                memory.steady_mb, memory.peak_mb
+            );
+            steady.push(memory.steady_mb);
+            peaks.push(memory.peak_mb);
             let ratio = b.msgs_per_s / a.msgs_per_s.max(f64::MIN_POSITIVE);
             println!("pair {pair}: B/A {ratio:.3}");
             a_rates.push(a.msgs_per_s);
@@ -167,8 +171,9 @@ pub fn run(args: &BenchArgs) -> u8 {
             ratios.push(ratio);
         }
         println!(
-            "peak RSS of this process (generator, pass-through and router): {} MB",
-            peak_rss_mb()
+            "router RSS: steady median {:.1} MB, peak max {:.1} MB",
+            median(&mut steady),
+            peaks.iter().copied().fold(0.0, f64::max)
         );
         let _ = conn.close(200, "done".into()).await;
         println!(
@@ -202,18 +207,6 @@ fn median(v: &mut [f64]) -> f64 {
     } else {
         (v[m - 1] + v[m]) / 2.0
     }
-}
-
-fn peak_rss_mb() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmHWM:"))
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|kb| kb.parse::<u64>().ok())
-        })
-        .map_or(0, |kb| kb / 1024)
 }
 
 fn quorum() -> FieldTable {
@@ -412,77 +405,280 @@ async fn raw_run(
     result
 }
 
-/// (B) the real router on `route`, in this process, under its own prefix.
-#[allow(clippy::too_many_arguments)]
+/// The router of run B: a child `lgsp run` on a configuration of one route, under a
+/// scratch prefix, with its own SQLite store and HTTP port. A separate process, so its
+/// memory is its own.
+struct Child {
+    process: tokio::process::Child,
+    dir: PathBuf,
+    log: PathBuf,
+}
+
+impl Child {
+    fn pid(&self) -> Option<u32> {
+        self.process.id()
+    }
+
+    /// The last lines the child logged, for an error message.
+    fn log_tail(&self) -> String {
+        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().collect();
+        lines[lines.len().saturating_sub(15)..].join("\n")
+    }
+
+    /// SIGTERM, then wait (SIGKILL after 15 s); the scratch folder is removed.
+    async fn stop(mut self) {
+        if let Some(pid) = self.pid().and_then(|p| i32::try_from(p).ok()) {
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(pid),
+                nix::sys::signal::Signal::SIGTERM,
+            );
+        }
+        if tokio::time::timeout(Duration::from_secs(15), self.process.wait())
+            .await
+            .is_err()
+        {
+            let _ = self.process.kill().await;
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// The child's configuration: the original file (JSON is YAML) with only the measured
+/// route, its targets replaced by one on the scratch output exchange, and the folders
+/// made absolute. Broker prefix, store and HTTP address come from the environment, so
+/// they win over any override the operator has set.
+fn child_config(
+    loaded: &lgsp_core::config::LoadedConfig,
+    route: &str,
+    output: &str,
+) -> BenchResult<serde_json::Value> {
+    let text = std::fs::read_to_string(&loaded.path)?;
+    let mut doc: serde_json::Value = serde_yaml::from_str(&text)?;
+    let obj = doc
+        .as_object_mut()
+        .ok_or("the configuration is not a mapping")?;
+    let routes = obj
+        .get("routes")
+        .and_then(|r| r.as_array())
+        .ok_or("the configuration has no routes")?;
+    let mut chosen = routes
+        .iter()
+        .find(|r| r.get("name").and_then(|n| n.as_str()) == Some(route))
+        .cloned()
+        .ok_or_else(|| format!("route {route} not found in {}", loaded.path.display()))?;
+    let map = chosen
+        .get("to")
+        .and_then(|t| t.as_array())
+        .and_then(|t| t.iter().find_map(|t| t.get("map").cloned()));
+    let mut target = serde_json::json!({ "exchange": output, "routing_key": "bench" });
+    if let Some(m) = map {
+        target["map"] = m;
+    }
+    chosen["to"] = serde_json::json!([target]);
+    obj.insert("routes".into(), serde_json::json!([chosen]));
+    for (key, dir) in [
+        ("adapter_dir", loaded.adapter_dir()),
+        ("schema_dir", loaded.schema_dir()),
+        ("reference_dir", loaded.reference_dir()),
+    ] {
+        let abs = std::fs::canonicalize(&dir).unwrap_or(dir);
+        obj.insert(key.into(), abs.display().to_string().into());
+    }
+    Ok(doc)
+}
+
+async fn start_child(
+    loaded: &lgsp_core::config::LoadedConfig,
+    route: &str,
+    names: &Names,
+) -> BenchResult<Child> {
+    let dir = std::env::temp_dir().join(format!("{}-router", names.prefix));
+    std::fs::create_dir_all(&dir)?;
+    let cfg_path = dir.join("lgsp.yaml");
+    let cfg = child_config(loaded, route, &names.output())?;
+    std::fs::write(&cfg_path, serde_json::to_vec_pretty(&cfg)?)?;
+    let log = dir.join("router.log");
+    let out = std::fs::File::create(&log)?;
+    let err = out.try_clone()?;
+    let process = tokio::process::Command::new(std::env::current_exe()?)
+        .arg("run")
+        .arg("--config")
+        .arg(&cfg_path)
+        .arg("--no-wait")
+        .env("LGSP_BROKER__PREFIX", &names.prefix)
+        .env(
+            "LGSP_STORE__URL",
+            format!("sqlite://{}", dir.join("store.db").display()),
+        )
+        .env("LGSP_HTTP__LISTEN", "127.0.0.1:0")
+        .stdin(std::process::Stdio::null())
+        .stdout(out)
+        .stderr(err)
+        .kill_on_drop(true)
+        .spawn()?;
+    Ok(Child { process, dir, log })
+}
+
+/// Wait until the child answers `/readyz` with 200 (broker, store and topology ready,
+/// consumers started), at the address it prints when it listens.
+async fn wait_ready(child: &mut Child) -> BenchResult<()> {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let http = reqwest::Client::new();
+    let mut addr: Option<String> = None;
+    loop {
+        if let Ok(Some(status)) = child.process.try_wait() {
+            return Err(format!(
+                "the router exited ({status}) before it was ready:\n{}",
+                child.log_tail()
+            )
+            .into());
+        }
+        if addr.is_none() {
+            addr = std::fs::read_to_string(&child.log).ok().and_then(|log| {
+                log.lines()
+                    .find_map(|l| l.strip_prefix("http listening on "))
+                    .map(|a| a.trim().to_owned())
+            });
+        }
+        if let Some(a) = &addr
+            && http
+                .get(format!("http://{a}/readyz"))
+                .send()
+                .await
+                .is_ok_and(|r| r.status().is_success())
+        {
+            return Ok(());
+        }
+        if Instant::now() > deadline {
+            return Err(format!(
+                "the router was not ready within 60 s:\n{}",
+                child.log_tail()
+            )
+            .into());
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// A process's resident memory in KiB: `VmRSS` now, or `VmHWM` (its peak).
+fn rss_kib(pid: u32, field: &str) -> Option<u64> {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()?
+        .lines()
+        .find(|l| l.starts_with(field))?
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()
+}
+
+/// Resident memory of the router during run B.
+#[derive(Debug, Default, Clone, Copy)]
+struct Memory {
+    /// Median of the samples taken in the second half of the run, MiB.
+    steady_mb: f64,
+    /// The process's peak, MiB.
+    peak_mb: f64,
+}
+
+/// (B) the real router on `route`: a child `lgsp run` (see [`Child`]).
 async fn router_run(
     conn: &Connection,
-    config: &Config,
-    route: &lgsp_core::config::RouteConfig,
-    adapters: Arc<lgsp_mapping::dsl::Adapters>,
+    loaded: &lgsp_core::config::LoadedConfig,
+    route: &str,
     prefix: &str,
     message_type: &str,
     payload: &[u8],
     count: u64,
-) -> BenchResult<Figures> {
+) -> BenchResult<(Figures, Memory)> {
+    let config = &loaded.config;
     let names = Names::new(prefix);
-    let mut cfg = config.clone();
-    cfg.broker.prefix = prefix.to_owned();
-    let mut r = route.clone();
-    r.to = vec![TargetConfig {
-        exchange: Some(names.output()),
-        routing_key: Some("bench".into()),
-        app: None,
-        map: route.to.iter().find_map(|t| t.map.clone()),
-        when: None,
-    }];
-    cfg.routes = vec![r];
-    let router = Router::build(&cfg, adapters)?;
-    let spec = router.topology();
-    let stop = CancellationToken::new();
-    let ready = router.ready.clone();
-    let task = {
-        let conn2 = lgsp_amqp::connect(&config.broker.url, "lgsp bench router").await?;
-        let stop = stop.clone();
-        tokio::spawn(async move {
-            let r = router.run(&conn2, stop, Duration::from_secs(10)).await;
-            let _ = conn2.close(200, "done".into()).await;
-            r
-        })
-    };
-    while !ready.load(Ordering::SeqCst) {
-        if task.is_finished() {
-            return Err("the router stopped before it was ready".into());
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let mut child = start_child(loaded, route, &names).await?;
     let ch = conn.create_channel().await?;
     let sink = format!("{prefix}.sink");
-    declare_queue(&ch, &sink).await?;
-    ch.queue_bind(
-        sink.as_str().into(),
-        names.output().as_str().into(),
-        "#".into(),
-        QueueBindOptions::default(),
-        FieldTable::default(),
-    )
-    .await?;
-    let window = usize::from(config.broker.prefetch) * 4;
-    let result = generate_and_drain(
-        conn,
-        &names.input(),
-        message_type,
-        message_type,
-        &sink,
-        payload,
-        count,
-        window,
-    )
+    let result = async {
+        wait_ready(&mut child).await?;
+        declare_queue(&ch, &sink).await?;
+        ch.queue_bind(
+            sink.as_str().into(),
+            names.output().as_str().into(),
+            "#".into(),
+            QueueBindOptions::default(),
+            FieldTable::default(),
+        )
+        .await?;
+        let pid = child.pid().ok_or("the router has no process id")?;
+        let samples = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let sampler = {
+            let samples = samples.clone();
+            tokio::spawn(async move {
+                while let Some(kib) = rss_kib(pid, "VmRSS:") {
+                    if let Ok(mut s) = samples.lock() {
+                        s.push(kib);
+                    }
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            })
+        };
+        let window = usize::from(config.broker.prefetch) * 4;
+        let figures = generate_and_drain(
+            conn,
+            &names.input(),
+            message_type,
+            message_type,
+            &sink,
+            payload,
+            count,
+            window,
+        )
+        .await;
+        sampler.abort();
+        let peak = rss_kib(pid, "VmHWM:").unwrap_or(0);
+        let mut late: Vec<f64> = samples
+            .lock()
+            .map(|s| {
+                s[s.len() / 2..]
+                    .iter()
+                    .map(|k| *k as f64 / 1024.0)
+                    .collect()
+            })
+            .unwrap_or_default();
+        let memory = Memory {
+            steady_mb: median(&mut late),
+            peak_mb: peak as f64 / 1024.0,
+        };
+        figures
+            .map(|f| (f, memory))
+            .map_err(|e| format!("{e}\nthe router's last lines:\n{}", child.log_tail()).into())
+    }
     .await;
-    stop.cancel();
-    let _ = task.await;
-    let mut queues = vec![sink, names.failed(), names.unrouted()];
-    queues.extend(spec.routes.iter().map(|(r, _)| names.route_queue(r)));
-    queues.extend(spec.retry_delays.iter().map(|d| names.retry(*d)));
+    child.stop().await;
+    remove_scratch(&ch, &names, &sink, route, config).await;
+    result
+}
+
+/// Delete every queue and exchange the child declared under the scratch prefix.
+async fn remove_scratch(
+    ch: &lapin::Channel,
+    names: &Names,
+    sink: &str,
+    route: &str,
+    config: &Config,
+) {
+    let delays: Vec<Duration> = config
+        .routes
+        .iter()
+        .filter(|r| r.name == route)
+        .flat_map(|r| r.retry.delays.iter().map(|d| d.get()))
+        .collect();
+    let mut queues = vec![
+        sink.to_owned(),
+        names.failed(),
+        names.unrouted(),
+        names.route_queue(route),
+    ];
+    queues.extend(delays.iter().map(|d| names.retry(*d)));
     for q in &queues {
         let _ = ch
             .queue_delete(q.as_str().into(), QueueDeleteOptions::default())
@@ -495,13 +691,12 @@ async fn router_run(
         names.unrouted(),
         names.app_exchange(),
     ];
-    exchanges.extend(spec.retry_delays.iter().map(|d| names.retry(*d)));
+    exchanges.extend(delays.iter().map(|d| names.retry(*d)));
     for e in &exchanges {
         let _ = ch
             .exchange_delete(e.as_str().into(), ExchangeDeleteOptions::default())
             .await;
     }
-    result
 }
 
 #[cfg(test)]

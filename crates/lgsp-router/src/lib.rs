@@ -12,6 +12,7 @@
 pub mod failpoint;
 mod message;
 mod pipeline;
+mod settle;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -82,6 +83,8 @@ pub struct Stats {
     pub retried: AtomicU64,
     pub failed: AtomicU64,
     pub requeued: AtomicU64,
+    /// Ack frames sent; one `multiple` ack settles many inputs.
+    pub ack_frames: AtomicU64,
 }
 
 /// Everything one running router shares between its tasks.
@@ -293,11 +296,15 @@ impl Router {
 
         let lost = CancellationToken::new();
         let mut loops = Vec::new();
+        let mut settlers = Vec::new();
+        let batch = usize::from(self.prefetch / 4).max(1);
         for (route, ch, mut consumer) in consumers {
             let shared = shared.clone();
             let tracker = tracker.clone();
             let shutdown = shutdown.clone();
             let lost = lost.clone();
+            let (settler, settling) = settle::Settler::spawn(batch, self.stats.clone());
+            settlers.push(settling);
             loops.push(tokio::spawn(async move {
                 loop {
                     let next = tokio::select! {
@@ -307,9 +314,13 @@ impl Router {
                     };
                     match next {
                         Some(Ok(delivery)) => {
-                            let shared = shared.clone();
-                            let route = route.clone();
-                            tracker.spawn(pipeline::handle(shared, route, delivery));
+                            settler.delivered(delivery.delivery_tag);
+                            tracker.spawn(pipeline::handle(
+                                shared.clone(),
+                                route.clone(),
+                                settler.clone(),
+                                delivery,
+                            ));
                         }
                         Some(Err(e)) => {
                             warn!(route = %route.name, error = %e, "consumer failed");
@@ -340,6 +351,11 @@ impl Router {
             );
         }
         // Closing a channel returns its unacknowledged deliveries to their queues.
+        // Every handler has settled (or the deadline passed): send the waiting acks
+        // before the channels close, or the broker would deliver those inputs again.
+        for s in settlers {
+            let _ = tokio::time::timeout(Duration::from_secs(1), s).await;
+        }
         for ch in channels {
             let _ = ch.close(200, "shutdown".into()).await;
         }
@@ -348,6 +364,7 @@ impl Router {
             retried = self.stats.retried.load(Ordering::Relaxed),
             failed = self.stats.failed.load(Ordering::Relaxed),
             requeued = self.stats.requeued.load(Ordering::Relaxed),
+            ack_frames = self.stats.ack_frames.load(Ordering::Relaxed),
             "router stopped"
         );
         if lost.is_cancelled() && !shutdown.is_cancelled() {

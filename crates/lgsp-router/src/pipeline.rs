@@ -6,7 +6,6 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use lapin::message::Delivery;
-use lapin::options::{BasicAckOptions, BasicNackOptions};
 use lgsp_amqp::headers;
 use lgsp_amqp::publish::{Pending, PublishError};
 use lgsp_core::envelope::Envelope;
@@ -16,6 +15,7 @@ use tracing::{debug, warn};
 
 use crate::failpoint;
 use crate::message::{self, Failure};
+use crate::settle::Settler;
 use crate::{Route, Shared, Target};
 
 /// One message to publish for one target.
@@ -39,14 +39,20 @@ enum Outcome {
     Requeue(String),
 }
 
-pub(crate) async fn handle(shared: Arc<Shared>, route: Arc<Route>, delivery: Delivery) {
+pub(crate) async fn handle(
+    shared: Arc<Shared>,
+    route: Arc<Route>,
+    settler: Settler,
+    delivery: Delivery,
+) {
     let env = message::envelope(&delivery);
     let outcome = process(&shared, &route, &delivery, &env).await;
-    let settle = match outcome {
+    let ack = || settler.ack(delivery.delivery_tag, delivery.acker.clone());
+    match outcome {
         Outcome::Delivered => {
             failpoint::hit(failpoint::AFTER_CONFIRM_BEFORE_ACK);
             shared.stats.routed.fetch_add(1, Ordering::Relaxed);
-            delivery.acker.ack(BasicAckOptions::default()).await
+            ack();
         }
         Outcome::Failed(f) => {
             let props = message::failure_properties(&delivery, &env, &route.name, &f);
@@ -64,11 +70,11 @@ pub(crate) async fn handle(shared: Arc<Shared>, route: Arc<Route>, delivery: Del
                 Ok(()) => {
                     warn!(message_id = %env.message_id, route = %route.name, kind = f.kind, code = %f.code, error = %f.message, "failed");
                     shared.stats.failed.fetch_add(1, Ordering::Relaxed);
-                    delivery.acker.ack(BasicAckOptions::default()).await
+                    ack();
                 }
                 Err(e) => {
                     warn!(message_id = %env.message_id, route = %route.name, error = %e, "could not record a failure; returning the input to its queue");
-                    requeue(&shared, &delivery).await
+                    requeue(&shared, &settler, &delivery)
                 }
             }
         }
@@ -95,33 +101,24 @@ pub(crate) async fn handle(shared: Arc<Shared>, route: Arc<Route>, delivery: Del
                 Ok(()) => {
                     debug!(message_id = %env.message_id, route = %route.name, attempt = attempt + 1, ?delay, reason = %reason, "retrying");
                     shared.stats.retried.fetch_add(1, Ordering::Relaxed);
-                    delivery.acker.ack(BasicAckOptions::default()).await
+                    ack();
                 }
                 Err(e) => {
                     warn!(message_id = %env.message_id, route = %route.name, error = %e, "could not schedule a retry; returning the input to its queue");
-                    requeue(&shared, &delivery).await
+                    requeue(&shared, &settler, &delivery)
                 }
             }
         }
         Outcome::Requeue(why) => {
             warn!(message_id = %env.message_id, route = %route.name, reason = %why, "returning the input to its queue");
-            requeue(&shared, &delivery).await
+            requeue(&shared, &settler, &delivery)
         }
-    };
-    if let Err(e) = settle {
-        // The channel is gone: the broker redelivers the input; nothing is lost.
-        debug!(message_id = %env.message_id, error = %e, "could not settle the input");
     }
 }
 
-async fn requeue(shared: &Shared, d: &Delivery) -> Result<bool, lapin::Error> {
+fn requeue(shared: &Shared, settler: &Settler, d: &Delivery) {
     shared.stats.requeued.fetch_add(1, Ordering::Relaxed);
-    d.acker
-        .nack(BasicNackOptions {
-            requeue: true,
-            ..BasicNackOptions::default()
-        })
-        .await
+    settler.requeue(d.delivery_tag, d.acker.clone());
 }
 
 fn failure(e: &MapError, targets: &[Target]) -> Failure {

@@ -4,6 +4,7 @@
 
 pub mod adapter;
 pub mod error;
+mod eval;
 pub mod path;
 pub mod program;
 pub mod spec;

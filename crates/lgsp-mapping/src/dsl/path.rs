@@ -31,6 +31,10 @@ pub struct CompiledPath {
 #[derive(Debug, Clone)]
 enum Eval {
     Walk(Vec<Step>),
+    /// Descendants, unions, slices, nested filters, `length`/`count`/`value`: the
+    /// crate's RFC 9535 evaluator (`eval.rs`).
+    Query(Box<super::eval::Query>),
+    /// What neither takes (function extensions): jsonpath-rust's evaluator.
     Full,
 }
 
@@ -160,7 +164,10 @@ impl CompiledPath {
             parse_json_path(&rewritten).map_err(|e| path_error(&e, &origin, source.len()))?;
         let eval = match walk_steps(&query) {
             Some(steps) => Eval::Walk(steps),
-            None => Eval::Full,
+            None => match super::eval::Query::from_parsed(&query) {
+                Some(q) => Eval::Query(Box::new(q)),
+                None => Eval::Full,
+            },
         };
         Ok(CompiledPath {
             source: source.to_owned(),
@@ -173,12 +180,23 @@ impl CompiledPath {
     pub fn select<'a>(&self, root: &'a Value, out: &mut Vec<&'a Value>) {
         match &self.eval {
             Eval::Walk(steps) => walk(root, root, steps, out),
-            Eval::Full => {
-                if let Ok(found) = js_path_process(&self.query, root) {
-                    out.extend(found.into_iter().map(|r| r.val));
-                }
-            }
+            Eval::Query(q) => q.select(root, out),
+            Eval::Full => out.extend(self.select_reference(root)),
         }
+    }
+
+    /// The nodes jsonpath-rust's own evaluator selects (the fallback, and the reference
+    /// tests compare the crate's evaluation with).
+    #[doc(hidden)]
+    pub fn select_reference<'a>(&self, root: &'a Value) -> Vec<&'a Value> {
+        js_path_process(&self.query, root)
+            .map(|found| found.into_iter().map(|r| r.val).collect())
+            .unwrap_or_default()
+    }
+
+    /// Does this path fall back to jsonpath-rust's evaluator per message?
+    pub fn uses_reference_evaluator(&self) -> bool {
+        matches!(self.eval, Eval::Full)
     }
 
     /// For a plain chain of names, which selects one node or none: that node unless
