@@ -191,6 +191,34 @@ async fn ten_thousand_messages_all_arrive_and_nothing_is_left() {
     assert_eq!(amqp.count("lgsp.route.bizreg").await, 0);
     assert_eq!(amqp.count("test.failed").await, 0, "{}", bus.log());
     assert_eq!(amqp.count("test.out").await, 0);
+    // Acks were coalesced: fewer ack frames than inputs (one per input before).
+    let mut bus = bus;
+    bus.terminate();
+    assert_eq!(
+        bus.wait_exit(Duration::from_secs(30)),
+        Some(0),
+        "{}",
+        bus.log()
+    );
+    let log = bus.log();
+    let stopped = log
+        .lines()
+        .find(|l| l.contains("router stopped"))
+        .unwrap_or_else(|| panic!("no shutdown summary: {log}"));
+    let field = |name: &str| -> u64 {
+        stopped
+            .split_whitespace()
+            .find_map(|w| w.strip_prefix(name))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("{name} missing: {stopped}"))
+    };
+    let (routed, frames) = (field("routed="), field("ack_frames="));
+    eprintln!("acks: {routed} inputs in {frames} frames");
+    assert_eq!(routed, 10_000, "{stopped}");
+    assert!(
+        frames > 0 && frames < routed,
+        "10 000 inputs acked in {frames} frames: {stopped}"
+    );
 }
 
 /// Publish `n`, run the bus with a failpoint until it crashes, restart it without, and
