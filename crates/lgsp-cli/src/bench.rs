@@ -44,6 +44,10 @@ pub struct BenchArgs {
     pairs: u32,
 }
 
+/// The longest a channel or connection close may take: a broker that does not answer
+/// must not keep the bench from printing its figures.
+const CLOSE_WAIT: Duration = Duration::from_secs(5);
+
 struct Figures {
     msgs_per_s: f64,
     mb_per_s: f64,
@@ -175,7 +179,7 @@ pub fn run(args: &BenchArgs) -> u8 {
             median(&mut steady),
             peaks.iter().copied().fold(0.0, f64::max)
         );
-        let _ = conn.close(200, "done".into()).await;
+        let _ = tokio::time::timeout(CLOSE_WAIT, conn.close(200, "done".into())).await;
         println!(
             "ratio {:.3} (median A {:.0} msgs/s, median B {:.0} msgs/s)",
             median(&mut ratios),
@@ -293,13 +297,19 @@ async fn generate_and_drain(
                 drained.fetch_add(1, Ordering::Relaxed);
                 in_system.add_permits(1);
             }
+            // Done, or a minute of silence: a generator waiting for room must stop too.
+            in_system.close();
             (lat, consumer)
         })
     };
     let started = Instant::now();
     let mut pending = std::collections::VecDeque::new();
     for i in 0..count {
-        in_system.acquire().await?.forget();
+        match in_system.acquire().await {
+            Ok(permit) => permit.forget(),
+            // The drain gave up: report how many came through.
+            Err(_) => break,
+        }
         if let Some(slot) = sent_at.get(i as usize) {
             slot.store(origin.elapsed().as_micros() as u64, Ordering::Relaxed);
         }
@@ -318,7 +328,7 @@ async fn generate_and_drain(
     }
     let (mut lat, consumer) = drain.await?;
     // Close the channel before dropping its consumer: the broker cancels it with the channel.
-    let _ = ch.close(200, "done".into()).await;
+    let _ = tokio::time::timeout(CLOSE_WAIT, ch.close(200, "done".into())).await;
     drop(consumer);
     let elapsed = started.elapsed();
     let n = drained.load(Ordering::Relaxed);
@@ -389,14 +399,14 @@ async fn raw_run(
                     }
                 });
             }
-            let _ = cch.close(200, "done".into()).await;
+            let _ = tokio::time::timeout(CLOSE_WAIT, cch.close(200, "done".into())).await;
             drop(consumer);
         })
     };
     let window = usize::from(config.broker.prefetch) * 4;
     let result = generate_and_drain(conn, "", &input, "bench", &sink, payload, count, window).await;
     stop.cancel();
-    let _ = relay.await;
+    let _ = tokio::time::timeout(Duration::from_secs(10), relay).await;
     for q in [&input, &sink] {
         let _ = ch
             .queue_delete(q.as_str().into(), QueueDeleteOptions::default())
@@ -524,7 +534,9 @@ async fn start_child(
 /// consumers started), at the address it prints when it listens.
 async fn wait_ready(child: &mut Child) -> BenchResult<()> {
     let deadline = Instant::now() + Duration::from_secs(60);
-    let http = reqwest::Client::new();
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(2))
+        .build()?;
     let mut addr: Option<String> = None;
     loop {
         if let Ok(Some(status)) = child.process.try_wait() {
