@@ -20,6 +20,8 @@ use jsonpath_rust::parser::model::{
 use regex::Regex;
 use serde_json::Value;
 
+use super::path::{eq, literal, lt, member, prepare_regex};
+
 #[derive(Debug, Clone)]
 pub(crate) struct Query {
     segments: Vec<Seg>,
@@ -282,46 +284,6 @@ fn arg(a: &FnArg) -> Option<Operand> {
     }
 }
 
-fn literal(l: &Literal) -> Value {
-    match l {
-        Literal::Int(i) => Value::from(*i),
-        Literal::Float(f) => Value::from(*f),
-        Literal::String(s) => Value::String(s.clone()),
-        Literal::Bool(b) => Value::Bool(*b),
-        Literal::Null => Value::Null,
-    }
-}
-
-/// An I-Regexp (RFC 9485) in the syntax of the `regex` crate, as jsonpath-rust
-/// translates it: `.` outside a class matches neither `\n` nor `\r`; `match()` is
-/// anchored at both ends.
-fn prepare_regex(pattern: &str, search: bool) -> String {
-    let mut out = String::with_capacity(pattern.len() + 8);
-    let mut chars = pattern.chars();
-    let mut in_class = false;
-    while let Some(c) = chars.next() {
-        match c {
-            '\\' => {
-                out.push(c);
-                if let Some(e) = chars.next() {
-                    out.push(e);
-                }
-            }
-            '[' if !in_class => {
-                in_class = true;
-                out.push(c);
-            }
-            ']' if in_class => {
-                in_class = false;
-                out.push(c);
-            }
-            '.' if !in_class => out.push_str(r"[^\n\r]"),
-            _ => out.push(c),
-        }
-    }
-    if search { out } else { format!("^(?:{out})$") }
-}
-
 // ---- evaluation ----
 
 fn apply_segment<'a>(seg: &Seg, node: &'a Value, root: &'a Value, out: &mut Vec<&'a Value>) {
@@ -359,7 +321,7 @@ fn index(len: usize, i: i64) -> Option<usize> {
 
 fn apply_selector<'a>(s: &Sel, node: &'a Value, root: &'a Value, out: &mut Vec<&'a Value>) {
     match (s, node) {
-        (Sel::Name(n), Value::Object(m)) => out.extend(m.get(n)),
+        (Sel::Name(n), Value::Object(m)) => out.extend(member(m, n)),
         (Sel::Wildcard, Value::Object(m)) => out.extend(m.values()),
         (Sel::Wildcard, Value::Array(a)) => out.extend(a.iter()),
         (Sel::Index(i), Value::Array(a)) => out.extend(index(a.len(), *i).and_then(|i| a.get(i))),
@@ -469,7 +431,7 @@ fn operand<'a>(o: &'a Operand, current: &'a Value, root: &'a Value) -> Option<Co
             let mut n = if *r { root } else { current };
             for s in steps {
                 n = match (s, n) {
-                    (Step::Name(k), Value::Object(m)) => m.get(k)?,
+                    (Step::Name(k), Value::Object(m)) => member(m, k)?,
                     (Step::Index(i), Value::Array(a)) => a.get(index(a.len(), *i)?)?,
                     _ => return None,
                 };
@@ -494,33 +456,5 @@ fn operand<'a>(o: &'a Operand, current: &'a Value, root: &'a Value) -> Option<Co
             };
             Some(Cow::Owned(Value::from(n)))
         }
-    }
-}
-
-fn number(v: &Value) -> Option<f64> {
-    v.as_f64().or_else(|| v.as_i64().map(|i| i as f64))
-}
-
-fn eq(l: Option<&Value>, r: Option<&Value>) -> bool {
-    match (l, r) {
-        (None, None) => true,
-        (Some(l), Some(r)) => match (number(l), number(r)) {
-            (Some(a), Some(b)) => (a - b).abs() < f64::EPSILON,
-            _ => l == r,
-        },
-        _ => false,
-    }
-}
-
-fn lt(l: Option<&Value>, r: Option<&Value>) -> bool {
-    let (Some(l), Some(r)) = (l, r) else {
-        return false;
-    };
-    match (number(l), number(r)) {
-        (Some(a), Some(b)) => a < b,
-        _ => match (l.as_str(), r.as_str()) {
-            (Some(a), Some(b)) => a < b,
-            _ => false,
-        },
     }
 }

@@ -482,7 +482,7 @@ impl Cond {
 }
 
 /// jsonpath-rust's equality: two absent operands are equal, numbers compare as floats.
-fn eq(l: Option<&Value>, r: Option<&Value>) -> bool {
+pub(super) fn eq(l: Option<&Value>, r: Option<&Value>) -> bool {
     match (l, r) {
         (None, None) => true,
         (Some(l), Some(r)) => match (as_number(l), as_number(r)) {
@@ -494,7 +494,7 @@ fn eq(l: Option<&Value>, r: Option<&Value>) -> bool {
 }
 
 /// jsonpath-rust's order: numbers as floats, strings by bytes, nothing else.
-fn lt(l: Option<&Value>, r: Option<&Value>) -> bool {
+pub(super) fn lt(l: Option<&Value>, r: Option<&Value>) -> bool {
     let (Some(l), Some(r)) = (l, r) else {
         return false;
     };
@@ -511,9 +511,9 @@ fn as_number(v: &Value) -> Option<f64> {
     v.as_f64().or_else(|| v.as_i64().map(|i| i as f64))
 }
 
-/// The walk for `query`, or `None` when it uses something only jsonpath-rust evaluates
-/// (descendants, unions, slices, nested filters, `length`/`count`/`value`, custom
-/// functions).
+/// The walk for `query`, or `None` when it uses something the walk does not take
+/// (descendants, unions, slices, nested filters, `length`/`count`/`value`, function
+/// extensions: `eval.rs` evaluates those).
 fn walk_steps(query: &JpQuery) -> Option<Vec<Step>> {
     query
         .segments
@@ -565,7 +565,7 @@ fn negate(c: Cond, not: bool) -> Cond {
     if not { Cond::Not(Box::new(c)) } else { c }
 }
 
-fn literal(l: &Literal) -> Value {
+pub(super) fn literal(l: &Literal) -> Value {
     match l {
         Literal::Int(i) => Value::from(*i),
         Literal::Float(f) => Value::from(*f),
@@ -637,7 +637,7 @@ fn regex_cond(a: &FnArg, b: &FnArg, substring: bool) -> Option<Cond> {
 
 /// jsonpath-rust's translation of an I-Regexp (RFC 9485) into the `regex` crate's syntax:
 /// `.` outside a class does not match line ends; `match` anchors the whole pattern.
-fn prepare_regex(pattern: &str, substring: bool) -> String {
+pub(super) fn prepare_regex(pattern: &str, substring: bool) -> String {
     let mut translated = String::with_capacity(pattern.len());
     let mut chars = pattern.chars();
     let mut in_class = false;
