@@ -20,7 +20,7 @@ use jsonpath_rust::parser::model::{
 use regex::Regex;
 use serde_json::Value;
 
-use super::path::{eq, literal, lt, member, prepare_regex};
+use super::path::member;
 
 #[derive(Debug, Clone)]
 pub(crate) struct Query {
@@ -42,6 +42,23 @@ enum Sel {
     Filter(Box<Logical>),
 }
 
+/// A filter's condition, for the walk of `path.rs` (which takes filters directly under
+/// names, indexes and wildcards) and for this evaluator.
+#[derive(Debug, Clone)]
+pub(crate) struct Condition(Logical);
+
+impl Condition {
+    /// `None` when the filter uses something this evaluator does not take.
+    pub(crate) fn from_filter(f: &Filter) -> Option<Condition> {
+        filter(f).map(Condition)
+    }
+
+    /// Does the filter hold for `current` (`@`) in the document `root` (`$`)?
+    pub(crate) fn holds(&self, current: &Value, root: &Value) -> bool {
+        logical(&self.0, current, root)
+    }
+}
+
 #[derive(Debug, Clone)]
 enum Logical {
     Or(Vec<Logical>),
@@ -49,6 +66,8 @@ enum Logical {
     Not(Box<Logical>),
     /// A query that selects at least one node.
     Exists(NodesQuery),
+    /// The same for a singular query (names and indexes): no node list is built.
+    ExistsOne(Operand),
     /// `match()` / `search()` in test position.
     Regex(Box<RegexTest>),
     Compare(Op, Operand, Operand),
@@ -192,20 +211,35 @@ fn atom(a: &FilterAtom) -> Option<Logical> {
 
 fn test(t: &Test) -> Option<Logical> {
     Some(match t {
-        Test::RelQuery(segs) => Logical::Exists(NodesQuery {
-            root: false,
-            segments: segments(segs)?,
-        }),
-        Test::AbsQuery(q) => Logical::Exists(NodesQuery {
-            root: true,
-            segments: segments(&q.segments)?,
-        }),
+        Test::RelQuery(segs) => exists(false, segs)?,
+        Test::AbsQuery(q) => exists(true, &q.segments)?,
         Test::Function(f) => match f.as_ref() {
             TestFunction::Match(s, p) => Logical::Regex(Box::new(regex_test(s, p, false)?)),
             TestFunction::Search(s, p) => Logical::Regex(Box::new(regex_test(s, p, true)?)),
             _ => return None,
         },
     })
+}
+
+fn exists(root: bool, segs: &[Segment]) -> Option<Logical> {
+    Some(match singular_steps(segs) {
+        Some(steps) => Logical::ExistsOne(Operand::Single { root, steps }),
+        None => Logical::Exists(NodesQuery {
+            root,
+            segments: segments(segs)?,
+        }),
+    })
+}
+
+/// The steps of a query made only of names and indexes, which selects one node or none.
+fn singular_steps(segs: &[Segment]) -> Option<Vec<Step>> {
+    segs.iter()
+        .map(|s| match s {
+            Segment::Selector(Selector::Name(n)) => Some(Step::Name(n.clone())),
+            Segment::Selector(Selector::Index(i)) => Some(Step::Index(*i)),
+            _ => None,
+        })
+        .collect()
 }
 
 fn regex_test(subject: &FnArg, pattern: &FnArg, search: bool) -> Option<RegexTest> {
@@ -278,7 +312,12 @@ fn arg(a: &FnArg) -> Option<Operand> {
         FnArg::Literal(l) => Some(Operand::Literal(literal(l))),
         FnArg::Test(t) => match t.as_ref() {
             Test::Function(f) => function(f),
-            _ => nodes_arg(a).map(Operand::Nodes),
+            Test::RelQuery(segs) => singular_steps(segs)
+                .map(|steps| Operand::Single { root: false, steps })
+                .or_else(|| nodes_arg(a).map(Operand::Nodes)),
+            Test::AbsQuery(q) => singular_steps(&q.segments)
+                .map(|steps| Operand::Single { root: true, steps })
+                .or_else(|| nodes_arg(a).map(Operand::Nodes)),
         },
         FnArg::Filter(_) => None,
     }
@@ -393,6 +432,7 @@ fn logical(l: &Logical, current: &Value, root: &Value) -> bool {
         Logical::And(list) => list.iter().all(|x| logical(x, current, root)),
         Logical::Not(x) => !logical(x, current, root),
         Logical::Exists(q) => !nodes(q, current, root).is_empty(),
+        Logical::ExistsOne(o) => operand(o, current, root).is_some(),
         Logical::Regex(t) => {
             let subject = operand(&t.subject, current, root);
             let Some(text) = subject.as_deref().and_then(Value::as_str) else {
@@ -456,5 +496,78 @@ fn operand<'a>(o: &'a Operand, current: &'a Value, root: &'a Value) -> Option<Co
             };
             Some(Cow::Owned(Value::from(n)))
         }
+    }
+}
+
+/// jsonpath-rust's equality: two absent operands are equal, numbers compare as floats.
+fn eq(l: Option<&Value>, r: Option<&Value>) -> bool {
+    match (l, r) {
+        (None, None) => true,
+        (Some(l), Some(r)) => match (as_number(l), as_number(r)) {
+            (Some(a), Some(b)) => (a - b).abs() < f64::EPSILON,
+            _ => l == r,
+        },
+        _ => false,
+    }
+}
+
+/// jsonpath-rust's order: numbers as floats, strings by bytes, nothing else.
+fn lt(l: Option<&Value>, r: Option<&Value>) -> bool {
+    let (Some(l), Some(r)) = (l, r) else {
+        return false;
+    };
+    match (as_number(l), as_number(r)) {
+        (Some(a), Some(b)) => a < b,
+        _ => match (l.as_str(), r.as_str()) {
+            (Some(a), Some(b)) => a < b,
+            _ => false,
+        },
+    }
+}
+
+fn as_number(v: &Value) -> Option<f64> {
+    v.as_f64().or_else(|| v.as_i64().map(|i| i as f64))
+}
+
+fn literal(l: &Literal) -> Value {
+    match l {
+        Literal::Int(i) => Value::from(*i),
+        Literal::Float(f) => Value::from(*f),
+        Literal::String(s) => Value::String(s.clone()),
+        Literal::Bool(b) => Value::Bool(*b),
+        Literal::Null => Value::Null,
+    }
+}
+
+/// jsonpath-rust's translation of an I-Regexp (RFC 9485) into the `regex` crate's syntax:
+/// `.` outside a class does not match line ends; `match` anchors the whole pattern.
+fn prepare_regex(pattern: &str, substring: bool) -> String {
+    let mut translated = String::with_capacity(pattern.len());
+    let mut chars = pattern.chars();
+    let mut in_class = false;
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => {
+                translated.push(c);
+                if let Some(escaped) = chars.next() {
+                    translated.push(escaped);
+                }
+            }
+            '[' if !in_class => {
+                in_class = true;
+                translated.push(c);
+            }
+            ']' if in_class => {
+                in_class = false;
+                translated.push(c);
+            }
+            '.' if !in_class => translated.push_str(r"[^\n\r]"),
+            _ => translated.push(c),
+        }
+    }
+    if substring {
+        translated
+    } else {
+        format!("^(?:{translated})$")
     }
 }

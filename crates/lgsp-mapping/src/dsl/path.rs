@@ -2,19 +2,18 @@
 //!
 //! Every path is parsed by jsonpath-rust (RFC 9535) at compile time, so a bad path is a
 //! configuration error with its position. Paths made of names, indexes, wildcards and
-//! filters whose conditions compare, test or `search`/`match` singular queries (nearly all
-//! of them) are then evaluated by a direct walk that allocates nothing and compiles each
-//! regex once; the others go through jsonpath-rust's evaluator. The walk follows
-//! jsonpath-rust's semantics exactly (a test compares both on every shipped path and on
-//! generated trees).
+//! filters (nearly all of them) are then evaluated by a direct walk that allocates
+//! nothing; filter conditions are `eval.rs`'s, with literal regexes compiled once.
+//! Descendants, unions and slices go to `eval.rs` whole; only function extensions are
+//! left to jsonpath-rust's evaluator. Tests compare all of it with jsonpath-rust on every
+//! shipped path and on generated trees.
 
 use jsonpath_rust::parser::model::{
-    Comparable, Comparison, FilterAtom, FnArg, JpQuery, Literal, Segment, Selector, SingularQuery,
-    SingularQuerySegment, Test, TestFunction,
+    Comparable, FilterAtom, FnArg, JpQuery, Segment, Selector, SingularQuery, SingularQuerySegment,
+    Test, TestFunction,
 };
 use jsonpath_rust::parser::parse_json_path;
 use jsonpath_rust::query::js_path_process;
-use regex::Regex;
 use serde_json::{Map, Value};
 
 use crate::decode::projection::{NodeId, ProjectionBuilder};
@@ -43,52 +42,7 @@ enum Step {
     Name(String),
     Index(i64),
     Wildcard,
-    Filter(Box<Cond>),
-}
-
-/// A filter condition the walk evaluates itself.
-#[derive(Debug, Clone)]
-enum Cond {
-    Or(Vec<Cond>),
-    And(Vec<Cond>),
-    Not(Box<Cond>),
-    /// A query that selects at least one node.
-    Exists(Singular),
-    /// `search` (anywhere in the string) or `match` (the whole string). `None` when the
-    /// pattern does not compile: jsonpath-rust then answers false.
-    Regex(Operand, Option<Regex>),
-    Compare(Op, Operand, Operand),
-    /// `search`/`match` with a second argument that is not a string: always false.
-    False,
-}
-
-#[derive(Debug, Clone, Copy)]
-enum Op {
-    Eq,
-    Ne,
-    Gt,
-    Gte,
-    Lt,
-    Lte,
-}
-
-#[derive(Debug, Clone)]
-enum Operand {
-    Literal(Value),
-    Query(Singular),
-}
-
-/// `@...` or `$...` made of names and indexes: selects one node or none.
-#[derive(Debug, Clone)]
-struct Singular {
-    from_root: bool,
-    steps: Vec<SingularStep>,
-}
-
-#[derive(Debug, Clone)]
-enum SingularStep {
-    Name(String),
-    Index(i64),
+    Filter(Box<super::eval::Condition>),
 }
 
 /// A path that did not compile: what and where (1-based column in the path as written).
@@ -432,85 +386,6 @@ fn index(a: &[Value], i: i64) -> Option<&Value> {
     }
 }
 
-impl Singular {
-    fn get<'a>(&self, current: &'a Value, root: &'a Value) -> Option<&'a Value> {
-        let mut node = if self.from_root { root } else { current };
-        for step in &self.steps {
-            node = match step {
-                SingularStep::Name(n) => member(node.as_object()?, n)?,
-                SingularStep::Index(i) => index(node.as_array()?, *i)?,
-            };
-        }
-        Some(node)
-    }
-}
-
-impl Operand {
-    fn get<'a>(&'a self, current: &'a Value, root: &'a Value) -> Option<&'a Value> {
-        match self {
-            Operand::Literal(v) => Some(v),
-            Operand::Query(q) => q.get(current, root),
-        }
-    }
-}
-
-impl Cond {
-    fn holds(&self, current: &Value, root: &Value) -> bool {
-        match self {
-            Cond::Or(cs) => cs.iter().any(|c| c.holds(current, root)),
-            Cond::And(cs) => cs.iter().all(|c| c.holds(current, root)),
-            Cond::Not(c) => !c.holds(current, root),
-            Cond::Exists(q) => q.get(current, root).is_some(),
-            Cond::Regex(arg, re) => match (arg.get(current, root).and_then(Value::as_str), re) {
-                (Some(s), Some(re)) => re.is_match(s),
-                _ => false,
-            },
-            Cond::False => false,
-            Cond::Compare(op, l, r) => {
-                let (l, r) = (l.get(current, root), r.get(current, root));
-                match op {
-                    Op::Eq => eq(l, r),
-                    Op::Ne => !eq(l, r),
-                    Op::Lt => lt(l, r),
-                    Op::Gt => lt(r, l),
-                    Op::Lte => lt(l, r) || eq(l, r),
-                    Op::Gte => lt(r, l) || eq(l, r),
-                }
-            }
-        }
-    }
-}
-
-/// jsonpath-rust's equality: two absent operands are equal, numbers compare as floats.
-pub(super) fn eq(l: Option<&Value>, r: Option<&Value>) -> bool {
-    match (l, r) {
-        (None, None) => true,
-        (Some(l), Some(r)) => match (as_number(l), as_number(r)) {
-            (Some(a), Some(b)) => (a - b).abs() < f64::EPSILON,
-            _ => l == r,
-        },
-        _ => false,
-    }
-}
-
-/// jsonpath-rust's order: numbers as floats, strings by bytes, nothing else.
-pub(super) fn lt(l: Option<&Value>, r: Option<&Value>) -> bool {
-    let (Some(l), Some(r)) = (l, r) else {
-        return false;
-    };
-    match (as_number(l), as_number(r)) {
-        (Some(a), Some(b)) => a < b,
-        _ => match (l.as_str(), r.as_str()) {
-            (Some(a), Some(b)) => a < b,
-            _ => false,
-        },
-    }
-}
-
-fn as_number(v: &Value) -> Option<f64> {
-    v.as_f64().or_else(|| v.as_i64().map(|i| i as f64))
-}
-
 /// The walk for `query`, or `None` when it uses something the walk does not take
 /// (descendants, unions, slices, nested filters, `length`/`count`/`value`, function
 /// extensions: `eval.rs` evaluates those).
@@ -522,150 +397,12 @@ fn walk_steps(query: &JpQuery) -> Option<Vec<Step>> {
             Segment::Selector(Selector::Name(n)) => Some(Step::Name(n.clone())),
             Segment::Selector(Selector::Index(i)) => Some(Step::Index(*i)),
             Segment::Selector(Selector::Wildcard) => Some(Step::Wildcard),
-            Segment::Selector(Selector::Filter(f)) => cond(f).map(|c| Step::Filter(Box::new(c))),
+            Segment::Selector(Selector::Filter(f)) => {
+                super::eval::Condition::from_filter(f).map(|c| Step::Filter(Box::new(c)))
+            }
             _ => None,
         })
         .collect()
-}
-
-fn cond(f: &jsonpath_rust::parser::model::Filter) -> Option<Cond> {
-    use jsonpath_rust::parser::model::Filter;
-    Some(match f {
-        Filter::Or(fs) => Cond::Or(fs.iter().map(cond).collect::<Option<_>>()?),
-        Filter::And(fs) => Cond::And(fs.iter().map(cond).collect::<Option<_>>()?),
-        Filter::Atom(FilterAtom::Filter { expr, not }) => negate(cond(expr)?, *not),
-        Filter::Atom(FilterAtom::Test { expr, not }) => {
-            let c = match expr.as_ref() {
-                Test::RelQuery(segments) => Cond::Exists(singular_segments(segments, false)?),
-                Test::AbsQuery(q) => Cond::Exists(singular_segments(&q.segments, true)?),
-                Test::Function(tf) => match tf.as_ref() {
-                    TestFunction::Search(a, b) => regex_cond(a, b, true)?,
-                    TestFunction::Match(a, b) => regex_cond(a, b, false)?,
-                    _ => return None,
-                },
-            };
-            negate(c, *not)
-        }
-        Filter::Atom(FilterAtom::Comparison(c)) => {
-            let op = match c.as_ref() {
-                Comparison::Eq(..) => Op::Eq,
-                Comparison::Ne(..) => Op::Ne,
-                Comparison::Gt(..) => Op::Gt,
-                Comparison::Gte(..) => Op::Gte,
-                Comparison::Lt(..) => Op::Lt,
-                Comparison::Lte(..) => Op::Lte,
-            };
-            let (l, r) = c.vals();
-            Cond::Compare(op, comparable(l)?, comparable(r)?)
-        }
-    })
-}
-
-fn negate(c: Cond, not: bool) -> Cond {
-    if not { Cond::Not(Box::new(c)) } else { c }
-}
-
-pub(super) fn literal(l: &Literal) -> Value {
-    match l {
-        Literal::Int(i) => Value::from(*i),
-        Literal::Float(f) => Value::from(*f),
-        Literal::String(s) => Value::String(s.clone()),
-        Literal::Bool(b) => Value::Bool(*b),
-        Literal::Null => Value::Null,
-    }
-}
-
-fn comparable(c: &Comparable) -> Option<Operand> {
-    match c {
-        Comparable::Literal(l) => Some(Operand::Literal(literal(l))),
-        Comparable::SingularQuery(SingularQuery::Current(s)) => {
-            Some(Operand::Query(singular(s, false)))
-        }
-        Comparable::SingularQuery(SingularQuery::Root(s)) => {
-            Some(Operand::Query(singular(s, true)))
-        }
-        Comparable::Function(_) => None,
-    }
-}
-
-fn singular(segments: &[SingularQuerySegment], from_root: bool) -> Singular {
-    Singular {
-        from_root,
-        steps: segments
-            .iter()
-            .map(|s| match s {
-                SingularQuerySegment::Name(n) => SingularStep::Name(n.clone()),
-                SingularQuerySegment::Index(i) => SingularStep::Index(*i),
-            })
-            .collect(),
-    }
-}
-
-fn singular_segments(segments: &[Segment], from_root: bool) -> Option<Singular> {
-    let steps = segments
-        .iter()
-        .map(|s| match s {
-            Segment::Selector(Selector::Name(n)) => Some(SingularStep::Name(n.clone())),
-            Segment::Selector(Selector::Index(i)) => Some(SingularStep::Index(*i)),
-            _ => None,
-        })
-        .collect::<Option<_>>()?;
-    Some(Singular { from_root, steps })
-}
-
-/// `search(a, 'pattern')` / `match(a, 'pattern')`, the pattern compiled once the way
-/// jsonpath-rust compiles it per evaluation.
-fn regex_cond(a: &FnArg, b: &FnArg, substring: bool) -> Option<Cond> {
-    let arg = match a {
-        FnArg::Literal(l) => Operand::Literal(literal(l)),
-        FnArg::Test(t) => match t.as_ref() {
-            Test::RelQuery(s) => Operand::Query(singular_segments(s, false)?),
-            Test::AbsQuery(q) => Operand::Query(singular_segments(&q.segments, true)?),
-            Test::Function(_) => return None,
-        },
-        FnArg::Filter(_) => return None,
-    };
-    match b {
-        FnArg::Literal(Literal::String(p)) => Some(Cond::Regex(
-            arg,
-            Regex::new(&prepare_regex(p, substring)).ok(),
-        )),
-        FnArg::Literal(_) => Some(Cond::False),
-        _ => None,
-    }
-}
-
-/// jsonpath-rust's translation of an I-Regexp (RFC 9485) into the `regex` crate's syntax:
-/// `.` outside a class does not match line ends; `match` anchors the whole pattern.
-pub(super) fn prepare_regex(pattern: &str, substring: bool) -> String {
-    let mut translated = String::with_capacity(pattern.len());
-    let mut chars = pattern.chars();
-    let mut in_class = false;
-    while let Some(c) = chars.next() {
-        match c {
-            '\\' => {
-                translated.push(c);
-                if let Some(escaped) = chars.next() {
-                    translated.push(escaped);
-                }
-            }
-            '[' if !in_class => {
-                in_class = true;
-                translated.push(c);
-            }
-            ']' if in_class => {
-                in_class = false;
-                translated.push(c);
-            }
-            '.' if !in_class => translated.push_str(r"[^\n\r]"),
-            _ => translated.push(c),
-        }
-    }
-    if substring {
-        translated
-    } else {
-        format!("^(?:{translated})$")
-    }
 }
 
 fn path_error(
@@ -743,15 +480,15 @@ mod tests {
     }
 
     #[test]
-    fn filters_use_jsonpath() {
+    fn filters_are_walked_without_jsonpath_rust() {
         let v = json!({"items": [{"k": "a", "v": "1"}, {"k": "b", "v": "2"}]});
         let p = CompiledPath::compile("$.items[?@.k == 'b'].v").unwrap();
         assert!(p.is_simple(), "comparisons of singular queries are walked");
         assert_eq!(sel("$.items[?@.k == 'b'].v", &v), vec![json!("2")]);
         let p = CompiledPath::compile("$.items[?length(@.k) == 1].v").unwrap();
         assert!(
-            !p.is_simple(),
-            "functions other than search and match use jsonpath-rust"
+            p.is_simple() && !p.uses_reference_evaluator(),
+            "a filter with length() is walked too (its condition is eval.rs's)"
         );
         assert_eq!(
             sel("$.items[?length(@.k) == 1].v", &v),
