@@ -49,6 +49,9 @@ pub struct BenchArgs {
 const CLOSE_WAIT: Duration = Duration::from_secs(5);
 
 struct Figures {
+    /// CPU time of this process per message, microseconds: the generator and the drain,
+    /// and in run A the pass-through too.
+    own_cpu_us_per_msg: f64,
     msgs_per_s: f64,
     mb_per_s: f64,
     p50: Duration,
@@ -126,7 +129,7 @@ pub fn run(args: &BenchArgs) -> u8 {
             config.broker.confirm_window
         );
         let (mut a_rates, mut b_rates, mut ratios) = (Vec::new(), Vec::new(), Vec::new());
-        let (mut steady, mut peaks) = (Vec::new(), Vec::new());
+        let (mut steady, mut peaks, mut cpus) = (Vec::new(), Vec::new(), Vec::new());
         for pair in 1..=args.pairs {
             let a = match raw_run(
                 &conn,
@@ -163,9 +166,10 @@ pub fn run(args: &BenchArgs) -> u8 {
             };
             report("B router", pair, &b);
             println!(
-                "pair {pair} B router memory: steady RSS {:.1} MB, peak RSS {:.1} MB",
-                memory.steady_mb, memory.peak_mb
+                "pair {pair} B router memory: steady RSS {:.1} MB, peak RSS {:.1} MB; CPU {:.0} µs/msg",
+                memory.steady_mb, memory.peak_mb, memory.cpu_us_per_msg
             );
+            cpus.push(memory.cpu_us_per_msg);
             steady.push(memory.steady_mb);
             peaks.push(memory.peak_mb);
             let ratio = b.msgs_per_s / a.msgs_per_s.max(f64::MIN_POSITIVE);
@@ -175,9 +179,10 @@ pub fn run(args: &BenchArgs) -> u8 {
             ratios.push(ratio);
         }
         println!(
-            "router RSS: steady median {:.1} MB, peak max {:.1} MB",
+            "router RSS: steady median {:.1} MB, peak max {:.1} MB; router CPU median {:.0} µs/msg",
             median(&mut steady),
-            peaks.iter().copied().fold(0.0, f64::max)
+            peaks.iter().copied().fold(0.0, f64::max),
+            median(&mut cpus)
         );
         let _ = tokio::time::timeout(CLOSE_WAIT, conn.close(200, "done".into())).await;
         println!(
@@ -192,11 +197,13 @@ pub fn run(args: &BenchArgs) -> u8 {
 
 fn report(what: &str, pair: u32, f: &Figures) {
     println!(
-        "pair {pair} {what}: {:.0} msgs/s, {:.1} MB/s, latency p50 {:.1} ms, p99 {:.1} ms",
+        "pair {pair} {what}: {:.0} msgs/s, {:.1} MB/s, latency p50 {:.1} ms, p99 {:.1} ms; \
+         bench process CPU {:.0} µs/msg",
         f.msgs_per_s,
         f.mb_per_s,
         f.p50.as_secs_f64() * 1e3,
-        f.p99.as_secs_f64() * 1e3
+        f.p99.as_secs_f64() * 1e3,
+        f.own_cpu_us_per_msg
     );
 }
 
@@ -250,6 +257,7 @@ async fn generate_and_drain(
     count: u64,
     window: usize,
 ) -> BenchResult<Figures> {
+    let cpu_before = cpu_seconds(std::process::id()).unwrap_or(0.0);
     let publisher = Publisher::open(conn, 1024).await?;
     let in_system = Arc::new(Semaphore::new(window));
     let drained = Arc::new(AtomicU64::new(0));
@@ -344,7 +352,9 @@ async fn generate_and_drain(
             .unwrap_or_default()
     };
     let secs = elapsed.as_secs_f64().max(1e-9);
+    let cpu = cpu_seconds(std::process::id()).unwrap_or(0.0) - cpu_before;
     Ok(Figures {
+        own_cpu_us_per_msg: cpu * 1e6 / n.max(1) as f64,
         msgs_per_s: n as f64 / secs,
         mb_per_s: (n as f64 * payload.len() as f64) / secs / 1e6,
         p50: pct(0.50),
@@ -585,9 +595,23 @@ fn rss_kib(pid: u32, field: &str) -> Option<u64> {
         .ok()
 }
 
-/// Resident memory of the router during run B.
+/// CPU time a process has used (all its threads, user and system), in seconds.
+/// `/proc` counts it in USER_HZ ticks, which Linux fixes at 100 per second for userspace.
+fn cpu_seconds(pid: u32) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name (field 2) may hold spaces: count fields after its closing paren.
+    let rest = stat.get(stat.rfind(')')? + 1..)?;
+    let mut fields = rest.split_whitespace().skip(11);
+    let user: u64 = fields.next()?.parse().ok()?;
+    let system: u64 = fields.next()?.parse().ok()?;
+    Some((user + system) as f64 / 100.0)
+}
+
+/// Resident memory and CPU of the router during run B.
 #[derive(Debug, Default, Clone, Copy)]
 struct Memory {
+    /// CPU time per message, microseconds (all the router's threads).
+    cpu_us_per_msg: f64,
     /// Median of the samples taken in the second half of the run, MiB.
     steady_mb: f64,
     /// The process's peak, MiB.
@@ -634,6 +658,7 @@ async fn router_run(
             })
         };
         let window = usize::from(config.broker.prefetch) * 4;
+        let cpu_before = cpu_seconds(pid).unwrap_or(0.0);
         let figures = generate_and_drain(
             conn,
             &names.input(),
@@ -646,6 +671,7 @@ async fn router_run(
         )
         .await;
         sampler.abort();
+        let cpu = cpu_seconds(pid).unwrap_or(0.0) - cpu_before;
         let peak = rss_kib(pid, "VmHWM:").unwrap_or(0);
         let mut late: Vec<f64> = samples
             .lock()
@@ -657,6 +683,7 @@ async fn router_run(
             })
             .unwrap_or_default();
         let memory = Memory {
+            cpu_us_per_msg: cpu * 1e6 / count.max(1) as f64,
             steady_mb: median(&mut late),
             peak_mb: peak as f64 / 1024.0,
         };
@@ -729,6 +756,23 @@ mod tests {
             "tax.einvoice.*",
             "bizreg.enterprise.registered"
         ));
+    }
+
+    #[test]
+    fn cpu_seconds_counts_this_process() {
+        let pid = std::process::id();
+        let before = cpu_seconds(pid).expect("this process's /proc/self/stat is readable");
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        let mut spins = 0u64;
+        let mut after = before;
+        while after <= before && std::time::Instant::now() < deadline {
+            for i in 0..100_000u64 {
+                spins = std::hint::black_box(spins.wrapping_add(i));
+            }
+            after = cpu_seconds(pid).expect("still readable");
+        }
+        assert!(after > before, "CPU time did not grow: {before} -> {after}");
+        assert_eq!(cpu_seconds(u32::MAX), None, "no such process");
     }
 
     #[test]
