@@ -135,6 +135,46 @@ async fn a_sample_arrives_at_each_target_as_lgsp_map_prints_it() {
     assert_eq!(tax[0].message_id.as_deref(), Some("m-branch-1"));
 }
 
+/// Small inputs are mapped on the worker that received them, large ones (over 32 KiB)
+/// on the blocking pool: both give what `lgsp map` gives.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_large_input_is_mapped_like_a_small_one() {
+    let vhost = Vhost::new("large");
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(dir.path(), BIZREG_ROUTES, "");
+    let _bus = start(&vhost, &cfg, None);
+    let amqp = Amqp::connect(&vhost.url()).await;
+    amqp.bind_queue("test.out", "lgsp.out", "#").await;
+
+    let small = sample("bizreg", "branch-registered.xml");
+    // The same document after a 40 KiB comment, which decoding skips.
+    let mut large = b"<!-- ".to_vec();
+    large.extend(std::iter::repeat_n(b'x', 40 * 1024));
+    large.extend_from_slice(b" -->\n");
+    let text = String::from_utf8(small.clone()).unwrap();
+    let body = text
+        .strip_prefix("<?xml")
+        .map(|rest| &rest[rest.find("?>").unwrap() + 2..])
+        .unwrap_or(&text);
+    large.extend_from_slice(body.as_bytes());
+    assert!(large.len() > 32 * 1024 && small.len() < 32 * 1024);
+
+    amqp.publish("lgsp.in", "bizreg.branch.registered", "m-small", &small)
+        .await;
+    amqp.publish("lgsp.in", "bizreg.branch.registered", "m-large", &large)
+        .await;
+    let out = amqp.drain("test.out", 2, Duration::from_secs(20)).await;
+    assert_eq!(out.len(), 2, "both inputs arrive");
+    let by_id = |id: &str| {
+        out.iter()
+            .find(|r| r.message_id.as_deref() == Some(id))
+            .unwrap_or_else(|| panic!("{id} did not arrive"))
+    };
+    let (s, l) = (by_id("m-small"), by_id("m-large"));
+    assert!(!s.body.is_empty());
+    assert_eq!(s.body, l.body, "the large input maps to the same output");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_batch_yields_one_message_per_entity_with_the_contract_ids() {
     let vhost = Vhost::new("batch");

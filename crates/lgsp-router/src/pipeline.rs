@@ -18,6 +18,10 @@ use crate::message::{self, Failure};
 use crate::settle::Settler;
 use crate::{Route, Shared, Target};
 
+/// Inputs up to this size are mapped on the worker that received them; larger ones on
+/// the blocking pool, so that a big document cannot stall the other deliveries.
+const INLINE_MAX_BYTES: usize = 32 * 1024;
+
 /// One message to publish for one target.
 struct Out {
     target: usize,
@@ -239,28 +243,38 @@ async fn build_outputs(
     wanted: &[usize],
 ) -> Result<Vec<Out>, Failure> {
     let all_targets = &route.targets;
-    let _permit = shared.cpu.acquire().await.map_err(|_| Failure {
+    let panicked = |e: &dyn std::fmt::Display| Failure {
         kind: "mapping",
-        code: "router.stopped".into(),
-        message: "the router is stopping".into(),
-        targets: Vec::new(),
-    })?;
-    let job = {
-        let shared = shared.clone();
-        let route = route.clone();
-        let env = env.clone();
-        let body = d.data.clone();
-        let wanted = wanted.to_vec();
-        move || map_all(&shared, &route, &env, &body, &wanted)
+        code: "mapping.panic".into(),
+        message: format!("the mapping stopped unexpectedly: {e}"),
+        targets: all_targets.iter().map(|t| t.id.clone()).collect(),
     };
-    let mapped = tokio::task::spawn_blocking(job)
-        .await
-        .map_err(|e| Failure {
+    let mapped = if d.data.len() <= INLINE_MAX_BYTES {
+        // A small input maps in well under a millisecond: handing it to another thread
+        // and back costs more than the mapping (two context switches per message).
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            map_all(shared, route, env, &d.data, wanted)
+        }))
+        .map_err(|_| panicked(&"panic"))?
+    } else {
+        let _permit = shared.cpu.acquire().await.map_err(|_| Failure {
             kind: "mapping",
-            code: "mapping.panic".into(),
-            message: format!("the mapping stopped unexpectedly: {e}"),
-            targets: all_targets.iter().map(|t| t.id.clone()).collect(),
+            code: "router.stopped".into(),
+            message: "the router is stopping".into(),
+            targets: Vec::new(),
         })?;
+        let job = {
+            let shared = shared.clone();
+            let route = route.clone();
+            let env = env.clone();
+            let body = d.data.clone();
+            let wanted = wanted.to_vec();
+            move || map_all(&shared, &route, &env, &body, &wanted)
+        };
+        tokio::task::spawn_blocking(job)
+            .await
+            .map_err(|e| panicked(&e))?
+    };
     let per_target = mapped.map_err(|e| failure(&e, all_targets))?;
     let mut outs = Vec::new();
     let batch = per_target.iter().any(|(_, m)| m.index.is_some());
