@@ -66,14 +66,17 @@ fn show(d: Decimal) -> String {
 }
 
 /// A decimal from a JSON number or a decimal string; `None` when absent or null.
-fn decimal(v: Option<&Value>, field: &str) -> Result<Option<Decimal>, StepError> {
-    let text = match v {
+fn decimal(
+    v: Option<&Value>,
+    field: impl FnOnce() -> String,
+) -> Result<Option<Decimal>, StepError> {
+    let text: std::borrow::Cow<'_, str> = match v {
         None | Some(Value::Null) => return Ok(None),
-        Some(Value::Number(n)) => n.to_string(),
-        Some(Value::String(s)) => s.clone(),
+        Some(Value::Number(n)) => n.to_string().into(),
+        Some(Value::String(s)) => s.as_str().into(),
         Some(other) => {
             return Err(StepError::mapping(
-                field,
+                field(),
                 "einvoice.amount",
                 format!("not an amount: {other}"),
             ));
@@ -84,7 +87,7 @@ fn decimal(v: Option<&Value>, field: &str) -> Result<Option<Decimal>, StepError>
         .map(Some)
         .map_err(|_| {
             StepError::mapping(
-                field,
+                field(),
                 "einvoice.amount",
                 format!("not an exact decimal amount: {text}"),
             )
@@ -95,7 +98,7 @@ fn decimal(v: Option<&Value>, field: &str) -> Result<Option<Decimal>, StepError>
 fn total(totals: &Value, name: &str) -> Result<Option<(String, Decimal)>, StepError> {
     for key in [format!("{name}_vnd"), name.to_owned()] {
         let field = format!("totals.{key}");
-        if let Some(d) = decimal(totals.get(&key), &field)? {
+        if let Some(d) = decimal(totals.get(&key), || field.clone())? {
             return Ok(Some((field, d)));
         }
     }
@@ -155,10 +158,12 @@ pub fn check(doc: &Value) -> Result<(), StepError> {
         if kind == "note" {
             continue;
         }
-        let field = format!("lines[{i}].amount_before_vat");
         // Whether an amount is required is the mapping's and the schema's business: a
         // line without one adds nothing and is not checked.
-        let Some(amount) = decimal(line.get("amount_before_vat"), &field)? else {
+        let Some(amount) = decimal(line.get("amount_before_vat"), || {
+            format!("lines[{i}].amount_before_vat")
+        })?
+        else {
             continue;
         };
         check_line(line, i, amount, money)?;
@@ -170,8 +175,7 @@ pub fn check(doc: &Value) -> Result<(), StepError> {
         let code = rate_code(line);
         line_sums.add(code, signed, i);
         sum_lines += signed;
-        let vat_field = format!("lines[{i}].vat_amount");
-        if let Some(vat) = decimal(line.get("vat_amount"), &vat_field)? {
+        if let Some(vat) = decimal(line.get("vat_amount"), || format!("lines[{i}].vat_amount"))? {
             let vat = if kind == "trade_discount" { -vat } else { vat };
             line_vat.add(code, vat, i);
             lines_with_vat.add(code, Decimal::ONE, i);
@@ -187,15 +191,13 @@ pub fn check(doc: &Value) -> Result<(), StepError> {
         let mut group_sums = ByRate::default();
         let mut group_vat = ByRate::default();
         for (j, g) in groups.iter().enumerate() {
-            let base = decimal(
-                g.get("amount_before_vat"),
-                &format!("totals.by_rate[{j}].amount_before_vat"),
-            )?
+            let base = decimal(g.get("amount_before_vat"), || {
+                format!("totals.by_rate[{j}].amount_before_vat")
+            })?
             .unwrap_or_default();
-            let vat = decimal(
-                g.get("vat_amount"),
-                &format!("totals.by_rate[{j}].vat_amount"),
-            )?
+            let vat = decimal(g.get("vat_amount"), || {
+                format!("totals.by_rate[{j}].vat_amount")
+            })?
             .unwrap_or_default();
             group_sums.add(rate_code(g), base, j);
             group_vat.add(rate_code(g), vat, j);
@@ -286,7 +288,7 @@ pub fn check(doc: &Value) -> Result<(), StepError> {
     if let Some(list) = totals.get("fees").and_then(Value::as_array) {
         for (k, fee) in list.iter().enumerate() {
             for key in ["amount_vnd", "amount"] {
-                if let Some(d) = decimal(fee.get(key), &format!("totals.fees[{k}].{key}"))? {
+                if let Some(d) = decimal(fee.get(key), || format!("totals.fees[{k}].{key}"))? {
                     fees += d;
                     break;
                 }
@@ -339,15 +341,14 @@ pub fn check(doc: &Value) -> Result<(), StepError> {
 /// `amount` against quantity × unit price − discount, rounded to the smallest unit, with
 /// a tolerance of one smallest unit. Lines without quantity or unit price are not checked.
 fn check_line(line: &Value, i: usize, amount: Decimal, money: Money) -> Result<(), StepError> {
-    let q = decimal(line.get("quantity"), &format!("lines[{i}].quantity"))?;
-    let p = decimal(line.get("unit_price"), &format!("lines[{i}].unit_price"))?;
+    let q = decimal(line.get("quantity"), || format!("lines[{i}].quantity"))?;
+    let p = decimal(line.get("unit_price"), || format!("lines[{i}].unit_price"))?;
     let (Some(q), Some(p)) = (q, p) else {
         return Ok(());
     };
-    let d = decimal(
-        line.get("discount_amount"),
-        &format!("lines[{i}].discount_amount"),
-    )?
+    let d = decimal(line.get("discount_amount"), || {
+        format!("lines[{i}].discount_amount")
+    })?
     .unwrap_or_default();
     let exact = q
         .checked_mul(p)

@@ -46,6 +46,10 @@ pub fn text(v: &Value) -> Result<Cow<'_, str>, ValueError> {
 
 /// Unicode NFC form; borrows when the text is already NFC (the common case).
 pub fn nfc(s: &str) -> Cow<'_, str> {
+    // ASCII is NFC; the check is vectorised, the quick check goes char by char.
+    if s.is_ascii() {
+        return Cow::Borrowed(s);
+    }
     match is_nfc_quick(s.chars()) {
         IsNormalized::Yes => Cow::Borrowed(s),
         IsNormalized::No | IsNormalized::Maybe => Cow::Owned(s.nfc().collect()),
