@@ -106,6 +106,17 @@ fn hand_picked_paths_agree_with_jsonpath_rust() {
         "$.store[?@.color == 'red']",
         "$.store.book[?@.tags[?@ == 'b']].title",
         "$.rate[?@ == 1]",
+        // Conditions on `$` alone (answered once for all candidates), over arrays,
+        // objects, empty lists, with an inner `@` of their own, and mixed with `@`.
+        "$.store.book[?$.limit == 10].title",
+        "$.store.book[?$.limit == 11].title",
+        "$.store[?$.code].price",
+        "$.store[?!$.code].price",
+        "$.store[?$.rate == '10%' || !$.rate]",
+        "$.empty[?$.limit]",
+        "$.store.book[?count($.store.book[?@.price > 10]) == 2].author",
+        "$.store.book[?$.limit == 10 && @.price > 10].author",
+        "$.store.book[?search($.code, '^C') && !search(@.category, '^KHAC:')].author",
     ];
     let mut nonempty = 0;
     for p in paths {

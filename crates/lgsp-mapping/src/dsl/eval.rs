@@ -45,17 +45,55 @@ enum Sel {
 /// A filter's condition, for the walk of `path.rs` (which takes filters directly under
 /// names, indexes and wildcards) and for this evaluator.
 #[derive(Debug, Clone)]
-pub(crate) struct Condition(Logical);
+pub(crate) struct Condition {
+    logical: Logical,
+    /// Whether it reads `@`: a condition on `$` alone holds for every candidate or for
+    /// none, and is evaluated once per filter instead of once per candidate.
+    reads_current: bool,
+}
 
 impl Condition {
     /// `None` when the filter uses something this evaluator does not take.
     pub(crate) fn from_filter(f: &Filter) -> Option<Condition> {
-        filter(f).map(Condition)
+        filter(f).map(|logical| Condition {
+            reads_current: logical_reads_current(&logical),
+            logical,
+        })
     }
 
     /// Does the filter hold for `current` (`@`) in the document `root` (`$`)?
     pub(crate) fn holds(&self, current: &Value, root: &Value) -> bool {
-        logical(&self.0, current, root)
+        logical(&self.logical, current, root)
+    }
+
+    /// Whether the condition reads `@` (else its answer is the same for every candidate).
+    pub(crate) fn reads_current(&self) -> bool {
+        self.reads_current
+    }
+}
+
+/// Does `l` read `@` at its own level? Queries rooted at `$` do not, whatever filters
+/// they hold inside (an inner `@` is the inner filter's candidate).
+fn logical_reads_current(l: &Logical) -> bool {
+    match l {
+        Logical::Or(list) | Logical::And(list) => list.iter().any(logical_reads_current),
+        Logical::Not(x) => logical_reads_current(x),
+        Logical::Exists(q) => !q.root,
+        Logical::ExistsOne(o) => operand_reads_current(o),
+        Logical::Regex(t) => {
+            operand_reads_current(&t.subject)
+                || matches!(&t.pattern, Pattern::Dynamic(o) if operand_reads_current(o))
+        }
+        Logical::Compare(_, a, b) => operand_reads_current(a) || operand_reads_current(b),
+    }
+}
+
+fn operand_reads_current(o: &Operand) -> bool {
+    match o {
+        Operand::Literal(_) => false,
+        Operand::Single { root, .. } => !root,
+        Operand::Length(inner) => operand_reads_current(inner),
+        Operand::Count(q) | Operand::Value(q) | Operand::Nodes(q) => !q.root,
     }
 }
 

@@ -347,6 +347,21 @@ fn walk<'a>(node: &'a Value, root: &'a Value, steps: &[Step], out: &mut Vec<&'a 
         }
         (Step::Wildcard, Value::Array(a)) => a.iter().for_each(|v| walk(v, root, rest, out)),
         (Step::Wildcard, Value::Object(m)) => m.values().for_each(|v| walk(v, root, rest, out)),
+        // A condition on `$` alone is answered once for all the candidates.
+        (Step::Filter(c), Value::Array(a)) if !c.reads_current() => {
+            if let Some(first) = a.first()
+                && c.holds(first, root)
+            {
+                a.iter().for_each(|v| walk(v, root, rest, out));
+            }
+        }
+        (Step::Filter(c), Value::Object(m)) if !c.reads_current() => {
+            if let Some(first) = m.values().next()
+                && c.holds(first, root)
+            {
+                m.values().for_each(|v| walk(v, root, rest, out));
+            }
+        }
         (Step::Filter(c), Value::Array(a)) => {
             for v in a {
                 if c.holds(v, root) {
