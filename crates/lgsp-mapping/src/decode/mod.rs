@@ -21,7 +21,7 @@ use std::borrow::Cow;
 use std::fmt;
 
 use serde_json::Value;
-use unicode_normalization::{IsNormalized, UnicodeNormalization, is_nfc_quick};
+use unicode_normalization::UnicodeNormalization;
 
 mod json;
 pub mod projection;
@@ -377,7 +377,7 @@ pub(crate) fn line_col(body: &[u8], offset: usize) -> (usize, usize) {
 }
 
 fn is_nfc(s: &str) -> bool {
-    s.is_ascii() || is_nfc_quick(s.chars()) == IsNormalized::Yes
+    crate::values::transform::is_nfc(s)
 }
 
 /// `s` in Unicode normalisation form C; copies once, and only normalises when needed.

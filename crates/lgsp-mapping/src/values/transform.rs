@@ -46,14 +46,27 @@ pub fn text(v: &Value) -> Result<Cow<'_, str>, ValueError> {
 
 /// Unicode NFC form; borrows when the text is already NFC (the common case).
 pub fn nfc(s: &str) -> Cow<'_, str> {
-    // ASCII is NFC; the check is vectorised, the quick check goes char by char.
+    if is_nfc(s) {
+        Cow::Borrowed(s)
+    } else {
+        Cow::Owned(s.nfc().collect())
+    }
+}
+
+/// Is `s` already in NFC? Answered without tables for text made only of characters
+/// below U+0300 (ASCII, Latin-1, Latin Extended-A/B) and of Latin Extended Additional
+/// (U+1E00–U+1EFF, every precomposed Vietnamese letter): all of them are
+/// NFC_Quick_Check=Yes with canonical combining class 0, so such text is NFC whatever
+/// their order. Anything else (a combining mark, say) takes the quick check.
+pub(crate) fn is_nfc(s: &str) -> bool {
     if s.is_ascii() {
-        return Cow::Borrowed(s);
+        return true;
     }
-    match is_nfc_quick(s.chars()) {
-        IsNormalized::Yes => Cow::Borrowed(s),
-        IsNormalized::No | IsNormalized::Maybe => Cow::Owned(s.nfc().collect()),
-    }
+    s.chars().all(plainly_nfc) || is_nfc_quick(s.chars()) == IsNormalized::Yes
+}
+
+fn plainly_nfc(c: char) -> bool {
+    c < '\u{300}' || ('\u{1E00}'..='\u{1EFF}').contains(&c)
 }
 
 /// Without leading and trailing white space (Unicode white space, including the
@@ -649,5 +662,50 @@ fn not_scalar(v: &Value) -> ValueError {
         Ok(_) => ValueError::NotScalar {
             found: "a value of another kind",
         },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use unicode_normalization::char::canonical_combining_class;
+
+    /// The characters answered without tables really are NFC_Quick_Check=Yes with
+    /// combining class 0 (the two conditions under which any sequence of them is NFC).
+    #[test]
+    fn the_plain_ranges_are_quick_check_yes_and_class_zero() {
+        let plain = ('\0'..'\u{300}').chain('\u{1E00}'..='\u{1EFF}');
+        for c in plain {
+            assert!(plainly_nfc(c));
+            assert_eq!(
+                is_nfc_quick(std::iter::once(c)),
+                IsNormalized::Yes,
+                "U+{:04X}",
+                u32::from(c)
+            );
+            assert_eq!(canonical_combining_class(c), 0, "U+{:04X}", u32::from(c));
+        }
+        assert!(!plainly_nfc('\u{300}') && !plainly_nfc('\u{1F00}'));
+    }
+
+    #[test]
+    fn nfc_agrees_with_the_full_normalisation() {
+        let cases = [
+            "Nguyễn Văn An",
+            "Nguye\u{302}\u{303}n", // decomposed ễ
+            "Thành phố Hồ Chí Minh",
+            "a\u{301}",        // a + combining acute
+            "\u{1EC5}\u{301}", // precomposed then a combining mark
+            "Ω Å ﬁ",           // compatibility characters stay
+            "",
+        ];
+        for s in cases {
+            let full: String = s.nfc().collect();
+            assert_eq!(nfc(s), full, "{s:?}");
+            // `is_nfc` may answer no for NFC text it cannot tell cheaply (a `Maybe` of
+            // the quick check): then `nfc` normalises, to the same text. Never yes wrongly.
+            assert!(!is_nfc(s) || s == full, "{s:?}");
+        }
+        assert!(is_nfc("Nguyễn Văn An, Thành phố Hồ Chí Minh, Đắk Lắk"));
     }
 }
