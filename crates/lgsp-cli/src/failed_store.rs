@@ -29,6 +29,7 @@ pub struct FailedStore {
 pub fn start(
     config: &Config,
     config_path: &Path,
+    topology_declared: Arc<AtomicBool>,
     shutdown: CancellationToken,
 ) -> Result<FailedStore, String> {
     let base = config_path.parent().unwrap_or(Path::new("."));
@@ -43,6 +44,7 @@ pub fn start(
         broker_url: config.broker.url.clone(),
         prefetch: config.broker.prefetch,
         stats: stats.clone(),
+        topology_declared: Some(topology_declared),
     };
     let ingestor = tokio::spawn(ingestor.run(shutdown.clone()));
     let retention = tokio::spawn(purge_loop(

@@ -60,7 +60,12 @@ async fn run_async(args: &RunArgs, loaded: crate::load::Loaded) -> u8 {
     };
     let shutdown = CancellationToken::new();
     spawn_signal_handler(shutdown.clone());
-    let failed = match crate::failed_store::start(&config, &config_path, shutdown.clone()) {
+    let failed = match crate::failed_store::start(
+        &config,
+        &config_path,
+        router.ready.clone(),
+        shutdown.clone(),
+    ) {
         Ok(f) => f,
         Err(e) => {
             error!("{e}");

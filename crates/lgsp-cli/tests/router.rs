@@ -175,6 +175,39 @@ async fn a_large_input_is_mapped_like_a_small_one() {
     assert_eq!(s.body, l.body, "the large input maps to the same output");
 }
 
+/// An administrator reads ERROR as "something is wrong": a start on a fresh broker
+/// (the ingestor must not consume queues the router has not declared yet) and a clean
+/// stop (no channel left closing behind the connection) log none.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_start_on_a_fresh_broker_and_a_clean_stop_log_no_error() {
+    let vhost = Vhost::new("quiet");
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(dir.path(), BIZREG_ROUTES, "");
+    let mut bus = start(&vhost, &cfg, None);
+    let amqp = Amqp::connect(&vhost.url()).await;
+    amqp.bind_queue("test.out", "lgsp.out", "#").await;
+    let body = sample("bizreg", "branch-registered.xml");
+    amqp.publish("lgsp.in", "bizreg.branch.registered", "m-quiet", &body)
+        .await;
+    assert_eq!(
+        amqp.drain("test.out", 1, Duration::from_secs(20))
+            .await
+            .len(),
+        1
+    );
+    bus.terminate();
+    assert_eq!(
+        bus.wait_exit(Duration::from_secs(30)),
+        Some(0),
+        "{}",
+        bus.log()
+    );
+    let log = bus.log();
+    assert!(log.contains("router stopped"), "{log}");
+    let errors: Vec<&str> = log.lines().filter(|l| l.contains(" ERROR ")).collect();
+    assert!(errors.is_empty(), "errors logged:\n{}", errors.join("\n"));
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_batch_yields_one_message_per_entity_with_the_contract_ids() {
     let vhost = Vhost::new("batch");
@@ -562,6 +595,14 @@ fn bench_prints_the_ratio_and_cleans_up() {
     );
     let ratio: f64 = last.split_whitespace().nth(1).unwrap().parse().unwrap();
     assert!(ratio > 0.0);
+    assert!(
+        stdout.contains("µs/msg"),
+        "CPU per message is printed: {stdout}"
+    );
+    assert!(
+        !stderr.contains(" ERROR "),
+        "a clean bench logs no error:\n{stderr}"
+    );
     let (status, queues) =
         lgsp_testkit::management("GET", &format!("/api/queues/{}", vhost.name), "").unwrap();
     assert_eq!(status, 200);

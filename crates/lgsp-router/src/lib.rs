@@ -359,6 +359,10 @@ impl Router {
         for ch in channels {
             let _ = ch.close(200, "shutdown".into()).await;
         }
+        // Closed here rather than dropped with the last reference: the caller closes the
+        // connection next, and a channel still closing in the background then makes the
+        // AMQP client log a connection error.
+        let _ = tokio::time::timeout(Duration::from_secs(1), shared.publisher.close()).await;
         info!(
             routed = self.stats.routed.load(Ordering::Relaxed),
             retried = self.stats.retried.load(Ordering::Relaxed),

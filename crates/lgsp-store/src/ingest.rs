@@ -38,6 +38,11 @@ pub struct Ingestor {
     pub broker_url: SecretUrl,
     pub prefetch: u16,
     pub stats: Arc<IngestStats>,
+    /// Set by the router once it has declared the topology. When given, the ingestor
+    /// starts consuming only after that: on a fresh broker the failed and unrouted queues
+    /// do not exist before, and the broker would refuse the consumer (which the AMQP
+    /// client logs as an error).
+    pub topology_declared: Option<Arc<AtomicBool>>,
 }
 
 /// Backoff between tries: doubles from `start` up to `max`.
@@ -96,6 +101,13 @@ impl Ingestor {
         self.stats.store_ok.store(true, Ordering::SeqCst);
         info!(store = %self.store.url(), backend = self.store.backend(), "failed-message store ready");
         backoff.reset();
+        if let Some(declared) = &self.topology_declared {
+            while !declared.load(Ordering::SeqCst) {
+                if !pause(&shutdown, Duration::from_millis(50)).await {
+                    return;
+                }
+            }
+        }
         while !shutdown.is_cancelled() {
             match self.session(&shutdown).await {
                 Ok(()) => break,
@@ -176,6 +188,9 @@ impl Ingestor {
                 }
             }
         };
+        // Consumers first: dropped after the connection closes, they would close their
+        // channel in the background and the AMQP client would log a connection error.
+        drop((failed, unrouted));
         let _ = ch.close(200, "ingestor stopping".into()).await;
         let _ = conn.close(200, "ingestor stopping".into()).await;
         result
