@@ -338,6 +338,7 @@ async fn generate_and_drain(
     // Close the channel before dropping its consumer: the broker cancels it with the channel.
     let _ = tokio::time::timeout(CLOSE_WAIT, ch.close(200, "done".into())).await;
     drop(consumer);
+    let _ = tokio::time::timeout(CLOSE_WAIT, publisher.close()).await;
     let elapsed = started.elapsed();
     let n = drained.load(Ordering::Relaxed);
     if n < count {
@@ -411,6 +412,7 @@ async fn raw_run(
             }
             let _ = tokio::time::timeout(CLOSE_WAIT, cch.close(200, "done".into())).await;
             drop(consumer);
+            let _ = tokio::time::timeout(CLOSE_WAIT, publisher.close()).await;
         })
     };
     let window = usize::from(config.broker.prefetch) * 4;
@@ -422,6 +424,7 @@ async fn raw_run(
             .queue_delete(q.as_str().into(), QueueDeleteOptions::default())
             .await;
     }
+    let _ = tokio::time::timeout(CLOSE_WAIT, ch.close(200, "done".into())).await;
     result
 }
 
@@ -694,6 +697,7 @@ async fn router_run(
     .await;
     child.stop().await;
     remove_scratch(&ch, &names, &sink, route, config).await;
+    let _ = tokio::time::timeout(CLOSE_WAIT, ch.close(200, "done".into())).await;
     result
 }
 
