@@ -148,15 +148,7 @@ async fn a_large_input_is_mapped_like_a_small_one() {
 
     let small = sample("bizreg", "branch-registered.xml");
     // The same document after a 40 KiB comment, which decoding skips.
-    let mut large = b"<!-- ".to_vec();
-    large.extend(std::iter::repeat_n(b'x', 40 * 1024));
-    large.extend_from_slice(b" -->\n");
-    let text = String::from_utf8(small.clone()).unwrap();
-    let body = text
-        .strip_prefix("<?xml")
-        .map(|rest| &rest[rest.find("?>").unwrap() + 2..])
-        .unwrap_or(&text);
-    large.extend_from_slice(body.as_bytes());
+    let large = lgsp_testkit::padded(&small, 40 * 1024);
     assert!(large.len() > 32 * 1024 && small.len() < 32 * 1024);
 
     amqp.publish("lgsp.in", "bizreg.branch.registered", "m-small", &small)

@@ -219,6 +219,55 @@ async fn a_message_that_crashes_the_process_ends_in_failed_as_poison() {
     assert_eq!(unique, 30, "the bus keeps routing the others");
 }
 
+/// A panic in a mapping fails that input (to the failed path, with the panic's message)
+/// whether it was mapped on the receiving worker (small) or on the blocking pool
+/// (over 32 KiB); the bus keeps routing the others.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_panic_in_a_mapping_fails_that_input_only() {
+    let vhost = Vhost::new("panic");
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(dir.path(), SIMPLE, "");
+    let env = [(
+        "FAILPOINTS",
+        "panic_on_message_id=m-panic-small,panic_on_message_id=m-panic-large".to_owned(),
+    )];
+    let _bus = start(&vhost, &cfg, &env);
+    let amqp = Amqp::connect(&vhost.url()).await;
+    amqp.bind_queue("test.out", "lgsp.out", "#").await;
+    amqp.bind_queue("test.failed", "lgsp.failed", "").await;
+
+    let small = branch();
+    let large = lgsp_testkit::padded(&small, 40 * 1024);
+    let key = "bizreg.branch.registered";
+    amqp.publish("lgsp.in", key, "m-panic-small", &small).await;
+    amqp.publish("lgsp.in", key, "m-panic-large", &large).await;
+    amqp.publish("lgsp.in", key, "m-fine", &small).await;
+
+    let failed = amqp.drain("test.failed", 2, Duration::from_secs(20)).await;
+    let mut ids: Vec<_> = failed
+        .iter()
+        .map(|f| f.message_id.clone().unwrap_or_default())
+        .collect();
+    ids.sort();
+    assert_eq!(ids, ["m-panic-large", "m-panic-small"]);
+    for f in &failed {
+        assert_eq!(
+            f.headers.get("lgsp-error-code").map(String::as_str),
+            Some("mapping.panic"),
+            "{:?}",
+            f.headers
+        );
+        let error = f.headers.get("lgsp-error").cloned().unwrap_or_default();
+        assert!(
+            error.contains("failpoint panic_on_message_id"),
+            "the panic's message is kept: {error}"
+        );
+    }
+    let out = amqp.drain("test.out", 1, Duration::from_secs(20)).await;
+    assert_eq!(out.len(), 1);
+    assert_eq!(out[0].message_id.as_deref(), Some("m-fine"));
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn connections_closed_mid_stream_lose_nothing() {
     let vhost = Vhost::new("close-conns");

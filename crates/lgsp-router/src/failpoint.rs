@@ -7,6 +7,8 @@ pub const AFTER_PUBLISH_BEFORE_CONFIRM: &str = "exit_after_publish_before_confir
 pub const AFTER_CONFIRM_BEFORE_ACK: &str = "exit_after_confirm_before_ack";
 /// `abort_on_message_id=<id>`: abort (as a crash in a mapping would) on that message.
 pub const ABORT_ON_MESSAGE_ID: &str = "abort_on_message_id";
+/// `panic_on_message_id=<id>`: panic inside the mapping of that message (repeatable).
+pub const PANIC_ON_MESSAGE_ID: &str = "panic_on_message_id";
 
 #[cfg(feature = "failpoints")]
 mod imp {
@@ -18,16 +20,30 @@ mod imp {
         std::env::var("FAILPOINTS").unwrap_or_default()
     }
 
+    /// The message ids the spec gives `key`.
+    fn ids(key: &str) -> Vec<String> {
+        spec()
+            .split(',')
+            .filter_map(|s| s.split_once('='))
+            .filter(|(k, _)| k.trim() == key)
+            .map(|(_, v)| v.trim().to_owned())
+            .collect()
+    }
+
+    pub fn panic_on(message_id: &str) {
+        static IDS: OnceLock<Vec<String>> = OnceLock::new();
+        let ids = IDS.get_or_init(|| ids(super::PANIC_ON_MESSAGE_ID));
+        if ids.iter().any(|i| i == message_id) {
+            panic!(
+                "failpoint {}={message_id} reached",
+                super::PANIC_ON_MESSAGE_ID
+            );
+        }
+    }
+
     pub fn abort_on(message_id: &str) {
         static IDS: OnceLock<Vec<String>> = OnceLock::new();
-        let ids = IDS.get_or_init(|| {
-            spec()
-                .split(',')
-                .filter_map(|s| s.split_once('='))
-                .filter(|(k, _)| k.trim() == super::ABORT_ON_MESSAGE_ID)
-                .map(|(_, v)| v.trim().to_owned())
-                .collect()
-        });
+        let ids = IDS.get_or_init(|| ids(super::ABORT_ON_MESSAGE_ID));
         if ids.iter().any(|i| i == message_id) {
             eprintln!(
                 "failpoint {}={message_id} reached: aborting",
@@ -74,4 +90,11 @@ pub fn hit(_name: &str) {
 pub fn abort_on(_message_id: &str) {
     #[cfg(feature = "failpoints")]
     imp::abort_on(_message_id);
+}
+
+/// Panic if a failure point names this message (inside the mapping, which catches it).
+#[inline]
+pub fn panic_on(_message_id: &str) {
+    #[cfg(feature = "failpoints")]
+    imp::panic_on(_message_id);
 }

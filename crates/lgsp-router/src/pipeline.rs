@@ -120,6 +120,15 @@ pub(crate) async fn handle(
     }
 }
 
+/// The message of a caught panic (what `panic!` was given), for the failure record.
+fn panic_text(payload: &(dyn std::any::Any + Send)) -> String {
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a panic without a message".to_owned())
+}
+
 fn requeue(shared: &Shared, settler: &Settler, d: &Delivery) {
     shared.stats.requeued.fetch_add(1, Ordering::Relaxed);
     settler.requeue(d.delivery_tag, d.acker.clone());
@@ -255,7 +264,7 @@ async fn build_outputs(
         std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             map_all(shared, route, env, &d.data, wanted)
         }))
-        .map_err(|_| panicked(&"panic"))?
+        .map_err(|payload| panicked(&panic_text(payload.as_ref())))?
     } else {
         let _permit = shared.cpu.acquire().await.map_err(|_| Failure {
             kind: "mapping",
@@ -318,6 +327,7 @@ fn map_all(
     body: &[u8],
     wanted: &[usize],
 ) -> Result<Vec<(usize, Mapped)>, MapError> {
+    failpoint::panic_on(&env.message_id);
     let adapter =
         shared
             .adapters

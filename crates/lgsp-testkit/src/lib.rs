@@ -4,7 +4,8 @@
 //!   management API, so tests run in parallel and leave nothing behind;
 //! - [`Lgsp`]: a spawned `lgsp run` on a configuration, its bound HTTP address read from
 //!   its output, readiness awaited, killed on drop;
-//! - [`Amqp`]: publish, drain and count messages in a vhost.
+//! - [`Amqp`]: publish, drain and count messages in a vhost;
+//! - [`padded`]: an XML document made larger without changing what it maps to.
 //!
 //! The broker is found at `TEST_AMQP_URL` (default `amqp://guest:guest@127.0.0.1:5672`),
 //! its management API on port 15672 of the same host with the same credentials.
@@ -458,4 +459,19 @@ impl Drop for PgSchema {
         })
         .join();
     }
+}
+
+/// `xml` (its declaration dropped) after a comment of `bytes` bytes, which decoding
+/// skips: the same document for the mapping, only larger.
+pub fn padded(xml: &[u8], bytes: usize) -> Vec<u8> {
+    let text = String::from_utf8_lossy(xml);
+    let body = match text.strip_prefix("<?xml") {
+        Some(rest) => rest.find("?>").map_or(rest, |end| &rest[end + 2..]),
+        None => &text,
+    };
+    let mut out = b"<!-- ".to_vec();
+    out.extend(std::iter::repeat_n(b'x', bytes));
+    out.extend_from_slice(b" -->\n");
+    out.extend_from_slice(body.as_bytes());
+    out
 }
