@@ -54,6 +54,47 @@ const BIZREG_ROUTES: &str = "  - name: bizreg
         map: bizreg.enterprise_to_tax_xml
 ";
 
+/// One route, everything from `bizreg.#` mapped to `lgsp.out`.
+const BIZREG_ONLY: &str = "  - name: bizreg\n    from: { binding: \"bizreg.#\" }\n    map: bizreg\n    to:\n      - exchange: lgsp.out\n";
+
+/// A bus in its own vhost on `routes` (and `extra` configuration), with `test.out`
+/// bound to `lgsp.out`. Fields drop in this order: the client, the bus, then the vhost.
+struct Running {
+    amqp: Amqp,
+    bus: Lgsp,
+    cfg: PathBuf,
+    _dir: tempfile::TempDir,
+    _vhost: Vhost,
+}
+
+async fn running(label: &str, routes: &str, extra: &str) -> Running {
+    let vhost = Vhost::new(label);
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(dir.path(), routes, extra);
+    let bus = start(&vhost, &cfg, None);
+    let amqp = Amqp::connect(&vhost.url()).await;
+    amqp.bind_queue("test.out", "lgsp.out", "#").await;
+    Running {
+        amqp,
+        bus,
+        cfg,
+        _dir: dir,
+        _vhost: vhost,
+    }
+}
+
+/// SIGTERM, a clean exit (code 0), and the bus's log.
+fn stop_cleanly(bus: &mut Lgsp) -> String {
+    bus.terminate();
+    assert_eq!(
+        bus.wait_exit(Duration::from_secs(30)),
+        Some(0),
+        "{}",
+        bus.log()
+    );
+    bus.log()
+}
+
 fn start(vhost: &Vhost, cfg: &Path, failpoints: Option<&str>) -> Lgsp {
     let mut env = vec![("LGSP_BROKER__URL", vhost.url())];
     if let Some(f) = failpoints {
@@ -82,12 +123,7 @@ fn tally(received: &[lgsp_testkit::Received]) -> (usize, usize) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_sample_arrives_at_each_target_as_lgsp_map_prints_it() {
-    let vhost = Vhost::new("sample");
-    let dir = tempfile::tempdir().unwrap();
-    let cfg = config(dir.path(), BIZREG_ROUTES, "");
-    let _bus = start(&vhost, &cfg, None);
-    let amqp = Amqp::connect(&vhost.url()).await;
-    amqp.bind_queue("test.out", "lgsp.out", "#").await;
+    let Running { amqp, cfg, .. } = &running("sample", BIZREG_ROUTES, "").await;
 
     let body = sample("bizreg", "branch-registered.xml");
     amqp.publish("lgsp.in", "bizreg.branch.registered", "m-branch-1", &body)
@@ -99,7 +135,7 @@ async fn a_sample_arrives_at_each_target_as_lgsp_map_prints_it() {
     assert_eq!(tax.len(), 1);
 
     // What lgsp map prints for the same input and envelope.
-    let loaded = lgsp_core::config::load(&cfg, lgsp_core::config::EnvOverrides::none()).unwrap();
+    let loaded = lgsp_core::config::load(cfg, lgsp_core::config::EnvOverrides::none()).unwrap();
     // The emis adapter names its Rust steps: register them as the binary does.
     let mut steps = lgsp_core::step::StepRegistry::new();
     lgsp_adapter_emis::register(&mut steps).unwrap();
@@ -139,12 +175,7 @@ async fn a_sample_arrives_at_each_target_as_lgsp_map_prints_it() {
 /// on the blocking pool: both give what `lgsp map` gives.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_large_input_is_mapped_like_a_small_one() {
-    let vhost = Vhost::new("large");
-    let dir = tempfile::tempdir().unwrap();
-    let cfg = config(dir.path(), BIZREG_ROUTES, "");
-    let _bus = start(&vhost, &cfg, None);
-    let amqp = Amqp::connect(&vhost.url()).await;
-    amqp.bind_queue("test.out", "lgsp.out", "#").await;
+    let Running { amqp, .. } = &running("large", BIZREG_ROUTES, "").await;
 
     let small = sample("bizreg", "branch-registered.xml");
     // The same document after a 40 KiB comment, which decoding skips.
@@ -172,12 +203,7 @@ async fn a_large_input_is_mapped_like_a_small_one() {
 /// stop (no channel left closing behind the connection) log none.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_start_on_a_fresh_broker_and_a_clean_stop_log_no_error() {
-    let vhost = Vhost::new("quiet");
-    let dir = tempfile::tempdir().unwrap();
-    let cfg = config(dir.path(), BIZREG_ROUTES, "");
-    let mut bus = start(&vhost, &cfg, None);
-    let amqp = Amqp::connect(&vhost.url()).await;
-    amqp.bind_queue("test.out", "lgsp.out", "#").await;
+    let Running { amqp, bus, .. } = &mut running("quiet", BIZREG_ROUTES, "").await;
     let body = sample("bizreg", "branch-registered.xml");
     amqp.publish("lgsp.in", "bizreg.branch.registered", "m-quiet", &body)
         .await;
@@ -187,14 +213,7 @@ async fn a_start_on_a_fresh_broker_and_a_clean_stop_log_no_error() {
             .len(),
         1
     );
-    bus.terminate();
-    assert_eq!(
-        bus.wait_exit(Duration::from_secs(30)),
-        Some(0),
-        "{}",
-        bus.log()
-    );
-    let log = bus.log();
+    let log = stop_cleanly(bus);
     assert!(log.contains("router stopped"), "{log}");
     let errors: Vec<&str> = log.lines().filter(|l| l.contains(" ERROR ")).collect();
     assert!(errors.is_empty(), "errors logged:\n{}", errors.join("\n"));
@@ -202,13 +221,8 @@ async fn a_start_on_a_fresh_broker_and_a_clean_stop_log_no_error() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_batch_yields_one_message_per_entity_with_the_contract_ids() {
-    let vhost = Vhost::new("batch");
-    let dir = tempfile::tempdir().unwrap();
     let routes = "  - name: emis\n    from: { binding: \"emis.#\" }\n    map: emis\n    to:\n      - exchange: lgsp.out\n";
-    let cfg = config(dir.path(), routes, "");
-    let _bus = start(&vhost, &cfg, None);
-    let amqp = Amqp::connect(&vhost.url()).await;
-    amqp.bind_queue("test.out", "lgsp.out", "#").await;
+    let Running { amqp, .. } = &running("batch", routes, "").await;
     amqp.publish(
         "lgsp.in",
         "emis.school.listed",
@@ -234,13 +248,8 @@ async fn a_batch_yields_one_message_per_entity_with_the_contract_ids() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ten_thousand_messages_all_arrive_and_nothing_is_left() {
-    let vhost = Vhost::new("volume");
-    let dir = tempfile::tempdir().unwrap();
-    let routes = "  - name: bizreg\n    from: { binding: \"bizreg.#\" }\n    map: bizreg\n    to:\n      - exchange: lgsp.out\n";
-    let cfg = config(dir.path(), routes, "broker: { prefetch: 64 }\n");
-    let bus = start(&vhost, &cfg, None);
-    let amqp = Amqp::connect(&vhost.url()).await;
-    amqp.bind_queue("test.out", "lgsp.out", "#").await;
+    let Running { amqp, bus, .. } =
+        &mut running("volume", BIZREG_ONLY, "broker: { prefetch: 64 }\n").await;
     amqp.bind_queue("test.failed", "lgsp.failed", "").await;
     let sent = ids(10_000, "v");
     let body = sample("bizreg", "branch-registered.xml");
@@ -257,15 +266,7 @@ async fn ten_thousand_messages_all_arrive_and_nothing_is_left() {
     assert_eq!(amqp.count("test.failed").await, 0, "{}", bus.log());
     assert_eq!(amqp.count("test.out").await, 0);
     // Acks were coalesced: fewer ack frames than inputs (one per input before).
-    let mut bus = bus;
-    bus.terminate();
-    assert_eq!(
-        bus.wait_exit(Duration::from_secs(30)),
-        Some(0),
-        "{}",
-        bus.log()
-    );
-    let log = bus.log();
+    let log = stop_cleanly(bus);
     let stopped = log
         .lines()
         .find(|l| l.contains("router stopped"))
@@ -291,8 +292,7 @@ async fn ten_thousand_messages_all_arrive_and_nothing_is_left() {
 async fn crash_and_recover(label: &str, failpoint: &str) {
     let vhost = Vhost::new(label);
     let dir = tempfile::tempdir().unwrap();
-    let routes = "  - name: bizreg\n    from: { binding: \"bizreg.#\" }\n    map: bizreg\n    to:\n      - exchange: lgsp.out\n";
-    let cfg = config(dir.path(), routes, "");
+    let cfg = config(dir.path(), BIZREG_ONLY, "");
     // Declare the topology and our output queue before anything is published.
     let mut bus = start(&vhost, &cfg, None);
     let amqp = Amqp::connect(&vhost.url()).await;
