@@ -30,6 +30,8 @@ use quick_xml::events::Event;
 
 #[path = "../tests/support/einvoice_500.rs"]
 mod einvoice_500;
+#[path = "../tests/support/shipped.rs"]
+mod shipped;
 
 /// The XML samples: adapter, file (under `samples/`), the message type it is published
 /// under and the sending application.
@@ -159,7 +161,7 @@ fn xml_group(c: &mut Criterion, group: &str, adapter: &Adapter, envelope: &Envel
 }
 
 fn xml(c: &mut Criterion) {
-    let adapters = shipped_adapters();
+    let adapters = shipped::adapters();
     for &(adapter, name, message_type, app_id) in XML_SAMPLES {
         let bytes = sample(adapter, &format!("{name}.xml"));
         let envelope = envelope(message_type, app_id);
@@ -168,7 +170,7 @@ fn xml(c: &mut Criterion) {
 }
 
 fn json(c: &mut Criterion) {
-    let adapters = shipped_adapters();
+    let adapters = shipped::adapters();
     let adapter = &adapters.by_name["bizreg"];
     let limits = Limits::default();
     for &(name, message_type) in JSON_SAMPLES {
@@ -204,19 +206,8 @@ fn json(c: &mut Criterion) {
     }
 }
 
-/// The adapters of the shipped configuration, with the Rust steps their mappings name.
-fn shipped_adapters() -> lgsp_mapping::dsl::Adapters {
-    let cfg = Path::new(ADAPTERS_DIR).join("../config/lgsp.yaml");
-    let loaded = lgsp_core::config::load(&cfg, lgsp_core::config::EnvOverrides::none())
-        .expect("the shipped configuration loads");
-    let mut steps = lgsp_core::step::StepRegistry::new();
-    lgsp_adapter_emis::register(&mut steps).expect("emis steps register");
-    lgsp_adapter_tax::register(&mut steps).expect("tax steps register");
-    lgsp_mapping::dsl::Adapters::load_with_steps(&loaded, steps).expect("the shipped adapters load")
-}
-
 fn einvoice_500_lines(c: &mut Criterion) {
-    let adapters = shipped_adapters();
+    let adapters = shipped::adapters();
     let tax = &adapters.by_name["tax"];
     let limits = Limits::default();
     let generated = einvoice_500::generate();

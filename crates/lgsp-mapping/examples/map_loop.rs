@@ -10,10 +10,12 @@ use std::path::Path;
 
 use lgsp_core::envelope::Envelope;
 use lgsp_mapping::decode::{Format, Limits};
-use lgsp_mapping::dsl::{Adapters, Decoding};
+use lgsp_mapping::dsl::Decoding;
 
 #[path = "../tests/support/einvoice_500.rs"]
 mod einvoice_500;
+#[path = "../tests/support/shipped.rs"]
+mod shipped;
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
@@ -25,15 +27,7 @@ fn main() {
         args[5].parse::<usize>().unwrap(),
     );
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let loaded = lgsp_core::config::load(
-        &root.join("config/lgsp.yaml"),
-        lgsp_core::config::EnvOverrides::none(),
-    )
-    .unwrap();
-    let mut steps = lgsp_core::step::StepRegistry::new();
-    lgsp_adapter_emis::register(&mut steps).unwrap();
-    lgsp_adapter_tax::register(&mut steps).unwrap();
-    let adapters = Adapters::load_with_steps(&loaded, steps).unwrap();
+    let adapters = shipped::adapters();
     let a = &adapters.by_name[adapter.as_str()];
     let body = if file == "gen500" {
         einvoice_500::generate().xml.into_bytes()

@@ -2,25 +2,16 @@
 //! adapter's totals step: every line is mapped and the totals are exact.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::path::Path;
-
 use lgsp_core::envelope::Envelope;
-use lgsp_core::step::StepRegistry;
 use lgsp_mapping::decode::{Format, Limits};
-use lgsp_mapping::dsl::Adapters;
 use serde_json::json;
 
 #[path = "support/einvoice_500.rs"]
 mod einvoice_500;
 
-fn adapters() -> Adapters {
-    let cfg = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../config/lgsp.yaml");
-    let loaded = lgsp_core::config::load(&cfg, lgsp_core::config::EnvOverrides::none()).unwrap();
-    let mut steps = StepRegistry::new();
-    lgsp_adapter_emis::register(&mut steps).unwrap();
-    lgsp_adapter_tax::register(&mut steps).unwrap();
-    Adapters::load_with_steps(&loaded, steps).unwrap()
-}
+#[path = "support/shipped.rs"]
+mod shipped;
+use shipped::adapters;
 
 fn envelope() -> Envelope {
     Envelope {

@@ -5,9 +5,7 @@
 
 use std::path::Path;
 
-use lgsp_core::step::StepRegistry;
 use lgsp_mapping::decode::{Format, Limits, decode};
-use lgsp_mapping::dsl::Adapters;
 use lgsp_mapping::dsl::path::CompiledPath;
 use serde_json::{Value, json};
 
@@ -159,14 +157,9 @@ fn literal_patterns_are_compiled_once_not_per_message() {
     assert_eq!(agree(&c, &d).unwrap(), 0);
 }
 
-fn adapters() -> Adapters {
-    let cfg = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../config/lgsp.yaml");
-    let loaded = lgsp_core::config::load(&cfg, lgsp_core::config::EnvOverrides::none()).unwrap();
-    let mut steps = StepRegistry::new();
-    lgsp_adapter_emis::register(&mut steps).unwrap();
-    lgsp_adapter_tax::register(&mut steps).unwrap();
-    Adapters::load_with_steps(&loaded, steps).unwrap()
-}
+#[path = "support/shipped.rs"]
+mod shipped;
+use shipped::adapters;
 
 fn samples() -> Vec<(String, Value)> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../adapters");

@@ -3,12 +3,9 @@
 //! so nothing else allocates meanwhile.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::path::Path;
-
 use lgsp_core::envelope::Envelope;
-use lgsp_core::step::StepRegistry;
 use lgsp_mapping::decode::{Format, Limits};
-use lgsp_mapping::dsl::{Adapters, Decoded, Decoding};
+use lgsp_mapping::dsl::{Decoded, Decoding};
 use peak_alloc::PeakAlloc;
 
 #[path = "support/einvoice_500.rs"]
@@ -17,14 +14,9 @@ mod einvoice_500;
 #[global_allocator]
 static HEAP: PeakAlloc = PeakAlloc;
 
-fn adapters() -> Adapters {
-    let cfg = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../config/lgsp.yaml");
-    let loaded = lgsp_core::config::load(&cfg, lgsp_core::config::EnvOverrides::none()).unwrap();
-    let mut steps = StepRegistry::new();
-    lgsp_adapter_emis::register(&mut steps).unwrap();
-    lgsp_adapter_tax::register(&mut steps).unwrap();
-    Adapters::load_with_steps(&loaded, steps).unwrap()
-}
+#[path = "support/shipped.rs"]
+mod shipped;
+use shipped::adapters;
 
 #[test]
 fn a_500_line_invoice_maps_within_a_bounded_heap_and_the_projection_needs_less() {

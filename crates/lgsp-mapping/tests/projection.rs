@@ -5,21 +5,15 @@
 
 use std::path::Path;
 
-use lgsp_core::step::StepRegistry;
 use lgsp_mapping::decode::projection::{DOCUMENT, ProjectionBuilder};
 use lgsp_mapping::decode::{DecodeError, Format, Limits, decode_xml, decode_xml_projected};
 use lgsp_mapping::dsl::testing::test_envelope;
 use lgsp_mapping::dsl::testing::{Outcome, case_input, load_cases, map_case, run_case};
-use lgsp_mapping::dsl::{Adapter, Adapters, Decoded, Decoding, MapError, Mapped};
+use lgsp_mapping::dsl::{Adapter, Decoded, Decoding, MapError, Mapped};
 
-fn adapters() -> Adapters {
-    let cfg = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../config/lgsp.yaml");
-    let loaded = lgsp_core::config::load(&cfg, lgsp_core::config::EnvOverrides::none()).unwrap();
-    let mut steps = StepRegistry::new();
-    lgsp_adapter_emis::register(&mut steps).unwrap();
-    lgsp_adapter_tax::register(&mut steps).unwrap();
-    Adapters::load_with_steps(&loaded, steps).unwrap()
-}
+#[path = "support/shipped.rs"]
+mod shipped;
+use shipped::adapters;
 
 /// A result reduced to what a caller can observe: the outputs, or the error's kind,
 /// code and message.
