@@ -35,25 +35,22 @@ pub async fn groups(a: &GroupsArgs) -> Result<(), Failure> {
         pretty(&v);
         return Ok(());
     }
-    let items = v.as_array().cloned().unwrap_or_default();
-    let rows = items
-        .iter()
-        .map(|g| {
-            vec![
-                s(g, "key"),
-                s(g, "count"),
-                match s(g, "route") {
-                    r if r.is_empty() => "-".into(),
-                    r => r,
-                },
-                s(g, "error_kind"),
-                s(g, "error_code"),
-                s(g, "first_seen"),
-                s(g, "last_seen"),
-                format!("#{} {}", s(g, "sample_id"), cut(&s(g, "sample_error"), 60)),
-            ]
-        })
-        .collect();
+    let rows = rows_of(&v, |g| {
+        vec![
+            s(g, "key"),
+            s(g, "count"),
+            match s(g, "route") {
+                r if r.is_empty() => "-".into(),
+                r => r,
+            },
+            s(g, "error_kind"),
+            s(g, "error_code"),
+            s(g, "first_seen"),
+            s(g, "last_seen"),
+            format!("#{} {}", s(g, "sample_id"), cut(&s(g, "sample_error"), 60)),
+        ]
+    });
+    let none = rows.is_empty();
     print_rows(
         &[
             "GROUP",
@@ -67,7 +64,7 @@ pub async fn groups(a: &GroupsArgs) -> Result<(), Failure> {
         ],
         rows,
     );
-    if items.is_empty() {
+    if none {
         eprintln!("no failed messages match");
     }
     Ok(())
@@ -209,23 +206,17 @@ pub async fn requests(api: &Api, status: Option<&str>) -> Result<(), Failure> {
         pretty(&v);
         return Ok(());
     }
-    let rows = v
-        .as_array()
-        .cloned()
-        .unwrap_or_default()
-        .iter()
-        .map(|r| {
-            vec![
-                s(r, "id"),
-                s(r, "status"),
-                s(r, "action"),
-                s(r, "requested_by"),
-                s(r, "created_at"),
-                s(r, "decided_by"),
-                cut(&r["payload"].to_string(), 60),
-            ]
-        })
-        .collect();
+    let rows = rows_of(&v, |r| {
+        vec![
+            s(r, "id"),
+            s(r, "status"),
+            s(r, "action"),
+            s(r, "requested_by"),
+            s(r, "created_at"),
+            s(r, "decided_by"),
+            cut(&r["payload"].to_string(), 60),
+        ]
+    });
     print_rows(
         &["ID", "STATUS", "ACTION", "BY", "AT", "APPROVED BY", "WHAT"],
         rows,
@@ -312,22 +303,16 @@ pub async fn audit(a: &AuditArgs) -> Result<(), Failure> {
         pretty(&v);
         return Ok(());
     }
-    let rows = v
-        .as_array()
-        .cloned()
-        .unwrap_or_default()
-        .iter()
-        .map(|e| {
-            vec![
-                s(e, "seq"),
-                s(e, "at"),
-                s(e, "actor"),
-                s(e, "action"),
-                cut(&e["message_ids"].to_string(), 30),
-                cut(&s(e, "note"), 70),
-            ]
-        })
-        .collect();
+    let rows = rows_of(&v, |e| {
+        vec![
+            s(e, "seq"),
+            s(e, "at"),
+            s(e, "actor"),
+            s(e, "action"),
+            cut(&e["message_ids"].to_string(), 30),
+            cut(&s(e, "note"), 70),
+        ]
+    });
     print_rows(&["SEQ", "AT", "WHO", "ACTION", "RECORDS", "NOTE"], rows);
     Ok(())
 }
@@ -347,4 +332,10 @@ pub async fn note(api: &Api, text: &str, ids: &[i64]) -> Result<(), Failure> {
         println!("noted as audit entry {}", s(&v, "seq"));
     }
     Ok(())
+}
+
+/// One table row per item of the JSON array `v` (none when it is not an array).
+fn rows_of(v: &Value, row: impl Fn(&Value) -> Vec<String>) -> Vec<Vec<String>> {
+    v.as_array()
+        .map_or_else(Vec::new, |items| items.iter().map(row).collect())
 }

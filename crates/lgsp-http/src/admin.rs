@@ -454,6 +454,17 @@ pub(crate) async fn show(
     }))
 }
 
+/// A JSON request body; an empty one is the default request.
+pub(crate) fn parse_body<T: for<'a> Deserialize<'a> + Default>(
+    raw: &Bytes,
+    hint: &str,
+) -> Result<T, ApiError> {
+    if raw.iter().all(u8::is_ascii_whitespace) {
+        return Ok(T::default());
+    }
+    serde_json::from_slice(raw).map_err(|e| bad_request(format!("request body: {e}"), hint))
+}
+
 /// Body of `POST /admin/v1/failed/{id}/replay`: nothing (the original body), or an
 /// edited body as text or base64.
 #[derive(Debug, Default, Deserialize)]
@@ -472,16 +483,10 @@ pub(crate) async fn replay(
     let (admin, who) = caller(&state, &headers)?;
     who.operator("replaying")?;
     let id = parse_id(&id)?;
-    let req: ReplayRequest = if raw.iter().all(u8::is_ascii_whitespace) {
-        ReplayRequest::default()
-    } else {
-        serde_json::from_slice(&raw).map_err(|e| {
-            bad_request(
-                format!("replay request: {e}"),
-                "send {} for the original body, {\"body\": \"...\"} or {\"body_base64\": \"...\"} for an edited one",
-            )
-        })?
-    };
+    let req: ReplayRequest = parse_body(
+        &raw,
+        "send {} for the original body, {\"body\": \"...\"} or {\"body_base64\": \"...\"} for an edited one",
+    )?;
     let body = match (req.body, req.body_base64) {
         (Some(_), Some(_)) => {
             return Err(bad_request(

@@ -25,8 +25,8 @@ use serde_json::{Value, json};
 use tracing::error;
 
 use crate::admin::{
-    Admin, Caller, Selection, bad_request, caller, not_found, parse_id, replay_error, store_error,
-    to_filter,
+    Admin, Caller, Selection, bad_request, caller, not_found, parse_body, parse_id, replay_error,
+    store_error, to_filter,
 };
 use crate::{ApiError, AppState};
 
@@ -38,16 +38,6 @@ pub(crate) fn join_error(e: tokio::task::JoinError) -> ApiError {
         message: "the action stopped unexpectedly".into(),
         hint: "see the lgsp log; check the record's status before trying again".into(),
     }
-}
-
-fn parse_body<T: for<'a> Deserialize<'a> + Default>(
-    raw: &Bytes,
-    hint: &str,
-) -> Result<T, ApiError> {
-    if raw.iter().all(u8::is_ascii_whitespace) {
-        return Ok(T::default());
-    }
-    serde_json::from_slice(raw).map_err(|e| bad_request(format!("request body: {e}"), hint))
 }
 
 /// Store a request for approval and answer 202 with its id.

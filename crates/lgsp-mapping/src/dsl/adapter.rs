@@ -13,6 +13,7 @@ use serde_json::Value;
 use super::error::MapError;
 use super::program::{CompileEnv, OutputFormat, Program, Table, to_format};
 use super::spec::{ADAPTER_FILE_KEYS, DispatchSpec, MappingSpec, TableSpec};
+use crate::decode::projection::Projection;
 use crate::decode::{self, Format, Limits};
 use crate::domain::{Domain, SchemaError};
 use crate::xml_out;
@@ -290,9 +291,7 @@ impl Adapter {
             if let Some(c) = chosen {
                 let program = self.program(&c.mapping)?;
                 if let Some(projection) = program.projection() {
-                    let tree = decode::decode_xml_projected(body, limits, projection)?;
-                    let outputs = self.run_owned(program, tree, format, envelope)?;
-                    return Ok((outputs, Decoded::Projected));
+                    return self.run_projected(program, projection, body, limits, envelope);
                 }
             }
         }
@@ -345,13 +344,25 @@ impl Adapter {
         if let (Format::Xml, Decoding::Auto, Some(projection)) =
             (format, decoding, program.projection())
         {
-            let tree = decode::decode_xml_projected(body, limits, projection)?;
-            let outputs = self.run_owned(program, tree, format, envelope)?;
-            return Ok((outputs, Decoded::Projected));
+            return self.run_projected(program, projection, body, limits, envelope);
         }
         let tree = decode::decode(format, body, limits)?;
         let outputs = self.run_owned(program, tree, format, envelope)?;
         Ok((outputs, Decoded::Tree))
+    }
+
+    /// Decode an XML payload with `projection` (only what `program` can read) and run it.
+    fn run_projected(
+        &self,
+        program: &Program,
+        projection: &Projection,
+        body: &[u8],
+        limits: &Limits,
+        envelope: &Envelope,
+    ) -> Result<(Vec<Mapped>, Decoded), MapError> {
+        let tree = decode::decode_xml_projected(body, limits, projection)?;
+        let outputs = self.run_owned(program, tree, Format::Xml, envelope)?;
+        Ok((outputs, Decoded::Projected))
     }
 
     /// Run `program` on an already decoded tree.
