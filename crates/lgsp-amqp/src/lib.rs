@@ -6,12 +6,14 @@
 //! - [`topology`]: declare everything a configuration needs; explain refused redeclares.
 //! - [`publish`]: confirmed, persistent, mandatory publishing; unroutable is an error.
 //! - [`headers`]: reading and writing `lgsp-` headers.
+//! - [`topic`]: topic bindings matched as the broker matches them.
 
 pub mod guard;
 pub mod headers;
 pub mod names;
 pub mod publish;
 pub mod reconnect;
+pub mod topic;
 pub mod topology;
 
 pub use lapin;

@@ -58,22 +58,6 @@ struct Figures {
     p99: Duration,
 }
 
-/// Does topic binding `pattern` match routing key `key`?
-fn topic_match(pattern: &str, key: &str) -> bool {
-    fn go(p: &[&str], k: &[&str]) -> bool {
-        match (p.first(), k.first()) {
-            (None, None) => true,
-            (Some(&"#"), _) => go(&p[1..], k) || (!k.is_empty() && go(p, &k[1..])),
-            (Some(&"*"), Some(_)) => go(&p[1..], &k[1..]),
-            (Some(a), Some(b)) if a == b => go(&p[1..], &k[1..]),
-            _ => false,
-        }
-    }
-    let p: Vec<&str> = pattern.split('.').collect();
-    let k: Vec<&str> = key.split('.').collect();
-    go(&p, &k)
-}
-
 pub fn run(args: &BenchArgs) -> u8 {
     crate::logging::init();
     let Some(loaded) = load(&args.config.config) else {
@@ -90,7 +74,7 @@ pub fn run(args: &BenchArgs) -> u8 {
     let Some(route) = config
         .routes
         .iter()
-        .find(|r| topic_match(&r.from.binding, &args.message_type))
+        .find(|r| lgsp_amqp::topic::matches(&r.from.binding, &args.message_type))
         .cloned()
     else {
         eprintln!(
@@ -745,22 +729,6 @@ async fn remove_scratch(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn topic_bindings_match_like_rabbitmq() {
-        assert!(topic_match("bizreg.#", "bizreg.enterprise.registered"));
-        assert!(topic_match(
-            "bizreg.*.registered",
-            "bizreg.branch.registered"
-        ));
-        assert!(!topic_match("bizreg.*", "bizreg.enterprise.registered"));
-        assert!(topic_match("#", "a"));
-        assert!(topic_match("a.#", "a"));
-        assert!(!topic_match(
-            "tax.einvoice.*",
-            "bizreg.enterprise.registered"
-        ));
-    }
 
     #[test]
     fn cpu_seconds_counts_this_process() {

@@ -171,6 +171,95 @@ async fn a_sample_arrives_at_each_target_as_lgsp_map_prints_it() {
     assert_eq!(tax[0].message_id.as_deref(), Some("m-branch-1"));
 }
 
+/// A message two routes of one adapter receive is decoded and mapped once when the
+/// second route finds the first one's outputs kept: each target still gets what `lgsp
+/// map` gives, and a message only one route receives is never kept for another.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_routes_receiving_one_message_share_its_mapping() {
+    let Running { amqp, bus, cfg, .. } = &mut running("share", BIZREG_ROUTES, "").await;
+    // Both routes bind branch registrations; only `bizreg` binds changes.
+    let branches = ids(300, "b");
+    let changes = ids(50, "c");
+    let branch = sample("bizreg", "branch-registered.xml");
+    let change = sample("bizreg", "enterprise-changed.xml");
+    amqp.publish_many("lgsp.in", "bizreg.branch.registered", &branches, &branch)
+        .await;
+    amqp.publish_many("lgsp.in", "bizreg.enterprise.changed", &changes, &change)
+        .await;
+    let out = amqp.drain("test.out", 350, Duration::from_secs(30)).await;
+    let tax = amqp
+        .drain("lgsp.app.tax", 300, Duration::from_secs(30))
+        .await;
+    assert_eq!((out.len(), tax.len()), (350, 300));
+
+    let loaded = lgsp_core::config::load(cfg, lgsp_core::config::EnvOverrides::none()).unwrap();
+    let mut steps = lgsp_core::step::StepRegistry::new();
+    lgsp_adapter_emis::register(&mut steps).unwrap();
+    lgsp_adapter_tax::register(&mut steps).unwrap();
+    let adapters = lgsp_mapping::dsl::Adapters::load_with_steps(&loaded, steps).unwrap();
+    let adapter = &adapters.by_name["bizreg"];
+    let to_tax = adapter.program("enterprise_to_tax_xml").unwrap();
+    for (id, ty, body) in branches
+        .iter()
+        .map(|id| (id, "bizreg.branch.registered", &branch))
+        .chain(
+            changes
+                .iter()
+                .map(|id| (id, "bizreg.enterprise.changed", &change)),
+        )
+    {
+        let env = Envelope {
+            message_id: id.clone(),
+            message_type: Some(ty.into()),
+            ..Envelope::default()
+        };
+        let expected = adapter
+            .map_message(&env, body, None, &Limits::default())
+            .unwrap();
+        let got = out
+            .iter()
+            .find(|r| r.message_id.as_deref() == Some(id))
+            .unwrap_or_else(|| panic!("{id} did not reach lgsp.out"));
+        assert_eq!(got.body, expected[0].body, "{id} on lgsp.out");
+        if ty == "bizreg.branch.registered" {
+            let xml = adapter
+                .run(
+                    to_tax,
+                    &expected[0].value,
+                    lgsp_mapping::decode::Format::Json,
+                    &env,
+                )
+                .unwrap();
+            let got = tax
+                .iter()
+                .find(|r| r.message_id.as_deref() == Some(id))
+                .unwrap_or_else(|| panic!("{id} did not reach the tax office"));
+            assert_eq!(got.body, xml[0].body, "{id} at the tax office");
+        }
+    }
+
+    let log = stop_cleanly(bus);
+    let stopped = log
+        .lines()
+        .find(|l| l.contains("router stopped"))
+        .unwrap_or_else(|| panic!("no shutdown summary: {log}"));
+    let field = |name: &str| -> u64 {
+        stopped
+            .split_whitespace()
+            .find_map(|w| w.strip_prefix(name))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("{name} missing: {stopped}"))
+    };
+    let (mapped, shared) = (field("mapped="), field("mappings_shared="));
+    eprintln!("sharing: {mapped} inputs mapped, {shared} took a kept mapping");
+    // 650 route inputs: 300 branch registrations on each route, 50 changes on one.
+    assert_eq!(mapped + shared, 650, "{stopped}");
+    // Every message was mapped at least once; two routes mapping the same message at
+    // the very same moment both map it, so not every second route takes a kept one.
+    assert!(mapped >= 350, "{stopped}");
+    assert!(shared > 0, "no route took another's mapping: {stopped}");
+}
+
 /// Small inputs are mapped on the worker that received them, large ones (over 32 KiB)
 /// on the blocking pool: both give what `lgsp map` gives.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

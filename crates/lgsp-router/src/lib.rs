@@ -13,6 +13,7 @@ pub mod failpoint;
 mod message;
 mod pipeline;
 mod settle;
+mod sharing;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -32,6 +33,11 @@ use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{info, warn};
+
+/// Bounds of the canonical outputs kept for other routes ([`sharing`]): entries are
+/// searched in order, and they hold input and output bytes until taken.
+const SHELF_MAX_ENTRIES: usize = 512;
+const SHELF_MAX_BYTES: usize = 8 << 20;
 
 /// A target resolved at build time.
 #[derive(Debug, Clone)]
@@ -62,6 +68,9 @@ pub(crate) struct Route {
     pub validate: Option<String>,
     /// A former administrative code is an error, not a warning.
     pub strict_admin_codes: bool,
+    /// Bindings of the other routes of the same adapter: a first delivery whose routing
+    /// key one of them matches reaches that route too, which can take its mapping.
+    pub siblings: Vec<String>,
 }
 
 /// Why the router could not be built or run.
@@ -85,6 +94,10 @@ pub struct Stats {
     pub requeued: AtomicU64,
     /// Ack frames sent; one `multiple` ack settles many inputs.
     pub ack_frames: AtomicU64,
+    /// Inputs decoded and mapped.
+    pub mapped: AtomicU64,
+    /// Inputs that took the canonical outputs another route had mapped ([`sharing`]).
+    pub mappings_shared: AtomicU64,
 }
 
 /// Everything one running router shares between its tasks.
@@ -96,6 +109,8 @@ pub(crate) struct Shared {
     /// Mapping is CPU work: at most this many mappings run at once, off the reactor.
     pub cpu: Semaphore,
     pub stats: Arc<Stats>,
+    /// Canonical outputs kept for the other routes that receive the same input.
+    pub shelf: sharing::Shelf,
 }
 
 /// The routes of a configuration, ready to run.
@@ -192,6 +207,12 @@ impl Router {
                 delays: r.retry.delays.iter().map(|d| d.get()).collect(),
                 validate: r.validate.clone(),
                 strict_admin_codes: r.strict_admin_codes,
+                siblings: config
+                    .routes
+                    .iter()
+                    .filter(|o| o.name != r.name && o.map == r.map)
+                    .map(|o| o.from.binding.clone())
+                    .collect(),
             });
         }
         let limits = Limits {
@@ -256,6 +277,7 @@ impl Router {
             publisher,
             cpu: Semaphore::new(workers),
             stats: self.stats.clone(),
+            shelf: sharing::Shelf::new(SHELF_MAX_ENTRIES, SHELF_MAX_BYTES),
         });
         let tracker = TaskTracker::new();
         let mut consumers = Vec::new();
@@ -369,6 +391,8 @@ impl Router {
             failed = self.stats.failed.load(Ordering::Relaxed),
             requeued = self.stats.requeued.load(Ordering::Relaxed),
             ack_frames = self.stats.ack_frames.load(Ordering::Relaxed),
+            mapped = self.stats.mapped.load(Ordering::Relaxed),
+            mappings_shared = self.stats.mappings_shared.load(Ordering::Relaxed),
             "router stopped"
         );
         if lost.is_cancelled() && !shutdown.is_cancelled() {

@@ -258,11 +258,12 @@ async fn build_outputs(
         message: format!("the mapping stopped unexpectedly: {e}"),
         targets: all_targets.iter().map(|t| t.id.clone()).collect(),
     };
+    let takers = takers(route, d);
     let mapped = if d.data.len() <= INLINE_MAX_BYTES {
         // A small input maps in well under a millisecond: handing it to another thread
         // and back costs more than the mapping (two context switches per message).
         std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            map_all(shared, route, env, &d.data, wanted)
+            map_all(shared, route, env, &d.data, wanted, takers)
         }))
         .map_err(|payload| panicked(&panic_text(payload.as_ref())))?
     } else {
@@ -278,7 +279,7 @@ async fn build_outputs(
             let env = env.clone();
             let body = d.data.clone();
             let wanted = wanted.to_vec();
-            move || map_all(&shared, &route, &env, &body, &wanted)
+            move || map_all(&shared, &route, &env, &body, &wanted, takers)
         };
         tokio::task::spawn_blocking(job)
             .await
@@ -318,14 +319,38 @@ async fn build_outputs(
     Ok(outs)
 }
 
-/// Inbound mapping, then for each wanted target its outbound mapping (or the canonical
-/// output as is): `(target index, output)` pairs.
+/// How many other routes receive this input and can take its canonical outputs: for a
+/// first delivery, the routes of the same adapter whose binding matches its routing key.
+/// A retry or a replay reaches this route only.
+fn takers(route: &Route, d: &Delivery) -> usize {
+    if route.siblings.is_empty() {
+        return 0;
+    }
+    let h = d.properties.headers().as_ref();
+    if headers::attempt(h) > 0
+        || headers::text(h, headers::TARGETS).is_some()
+        || headers::text(h, headers::REPLAY_OF).is_some()
+    {
+        return 0;
+    }
+    let key = d.routing_key.as_str();
+    route
+        .siblings
+        .iter()
+        .filter(|b| lgsp_amqp::topic::matches(b, key))
+        .count()
+}
+
+/// Inbound mapping (or the one another route kept for this input), then for each
+/// wanted target its outbound mapping (or the canonical output as is):
+/// `(target index, output)` pairs.
 fn map_all(
     shared: &Shared,
     route: &Route,
     env: &Envelope,
     body: &[u8],
     wanted: &[usize],
+    takers: usize,
 ) -> Result<Vec<(usize, Mapped)>, MapError> {
     failpoint::panic_on(&env.message_id);
     let adapter =
@@ -338,9 +363,27 @@ fn map_all(
                 mapping: String::new(),
                 known: String::new(),
             })?;
-    let canonical = adapter.map_message(env, body, None, &shared.limits)?;
+    let kept = if takers > 0 {
+        shared.shelf.take(&route.adapter, env, body)
+    } else {
+        None
+    };
+    let canonical = match kept {
+        Some(kept) => {
+            shared.stats.mappings_shared.fetch_add(1, Ordering::Relaxed);
+            kept
+        }
+        None => {
+            let mapped = Arc::new(adapter.map_message(env, body, None, &shared.limits)?);
+            shared.stats.mapped.fetch_add(1, Ordering::Relaxed);
+            shared
+                .shelf
+                .keep(&route.adapter, env, body, &mapped, takers);
+            mapped
+        }
+    };
     let step = format!("route {}", route.name);
-    for m in &canonical {
+    for m in canonical.iter() {
         if route.strict_admin_codes {
             lgsp_mapping::domain::refuse_legacy_admin_codes(&step, &m.value)?;
         }
@@ -352,7 +395,7 @@ fn map_all(
         }
     }
     let mut out = Vec::with_capacity(canonical.len() * wanted.len());
-    for m in &canonical {
+    for m in canonical.iter() {
         for &t in wanted {
             let target = &route.targets[t];
             if let Some(when) = &target.when {
