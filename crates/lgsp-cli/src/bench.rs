@@ -42,6 +42,11 @@ pub struct BenchArgs {
     /// A/B pairs.
     #[arg(long, default_value_t = 3)]
     pairs: u32,
+    /// Run B with every route that binds the type, as the configuration would (each
+    /// delivering to the scratch output): what one published message costs the bus.
+    /// Messages/s then counts inputs, each drained once per route.
+    #[arg(long)]
+    all_routes: bool,
 }
 
 /// The longest a channel or connection close may take: a broker that does not answer
@@ -71,19 +76,22 @@ pub fn run(args: &BenchArgs) -> u8 {
         }
     };
     let config = loaded.config.config.clone();
-    let Some(route) = config
+    let binding: Vec<String> = config
         .routes
         .iter()
-        .find(|r| lgsp_amqp::topic::matches(&r.from.binding, &args.message_type))
-        .cloned()
-    else {
+        .filter(|r| lgsp_amqp::topic::matches(&r.from.binding, &args.message_type))
+        .map(|r| r.name.clone())
+        .take(if args.all_routes { usize::MAX } else { 1 })
+        .collect();
+    if binding.is_empty() {
         eprintln!(
             "error: no route of {} binds `{}`",
             args.config.config.display(),
             args.message_type
         );
         return exit::USAGE;
-    };
+    }
+    let routes = binding;
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -105,7 +113,7 @@ pub fn run(args: &BenchArgs) -> u8 {
         let tag = uuid::Uuid::new_v4().simple().to_string()[..8].to_owned();
         println!(
             "route {} ({}), payload {} bytes, {} messages per run, prefetch {}, confirm window {}",
-            route.name,
+            routes.join(" + "),
             args.message_type,
             payload.len(),
             args.count,
@@ -134,7 +142,7 @@ pub fn run(args: &BenchArgs) -> u8 {
             let (b, memory) = match router_run(
                 &conn,
                 &loaded.config,
-                &route.name,
+                &routes,
                 &format!("lgsp-bench-{tag}-b{pair}"),
                 &args.message_type,
                 &payload,
@@ -239,6 +247,7 @@ async fn generate_and_drain(
     sink: &str,
     payload: &[u8],
     count: u64,
+    per_input: u64,
     window: usize,
 ) -> BenchResult<Figures> {
     let cpu_before = cpu_seconds(std::process::id()).unwrap_or(0.0);
@@ -267,6 +276,7 @@ async fn generate_and_drain(
         let drained = drained.clone();
         tokio::spawn(async move {
             let mut lat = Vec::with_capacity(count as usize);
+            let mut outputs = 0u64;
             while drained.load(Ordering::Relaxed) < count {
                 let Ok(Some(Ok(d))) =
                     tokio::time::timeout(Duration::from_secs(60), consumer.next()).await
@@ -286,8 +296,12 @@ async fn generate_and_drain(
                     let now = origin.elapsed().as_micros() as u64;
                     lat.push(Duration::from_micros(now.saturating_sub(sent)));
                 }
-                drained.fetch_add(1, Ordering::Relaxed);
-                in_system.add_permits(1);
+                // An input leaves the system with its last output (one per route).
+                outputs += 1;
+                if outputs % per_input.max(1) == 0 {
+                    drained.fetch_add(1, Ordering::Relaxed);
+                    in_system.add_permits(1);
+                }
             }
             // Done, or a minute of silence: a generator waiting for room must stop too.
             in_system.close();
@@ -400,7 +414,8 @@ async fn raw_run(
         })
     };
     let window = usize::from(config.broker.prefetch) * 4;
-    let result = generate_and_drain(conn, "", &input, "bench", &sink, payload, count, window).await;
+    let result =
+        generate_and_drain(conn, "", &input, "bench", &sink, payload, count, 1, window).await;
     stop.cancel();
     let _ = tokio::time::timeout(Duration::from_secs(10), relay).await;
     for q in [&input, &sink] {
@@ -433,8 +448,9 @@ impl Child {
         lines[lines.len().saturating_sub(15)..].join("\n")
     }
 
-    /// SIGTERM, then wait (SIGKILL after 15 s); the scratch folder is removed.
-    async fn stop(mut self) {
+    /// SIGTERM, then wait (SIGKILL after 15 s); the scratch folder is removed. Returns
+    /// what the child logged.
+    async fn stop(mut self) -> String {
         if let Some(pid) = self.pid().and_then(|p| i32::try_from(p).ok()) {
             let _ = nix::sys::signal::kill(
                 nix::unistd::Pid::from_raw(pid),
@@ -447,17 +463,19 @@ impl Child {
         {
             let _ = self.process.kill().await;
         }
+        let log = std::fs::read_to_string(&self.log).unwrap_or_default();
         let _ = std::fs::remove_dir_all(&self.dir);
+        log
     }
 }
 
 /// The child's configuration: the original file (JSON is YAML) with only the measured
-/// route, its targets replaced by one on the scratch output exchange, and the folders
-/// made absolute. Broker prefix, store and HTTP address come from the environment, so
-/// they win over any override the operator has set.
+/// routes, the targets of each replaced by one on the scratch output exchange (its first
+/// outbound mapping kept), and the folders made absolute. Broker prefix, store and HTTP
+/// address come from the environment, so they win over any override the operator has set.
 fn child_config(
     loaded: &lgsp_core::config::LoadedConfig,
-    route: &str,
+    measured: &[String],
     output: &str,
 ) -> BenchResult<serde_json::Value> {
     let text = std::fs::read_to_string(&loaded.path)?;
@@ -469,21 +487,25 @@ fn child_config(
         .get("routes")
         .and_then(|r| r.as_array())
         .ok_or("the configuration has no routes")?;
-    let mut chosen = routes
-        .iter()
-        .find(|r| r.get("name").and_then(|n| n.as_str()) == Some(route))
-        .cloned()
-        .ok_or_else(|| format!("route {route} not found in {}", loaded.path.display()))?;
-    let map = chosen
-        .get("to")
-        .and_then(|t| t.as_array())
-        .and_then(|t| t.iter().find_map(|t| t.get("map").cloned()));
-    let mut target = serde_json::json!({ "exchange": output, "routing_key": "bench" });
-    if let Some(m) = map {
-        target["map"] = m;
+    let mut kept = Vec::with_capacity(measured.len());
+    for route in measured {
+        let mut chosen = routes
+            .iter()
+            .find(|r| r.get("name").and_then(|n| n.as_str()) == Some(route.as_str()))
+            .cloned()
+            .ok_or_else(|| format!("route {route} not found in {}", loaded.path.display()))?;
+        let map = chosen
+            .get("to")
+            .and_then(|t| t.as_array())
+            .and_then(|t| t.iter().find_map(|t| t.get("map").cloned()));
+        let mut target = serde_json::json!({ "exchange": output, "routing_key": "bench" });
+        if let Some(m) = map {
+            target["map"] = m;
+        }
+        chosen["to"] = serde_json::json!([target]);
+        kept.push(chosen);
     }
-    chosen["to"] = serde_json::json!([target]);
-    obj.insert("routes".into(), serde_json::json!([chosen]));
+    obj.insert("routes".into(), serde_json::Value::Array(kept));
     for (key, dir) in [
         ("adapter_dir", loaded.adapter_dir()),
         ("schema_dir", loaded.schema_dir()),
@@ -497,13 +519,13 @@ fn child_config(
 
 async fn start_child(
     loaded: &lgsp_core::config::LoadedConfig,
-    route: &str,
+    routes: &[String],
     names: &Names,
 ) -> BenchResult<Child> {
     let dir = std::env::temp_dir().join(format!("{}-router", names.prefix));
     std::fs::create_dir_all(&dir)?;
     let cfg_path = dir.join("lgsp.yaml");
-    let cfg = child_config(loaded, route, &names.output())?;
+    let cfg = child_config(loaded, routes, &names.output())?;
     std::fs::write(&cfg_path, serde_json::to_vec_pretty(&cfg)?)?;
     let log = dir.join("router.log");
     let out = std::fs::File::create(&log)?;
@@ -605,11 +627,11 @@ struct Memory {
     peak_mb: f64,
 }
 
-/// (B) the real router on `route`: a child `lgsp run` (see [`Child`]).
+/// (B) the real router on `routes`: a child `lgsp run` (see [`Child`]).
 async fn router_run(
     conn: &Connection,
     loaded: &lgsp_core::config::LoadedConfig,
-    route: &str,
+    routes: &[String],
     prefix: &str,
     message_type: &str,
     payload: &[u8],
@@ -617,7 +639,7 @@ async fn router_run(
 ) -> BenchResult<(Figures, Memory)> {
     let config = &loaded.config;
     let names = Names::new(prefix);
-    let mut child = start_child(loaded, route, &names).await?;
+    let mut child = start_child(loaded, routes, &names).await?;
     let ch = conn.create_channel().await?;
     let sink = format!("{prefix}.sink");
     let result = async {
@@ -654,6 +676,7 @@ async fn router_run(
             &sink,
             payload,
             count,
+            routes.len() as u64,
             window,
         )
         .await;
@@ -679,8 +702,21 @@ async fn router_run(
             .map_err(|e| format!("{e}\nthe router's last lines:\n{}", child.log_tail()).into())
     }
     .await;
-    child.stop().await;
-    remove_scratch(&ch, &names, &sink, route, config).await;
+    let log = child.stop().await;
+    if let Some(line) = log.lines().find(|l| l.contains("router stopped")) {
+        let field = |name: &str| {
+            line.split_whitespace()
+                .find_map(|w| w.strip_prefix(name))
+                .unwrap_or("?")
+                .to_owned()
+        };
+        println!(
+            "router mapped {} inputs, {} took the mapping another route kept",
+            field("mapped="),
+            field("mappings_shared=")
+        );
+    }
+    remove_scratch(&ch, &names, &sink, routes, config).await;
     let _ = tokio::time::timeout(CLOSE_WAIT, ch.close(200, "done".into())).await;
     result
 }
@@ -690,21 +726,17 @@ async fn remove_scratch(
     ch: &lapin::Channel,
     names: &Names,
     sink: &str,
-    route: &str,
+    routes: &[String],
     config: &Config,
 ) {
     let delays: Vec<Duration> = config
         .routes
         .iter()
-        .filter(|r| r.name == route)
+        .filter(|r| routes.contains(&r.name))
         .flat_map(|r| r.retry.delays.iter().map(|d| d.get()))
         .collect();
-    let mut queues = vec![
-        sink.to_owned(),
-        names.failed(),
-        names.unrouted(),
-        names.route_queue(route),
-    ];
+    let mut queues = vec![sink.to_owned(), names.failed(), names.unrouted()];
+    queues.extend(routes.iter().map(|r| names.route_queue(r)));
     queues.extend(delays.iter().map(|d| names.retry(*d)));
     for q in &queues {
         let _ = ch

@@ -644,6 +644,8 @@ fn bench_prints_the_ratio_and_cleans_up() {
             "300",
             "--pairs",
             "1",
+            // Both routes of BIZREG_ROUTES bind branch registrations.
+            "--all-routes",
             "--payload",
         ])
         .arg(repo().join("adapters/bizreg/samples/branch-registered.xml"))
@@ -680,6 +682,19 @@ fn bench_prints_the_ratio_and_cleans_up() {
         stdout.contains("µs/msg"),
         "CPU per message is printed: {stdout}"
     );
+    assert!(
+        stdout.starts_with("route bizreg + bizreg-to-tax (bizreg.branch.registered)"),
+        "{stdout}"
+    );
+    // 300 inputs on each route: each mapped, or taken from the other route.
+    let sharing = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("router mapped "))
+        .unwrap_or_else(|| panic!("no sharing figures: {stdout}"));
+    let words: Vec<&str> = sharing.split_whitespace().collect();
+    let (mapped, taken): (u64, u64) = (words[0].parse().unwrap(), words[2].parse().unwrap());
+    assert_eq!(mapped + taken, 600, "{sharing}");
+    assert!(mapped >= 300, "{sharing}");
     assert!(
         !stderr.contains(" ERROR "),
         "a clean bench logs no error:\n{stderr}"
