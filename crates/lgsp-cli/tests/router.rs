@@ -95,6 +95,32 @@ fn stop_cleanly(bus: &mut Lgsp) -> String {
     bus.log()
 }
 
+/// The `router stopped` line of a bus's log, and a reader of its counters (`routed=`).
+fn stop_summary(log: &str) -> (&str, impl Fn(&str) -> u64 + '_) {
+    let stopped = log
+        .lines()
+        .find(|l| l.contains("router stopped"))
+        .unwrap_or_else(|| panic!("no shutdown summary: {log}"));
+    let field = move |name: &str| -> u64 {
+        stopped
+            .split_whitespace()
+            .find_map(|w| w.strip_prefix(name))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("{name} missing: {stopped}"))
+    };
+    (stopped, field)
+}
+
+/// The adapters of `cfg` as `lgsp map` loads them: the emis and tax adapters name Rust
+/// steps, registered as the binary does.
+fn adapters(cfg: &Path) -> lgsp_mapping::dsl::Adapters {
+    let loaded = lgsp_core::config::load(cfg, lgsp_core::config::EnvOverrides::none()).unwrap();
+    let mut steps = lgsp_core::step::StepRegistry::new();
+    lgsp_adapter_emis::register(&mut steps).unwrap();
+    lgsp_adapter_tax::register(&mut steps).unwrap();
+    lgsp_mapping::dsl::Adapters::load_with_steps(&loaded, steps).unwrap()
+}
+
 fn start(vhost: &Vhost, cfg: &Path, failpoints: Option<&str>) -> Lgsp {
     let mut env = vec![("LGSP_BROKER__URL", vhost.url())];
     if let Some(f) = failpoints {
@@ -135,12 +161,7 @@ async fn a_sample_arrives_at_each_target_as_lgsp_map_prints_it() {
     assert_eq!(tax.len(), 1);
 
     // What lgsp map prints for the same input and envelope.
-    let loaded = lgsp_core::config::load(cfg, lgsp_core::config::EnvOverrides::none()).unwrap();
-    // The emis adapter names its Rust steps: register them as the binary does.
-    let mut steps = lgsp_core::step::StepRegistry::new();
-    lgsp_adapter_emis::register(&mut steps).unwrap();
-    lgsp_adapter_tax::register(&mut steps).unwrap();
-    let adapters = lgsp_mapping::dsl::Adapters::load_with_steps(&loaded, steps).unwrap();
+    let adapters = adapters(cfg);
     let adapter = &adapters.by_name["bizreg"];
     let env = Envelope {
         message_id: "m-branch-1".into(),
@@ -192,11 +213,7 @@ async fn two_routes_receiving_one_message_share_its_mapping() {
         .await;
     assert_eq!((out.len(), tax.len()), (350, 300));
 
-    let loaded = lgsp_core::config::load(cfg, lgsp_core::config::EnvOverrides::none()).unwrap();
-    let mut steps = lgsp_core::step::StepRegistry::new();
-    lgsp_adapter_emis::register(&mut steps).unwrap();
-    lgsp_adapter_tax::register(&mut steps).unwrap();
-    let adapters = lgsp_mapping::dsl::Adapters::load_with_steps(&loaded, steps).unwrap();
+    let adapters = adapters(cfg);
     let adapter = &adapters.by_name["bizreg"];
     let to_tax = adapter.program("enterprise_to_tax_xml").unwrap();
     for (id, ty, body) in branches
@@ -239,17 +256,7 @@ async fn two_routes_receiving_one_message_share_its_mapping() {
     }
 
     let log = stop_cleanly(bus);
-    let stopped = log
-        .lines()
-        .find(|l| l.contains("router stopped"))
-        .unwrap_or_else(|| panic!("no shutdown summary: {log}"));
-    let field = |name: &str| -> u64 {
-        stopped
-            .split_whitespace()
-            .find_map(|w| w.strip_prefix(name))
-            .and_then(|v| v.parse().ok())
-            .unwrap_or_else(|| panic!("{name} missing: {stopped}"))
-    };
+    let (stopped, field) = stop_summary(&log);
     let (mapped, shared) = (field("mapped="), field("mappings_shared="));
     eprintln!("sharing: {mapped} inputs mapped, {shared} took a kept mapping");
     // 650 route inputs: 300 branch registrations on each route, 50 changes on one.
@@ -356,17 +363,7 @@ async fn ten_thousand_messages_all_arrive_and_nothing_is_left() {
     assert_eq!(amqp.count("test.out").await, 0);
     // Acks were coalesced: fewer ack frames than inputs (one per input before).
     let log = stop_cleanly(bus);
-    let stopped = log
-        .lines()
-        .find(|l| l.contains("router stopped"))
-        .unwrap_or_else(|| panic!("no shutdown summary: {log}"));
-    let field = |name: &str| -> u64 {
-        stopped
-            .split_whitespace()
-            .find_map(|w| w.strip_prefix(name))
-            .and_then(|v| v.parse().ok())
-            .unwrap_or_else(|| panic!("{name} missing: {stopped}"))
-    };
+    let (stopped, field) = stop_summary(&log);
     let (routed, frames) = (field("routed="), field("ack_frames="));
     eprintln!("acks: {routed} inputs in {frames} frames");
     assert_eq!(routed, 10_000, "{stopped}");
