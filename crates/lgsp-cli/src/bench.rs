@@ -298,7 +298,7 @@ async fn generate_and_drain(
                 }
                 // An input leaves the system with its last output (one per route).
                 outputs += 1;
-                if outputs % per_input.max(1) == 0 {
+                if outputs.is_multiple_of(per_input.max(1)) {
                     drained.fetch_add(1, Ordering::Relaxed);
                     in_system.add_permits(1);
                 }
