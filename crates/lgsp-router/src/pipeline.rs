@@ -382,16 +382,17 @@ fn map_all(
             mapped
         }
     };
-    let step = format!("route {}", route.name);
+    // Named in errors only: made when a route check runs, not for every input.
+    let step = || format!("route {}", route.name);
     for m in canonical.iter() {
         if route.strict_admin_codes {
-            lgsp_mapping::domain::refuse_legacy_admin_codes(&step, &m.value)?;
+            lgsp_mapping::domain::refuse_legacy_admin_codes(&step(), &m.value)?;
         }
         if let Some(schema) = &route.validate {
             shared
                 .adapters
                 .validate(schema, &m.value)
-                .map_err(|e| MapError::Field(e.into_field_error(&step)))?;
+                .map_err(|e| MapError::Field(e.into_field_error(&step())))?;
         }
     }
     let mut out = Vec::with_capacity(canonical.len() * wanted.len());
