@@ -120,6 +120,13 @@ pub fn run(args: &BenchArgs) -> u8 {
             config.broker.prefetch,
             config.broker.confirm_window
         );
+        if routes.len() > 1 {
+            println!(
+                "B delivers {} outputs per input (one per route), A one: B/A is not like for like; \
+                 compare router CPU and msgs/s (inputs) between builds",
+                routes.len()
+            );
+        }
         let (mut a_rates, mut b_rates, mut ratios) = (Vec::new(), Vec::new(), Vec::new());
         let (mut steady, mut peaks, mut cpus) = (Vec::new(), Vec::new(), Vec::new());
         for pair in 1..=args.pairs {

@@ -683,6 +683,10 @@ fn bench_prints_the_ratio_and_cleans_up() {
         stdout.starts_with("route bizreg + bizreg-to-tax (bizreg.branch.registered)"),
         "{stdout}"
     );
+    assert!(
+        stdout.contains("B delivers 2 outputs per input"),
+        "{stdout}"
+    );
     // 300 inputs on each route: each mapped, or taken from the other route.
     let sharing = stdout
         .lines()
