@@ -94,7 +94,7 @@ pub struct Stats {
     pub requeued: AtomicU64,
     /// Ack frames sent; one `multiple` ack settles many inputs.
     pub ack_frames: AtomicU64,
-    /// Inputs decoded and mapped.
+    /// Inputs decoded and mapped (successfully or not).
     pub mapped: AtomicU64,
     /// Inputs that took the canonical outputs another route had mapped ([`sharing`]).
     pub mappings_shared: AtomicU64,

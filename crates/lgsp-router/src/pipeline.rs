@@ -321,9 +321,10 @@ async fn build_outputs(
 
 /// How many other routes receive this input and can take its canonical outputs: for a
 /// first delivery, the routes of the same adapter whose binding matches its routing key.
-/// A retry or a replay reaches this route only.
+/// A retry, a replay or a redelivery (after a crash or a requeue) reaches this route
+/// only.
 fn takers(route: &Route, d: &Delivery) -> usize {
-    if route.siblings.is_empty() {
+    if route.siblings.is_empty() || d.redelivered {
         return 0;
     }
     let h = d.properties.headers().as_ref();
@@ -374,8 +375,9 @@ fn map_all(
             kept
         }
         None => {
-            let mapped = Arc::new(adapter.map_message(env, body, None, &shared.limits)?);
+            let mapped = adapter.map_message(env, body, None, &shared.limits);
             shared.stats.mapped.fetch_add(1, Ordering::Relaxed);
+            let mapped = Arc::new(mapped?);
             shared
                 .shelf
                 .keep(&route.adapter, env, body, &mapped, takers);
