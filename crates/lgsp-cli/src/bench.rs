@@ -146,7 +146,7 @@ pub fn run(args: &BenchArgs) -> u8 {
                 }
             };
             report("A pass-through", pair, &a);
-            let (b, memory) = match router_run(
+            let (b, memory, sharing) = match router_run(
                 &conn,
                 &loaded.config,
                 &routes,
@@ -168,6 +168,9 @@ pub fn run(args: &BenchArgs) -> u8 {
                 "pair {pair} B router memory: steady RSS {:.1} MB, peak RSS {:.1} MB; CPU {:.0} µs/msg",
                 memory.steady_mb, memory.peak_mb, memory.cpu_us_per_msg
             );
+            if let Some(sharing) = sharing {
+                println!("pair {pair} B router sharing: {sharing}");
+            }
             cpus.push(memory.cpu_us_per_msg);
             steady.push(memory.steady_mb);
             peaks.push(memory.peak_mb);
@@ -643,7 +646,7 @@ async fn router_run(
     message_type: &str,
     payload: &[u8],
     count: u64,
-) -> BenchResult<(Figures, Memory)> {
+) -> BenchResult<(Figures, Memory, Option<String>)> {
     let config = &loaded.config;
     let names = Names::new(prefix);
     let mut child = start_child(loaded, routes, &names).await?;
@@ -710,22 +713,26 @@ async fn router_run(
     }
     .await;
     let log = child.stop().await;
-    if let Some(line) = log.lines().find(|l| l.contains("router stopped")) {
-        let field = |name: &str| {
-            line.split_whitespace()
-                .find_map(|w| w.strip_prefix(name))
-                .unwrap_or("?")
-                .to_owned()
-        };
-        println!(
-            "router mapped {} inputs, {} took the mapping another route kept",
-            field("mapped="),
-            field("mappings_shared=")
-        );
-    }
+    // The router's own count, from its shutdown summary.
+    let sharing = log
+        .lines()
+        .find(|l| l.contains("router stopped"))
+        .map(|line| {
+            let field = |name: &str| {
+                line.split_whitespace()
+                    .find_map(|w| w.strip_prefix(name))
+                    .unwrap_or("?")
+                    .to_owned()
+            };
+            format!(
+                "mapped {} inputs, {} took the mapping another route kept",
+                field("mapped="),
+                field("mappings_shared=")
+            )
+        });
     remove_scratch(&ch, &names, &sink, routes, config).await;
     let _ = tokio::time::timeout(CLOSE_WAIT, ch.close(200, "done".into())).await;
-    result
+    result.map(|(figures, memory)| (figures, memory, sharing))
 }
 
 /// Delete every queue and exchange the child declared under the scratch prefix.

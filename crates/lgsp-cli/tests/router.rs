@@ -690,7 +690,7 @@ fn bench_prints_the_ratio_and_cleans_up() {
     // 300 inputs on each route: each mapped, or taken from the other route.
     let sharing = stdout
         .lines()
-        .find_map(|l| l.strip_prefix("router mapped "))
+        .find_map(|l| l.strip_prefix("pair 1 B router sharing: mapped "))
         .unwrap_or_else(|| panic!("no sharing figures: {stdout}"));
     let words: Vec<&str> = sharing.split_whitespace().collect();
     let (mapped, taken): (u64, u64) = (words[0].parse().unwrap(), words[2].parse().unwrap());
