@@ -106,16 +106,6 @@ fn start(vhost: &Vhost, cfg: &Path, store: &Backend) -> Lgsp {
     l
 }
 
-fn stop(bus: &mut Lgsp) {
-    bus.terminate();
-    assert_eq!(
-        bus.wait_exit(Duration::from_secs(30)),
-        Some(0),
-        "{}",
-        bus.log()
-    );
-}
-
 fn failed_cmd(bus: &Lgsp, token: Option<&str>, args: &[&str]) -> Command {
     let mut cmd = Command::new(bin());
     cmd.arg("failed")
@@ -224,7 +214,7 @@ async fn groups_bulk_replay_killed_and_rerun(pg: bool) {
     );
 
     // Fix the mapping (the field is `label`), restart, replay group A at 100 msg/s.
-    stop(&mut bus);
+    bus.stop_cleanly();
     setup(dir.path(), "label", "");
     let bus = start(&vhost, &cfg, &store);
     amqp.bind_queue("test.out", "lgsp.out", "#").await;
@@ -766,7 +756,7 @@ async fn bus_killed_between_confirm_and_commit(pg: bool) {
     .await;
     let s = store.open().await;
     wait_count(&s, 50, &bus).await;
-    stop(&mut bus);
+    bus.stop_cleanly();
     setup(dir.path(), "label", "");
     amqp.bind_queue("test.out", "lgsp.out", "#").await;
 

@@ -90,16 +90,6 @@ fn start(vhost: &Vhost, cfg: &Path, store: &Backend, failpoints: Option<&str>) -
     l
 }
 
-fn stop(bus: &mut Lgsp) {
-    bus.terminate();
-    assert_eq!(
-        bus.wait_exit(Duration::from_secs(30)),
-        Some(0),
-        "{}",
-        bus.log()
-    );
-}
-
 /// `lgsp failed ARGS` against the bus: (exit code, stdout, stderr).
 fn failed(bus: &Lgsp, token: Option<&str>, args: &[&str]) -> (i32, String, String) {
     let mut cmd = Command::new(bin());
@@ -190,7 +180,7 @@ async fn listed_fixed_and_replayed(pg: bool) {
     assert_eq!(list_until(&bus, 2, &["--status", "failed"]).len(), 2);
 
     // Fix the mapping, restart the bus, replay.
-    stop(&mut bus);
+    bus.stop_cleanly();
     setup(dir.path(), "label", "");
     let bus = start(&vhost, &cfg, &store, None);
     let (code, out, err) = failed(&bus, Some(OPERATOR), &["replay", &id1]);
@@ -318,7 +308,7 @@ async fn poison_and_unrouted(pg: bool) {
     // Declare the topology, then stop the bus so that a test consumer plays the
     // process that never settles a message.
     let mut bus = start(&vhost, &cfg, &store, None);
-    stop(&mut bus);
+    bus.stop_cleanly();
     let amqp = Amqp::connect(&vhost.url()).await;
     amqp.publish(
         "lgsp.in",

@@ -83,18 +83,6 @@ async fn running(label: &str, routes: &str, extra: &str) -> Running {
     }
 }
 
-/// SIGTERM, a clean exit (code 0), and the bus's log.
-fn stop_cleanly(bus: &mut Lgsp) -> String {
-    bus.terminate();
-    assert_eq!(
-        bus.wait_exit(Duration::from_secs(30)),
-        Some(0),
-        "{}",
-        bus.log()
-    );
-    bus.log()
-}
-
 /// The `router stopped` line of a bus's log, and a reader of its counters (`routed=`).
 fn stop_summary(log: &str) -> (&str, impl Fn(&str) -> u64 + '_) {
     let stopped = log
@@ -255,7 +243,7 @@ async fn two_routes_receiving_one_message_share_its_mapping() {
         }
     }
 
-    let log = stop_cleanly(bus);
+    let log = bus.stop_cleanly();
     let (stopped, field) = stop_summary(&log);
     let (mapped, shared) = (field("mapped="), field("mappings_shared="));
     eprintln!("sharing: {mapped} inputs mapped, {shared} took a kept mapping");
@@ -309,7 +297,7 @@ async fn a_start_on_a_fresh_broker_and_a_clean_stop_log_no_error() {
             .len(),
         1
     );
-    let log = stop_cleanly(bus);
+    let log = bus.stop_cleanly();
     assert!(log.contains("router stopped"), "{log}");
     let errors: Vec<&str> = log.lines().filter(|l| l.contains(" ERROR ")).collect();
     assert!(errors.is_empty(), "errors logged:\n{}", errors.join("\n"));
@@ -362,7 +350,7 @@ async fn ten_thousand_messages_all_arrive_and_nothing_is_left() {
     assert_eq!(amqp.count("test.failed").await, 0, "{}", bus.log());
     assert_eq!(amqp.count("test.out").await, 0);
     // Acks were coalesced: fewer ack frames than inputs (one per input before).
-    let log = stop_cleanly(bus);
+    let log = bus.stop_cleanly();
     let (stopped, field) = stop_summary(&log);
     let (routed, frames) = (field("routed="), field("ack_frames="));
     eprintln!("acks: {routed} inputs in {frames} frames");

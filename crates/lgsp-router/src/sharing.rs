@@ -46,6 +46,27 @@ struct Entry {
     bytes: usize,
 }
 
+impl Inner {
+    fn find(&self, adapter: &str, envelope: &Envelope, body: &[u8]) -> Option<usize> {
+        self.entries
+            .iter()
+            .position(|e| e.is(adapter, envelope, body))
+    }
+
+    /// One expected route took entry `i`: its outputs; the entry goes with the last one.
+    fn taken(&mut self, i: usize) -> Outputs {
+        let entry = &mut self.entries[i];
+        entry.takers = entry.takers.saturating_sub(1);
+        let outputs = entry.outputs.clone();
+        if entry.takers == 0 {
+            let bytes = entry.bytes;
+            self.entries.remove(i);
+            self.bytes -= bytes;
+        }
+        outputs
+    }
+}
+
 impl Entry {
     fn is(&self, adapter: &str, envelope: &Envelope, body: &[u8]) -> bool {
         // Ids first: they differ between most entries and compare fastest.
@@ -74,19 +95,8 @@ impl Shelf {
     /// expected route has taken it.
     pub(crate) fn take(&self, adapter: &str, envelope: &Envelope, body: &[u8]) -> Option<Outputs> {
         let mut inner = self.lock();
-        let i = inner
-            .entries
-            .iter()
-            .position(|e| e.is(adapter, envelope, body))?;
-        let entry = &mut inner.entries[i];
-        entry.takers = entry.takers.saturating_sub(1);
-        let outputs = entry.outputs.clone();
-        if entry.takers == 0 {
-            let bytes = entry.bytes;
-            inner.entries.remove(i);
-            inner.bytes -= bytes;
-        }
-        Some(outputs)
+        let i = inner.find(adapter, envelope, body)?;
+        Some(inner.taken(i))
     }
 
     /// Keep `outputs` for `takers` more routes. When one of them mapped the input at the
@@ -109,18 +119,8 @@ impl Shelf {
             return;
         }
         let mut inner = self.lock();
-        if let Some(i) = inner
-            .entries
-            .iter()
-            .position(|e| e.is(adapter, envelope, body))
-        {
-            let entry = &mut inner.entries[i];
-            entry.takers = entry.takers.saturating_sub(1);
-            if entry.takers == 0 {
-                let bytes = entry.bytes;
-                inner.entries.remove(i);
-                inner.bytes -= bytes;
-            }
+        if let Some(i) = inner.find(adapter, envelope, body) {
+            inner.taken(i);
             return;
         }
         while inner.entries.len() >= self.max_entries || inner.bytes + bytes > self.max_bytes {

@@ -206,6 +206,18 @@ impl Lgsp {
     pub fn log(&self) -> String {
         std::fs::read_to_string(&self.stderr_log).unwrap_or_default()
     }
+
+    /// SIGTERM, then assert a clean exit (code 0) within 30 s; the log.
+    pub fn stop_cleanly(&mut self) -> String {
+        self.terminate();
+        assert_eq!(
+            self.wait_exit(Duration::from_secs(30)),
+            Some(0),
+            "{}",
+            self.log()
+        );
+        self.log()
+    }
 }
 
 impl Drop for Lgsp {
