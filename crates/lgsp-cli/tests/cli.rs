@@ -172,6 +172,39 @@ fn map_by_type_maps_as_the_bus_does() {
     );
 }
 
+/// `bench/lgsp.yaml` measures the bus without a mapping: its `encode_only` mapping must
+/// keep producing the tax route's output for the sample (same content and size), or the
+/// ceiling it measures says nothing about the real route.
+#[test]
+fn the_bench_ceiling_config_outputs_what_the_tax_route_does_and_reads_nothing() {
+    let sample = repo().join("adapters/tax/samples/einvoice-vat-basic.xml");
+    let bench_config = repo().join("bench/lgsp.yaml");
+    let check = run(lgsp().args(["check", "--config"]).arg(&bench_config));
+    assert!(check.status.success(), "{}", text(&check.stderr));
+    let map = |config: &Path, ty: &str| {
+        let out = run(lgsp()
+            .args(["map", "--config"])
+            .arg(config)
+            .args(["--type", ty])
+            .arg(&sample));
+        assert!(out.status.success(), "{ty}: {}", text(&out.stderr));
+        serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()
+    };
+    let real = map(&shipped_config(), "tax.einvoice.issued");
+    let ceiling = map(&bench_config, "ceiling.encode_only");
+    // Objects compare as maps: constants come out with their keys sorted.
+    assert_eq!(
+        ceiling, real,
+        "bench/adapters/ceiling/mappings/encode_only.yaml is stale: regenerate its constants"
+    );
+    assert_eq!(
+        serde_json::to_vec(&ceiling).unwrap().len(),
+        serde_json::to_vec(&real).unwrap().len()
+    );
+    let nothing = map(&bench_config, "ceiling.read_nothing");
+    assert_eq!(nothing, serde_json::json!({ "schema": "ceiling/1" }));
+}
+
 #[test]
 fn map_exit_codes_separate_bad_data_from_bad_usage() {
     let dir = scratch("adapters: [raw]\n");
