@@ -241,6 +241,72 @@ fn both(body: &[u8], limits: &Limits) -> (Result<String, String>, Result<String,
     )
 }
 
+/// The reader checks UTF-8 piece by piece as it reads; the whole body is checked only
+/// when something is refused, so that an invalid byte is still reported before any other
+/// fault, wherever either is, in every kind of markup, built or skipped.
+#[test]
+fn invalid_utf8_is_reported_before_any_other_fault_wherever_it_is() {
+    let limits = Limits::default();
+    let earlier_faults = [
+        "",
+        "<!DOCTYPE x>",
+        "&eacute;",
+        "\u{1}",
+        "a&#1;b",
+        "<a></b>",
+        "a & b",
+        "<S a=1/>",
+        "<S a=\"1\" a=\"2\"/>",
+        "<?xml version=\"1.0\"?>",
+        "</R>",
+    ];
+    // Where the invalid byte goes: before it, after it.
+    let places = [
+        ("<Keep>1", "</Keep>"),
+        ("<Skip>1", "</Skip>"),
+        ("<Skip a=\"", "\"/>"),
+        ("<Keep a=\"", "\"/>"),
+        ("<Sk", "ip/>"),
+        ("<!-- ", " -->"),
+        ("<?pi ", "?>"),
+        ("<Keep><![CDATA[", "]]></Keep>"),
+        ("<Keep>&#65;", "</Keep>"),
+    ];
+    for fault in earlier_faults {
+        for (before, after) in places {
+            for invalid in [&[0xFFu8][..], &[0xC3, b'('], &[0xE1, 0xBB]] {
+                let head = format!("<R>{fault}<Keep>1</Keep>{before}");
+                let mut body = head.clone().into_bytes();
+                body.extend_from_slice(invalid);
+                body.extend_from_slice(format!("{after}</R>").as_bytes());
+                let column = head.chars().count() + 1;
+                for r in [
+                    decode_xml(&body, &limits),
+                    decode_xml_projected(&body, &limits, &keep_only()),
+                ] {
+                    let e = r.expect_err(&String::from_utf8_lossy(&body));
+                    assert_eq!(e.code(), "decode.xml.utf8", "{e}: {head}");
+                    assert_eq!(e.position(), Some((1, column)), "{e}: {head}");
+                }
+            }
+        }
+    }
+    // After the root element, and in the declaration.
+    for body in [
+        &b"<R/>\n<!-- \xFF -->"[..],
+        b"<R/> \xFF",
+        b"<?xml version=\"1.0\" standalone=\"\xFF\"?><R/>",
+    ] {
+        for r in [
+            decode_xml(body, &limits),
+            decode_xml_projected(body, &limits, &keep_only()),
+        ] {
+            let e = r.expect_err(&String::from_utf8_lossy(body));
+            assert_eq!(e.code(), "decode.xml.utf8", "{e}");
+        }
+    }
+}
+
 #[test]
 fn hostile_documents_fail_the_same_when_the_bad_part_is_skipped() {
     let limits = Limits::default();
