@@ -3,7 +3,9 @@
 //! with the same confirm window, ack after confirm) and (B) the real router on the route
 //! of the configuration that binds the message type. Each under its own scratch prefix,
 //! removed afterwards; a closed-loop generator and a drain; msgs/s, MB/s, end-to-end
-//! latency, peak RSS, and the ratio B/A.
+//! latency, peak RSS, and the ratio B/A. With `--ceiling`, each pair also runs (C) the
+//! router on a route whose mapping costs nothing but emits B's output for the payload as
+//! constants: C/A is as far as any mapping engine could take B/A on this broker.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -47,11 +49,24 @@ pub struct BenchArgs {
     /// Messages/s then counts inputs, each drained once per route.
     #[arg(long)]
     all_routes: bool,
+    /// Also run C in each pair: the router on a route whose mapping reads nothing and
+    /// emits the measured route's output for this payload as constants. C/A is what the
+    /// bus reaches on this broker with a mapping that costs nothing: the ceiling of B/A.
+    #[arg(long)]
+    ceiling: bool,
 }
 
 /// The longest a channel or connection close may take: a broker that does not answer
 /// must not keep the bench from printing its figures.
 const CLOSE_WAIT: Duration = Duration::from_secs(5);
+
+/// What a router run starts: the child's configuration, and the names of its routes and
+/// their retry delays (to remove what the child declares).
+struct Setup {
+    config: serde_json::Value,
+    routes: Vec<String>,
+    delays: Vec<Duration>,
+}
 
 struct Figures {
     /// CPU time of this process per message, microseconds: the generator and the drain,
@@ -120,81 +135,182 @@ pub fn run(args: &BenchArgs) -> u8 {
             config.broker.prefetch,
             config.broker.confirm_window
         );
-        if routes.len() > 1 {
-            println!(
-                "B delivers {} outputs per input (one per route), A one: B/A is not like for like; \
-                 compare router CPU and msgs/s (inputs) between builds",
-                routes.len()
-            );
-        }
-        let (mut a_rates, mut b_rates, mut ratios) = (Vec::new(), Vec::new(), Vec::new());
-        let (mut steady, mut peaks, mut cpus) = (Vec::new(), Vec::new(), Vec::new());
-        for pair in 1..=args.pairs {
-            let a = match raw_run(
-                &conn,
-                &config,
-                &format!("lgsp-bench-{tag}-a{pair}"),
-                &payload,
-                args.count,
-            )
-            .await
-            {
-                Ok(f) => f,
-                Err(e) => {
-                    eprintln!("error: pass-through run: {e}");
-                    return exit::FAILED;
-                }
-            };
-            report("A pass-through", pair, &a);
-            let (b, memory, sharing) = match router_run(
-                &conn,
-                &loaded.config,
-                &routes,
-                &format!("lgsp-bench-{tag}-b{pair}"),
-                &args.message_type,
-                &payload,
-                args.count,
-            )
-            .await
-            {
-                Ok(f) => f,
-                Err(e) => {
-                    eprintln!("error: router run: {e}");
-                    return exit::FAILED;
-                }
-            };
-            report("B router", pair, &b);
-            println!(
-                "pair {pair} B router memory: steady RSS {:.1} MB, peak RSS {:.1} MB; CPU {:.0} µs/msg",
-                memory.steady_mb, memory.peak_mb, memory.cpu_us_per_msg
-            );
-            if let Some(sharing) = sharing {
-                println!("pair {pair} B router sharing: {sharing}");
+        let ceiling = if args.ceiling {
+            let dir = std::env::temp_dir().join(format!("lgsp-bench-{tag}-ceiling"));
+            let written =
+                write_ceiling_adapter(&loaded, &routes[0], &args.message_type, &payload, &dir);
+            if let Err(e) = written {
+                let _ = std::fs::remove_dir_all(&dir);
+                eprintln!("error: --ceiling: {e}");
+                return exit::USAGE;
             }
-            cpus.push(memory.cpu_us_per_msg);
-            steady.push(memory.steady_mb);
-            peaks.push(memory.peak_mb);
-            let ratio = b.msgs_per_s / a.msgs_per_s.max(f64::MIN_POSITIVE);
-            println!("pair {pair}: B/A {ratio:.3}");
-            a_rates.push(a.msgs_per_s);
-            b_rates.push(b.msgs_per_s);
-            ratios.push(ratio);
+            println!(
+                "C: the router on one route that maps nothing and emits {}'s output as constants",
+                routes[0]
+            );
+            Some(dir)
+        } else {
+            None
+        };
+        let code = pairs(
+            args,
+            &conn,
+            &loaded,
+            &config,
+            &routes,
+            ceiling.as_deref(),
+            &tag,
+            &payload,
+        )
+        .await;
+        if let Some(dir) = ceiling {
+            let _ = std::fs::remove_dir_all(dir);
         }
-        println!(
-            "router RSS: steady median {:.1} MB, peak max {:.1} MB; router CPU median {:.0} µs/msg",
-            median(&mut steady),
-            peaks.iter().copied().fold(0.0, f64::max),
-            median(&mut cpus)
-        );
         let _ = tokio::time::timeout(CLOSE_WAIT, conn.close(200, "done".into())).await;
-        println!(
-            "ratio {:.3} (median A {:.0} msgs/s, median B {:.0} msgs/s)",
-            median(&mut ratios),
-            median(&mut a_rates),
-            median(&mut b_rates)
-        );
-        exit::OK
+        code
     })
+}
+
+/// Print the header, run the pairs and print the figures; the exit code.
+#[allow(clippy::too_many_arguments)]
+async fn pairs(
+    args: &BenchArgs,
+    conn: &Connection,
+    loaded: &crate::load::Loaded,
+    config: &Config,
+    routes: &[String],
+    ceiling: Option<&std::path::Path>,
+    tag: &str,
+    payload: &[u8],
+) -> u8 {
+    if routes.len() > 1 {
+        println!(
+            "B delivers {} outputs per input (one per route), A one: B/A is not like for like; \
+             compare router CPU and msgs/s (inputs) between builds",
+            routes.len()
+        );
+    }
+    let (mut a_rates, mut b_rates, mut ratios) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut steady, mut peaks, mut cpus) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut c_rates, mut c_ratios, mut c_cpus) = (Vec::new(), Vec::new(), Vec::new());
+    for pair in 1..=args.pairs {
+        let a = match raw_run(
+            conn,
+            config,
+            &format!("lgsp-bench-{tag}-a{pair}"),
+            payload,
+            args.count,
+        )
+        .await
+        {
+            Ok(f) => f,
+            Err(e) => {
+                eprintln!("error: pass-through run: {e}");
+                return exit::FAILED;
+            }
+        };
+        report("A pass-through", pair, &a);
+        let names = Names::new(&format!("lgsp-bench-{tag}-b{pair}"));
+        let setup = match measured_setup(&loaded.config, routes, &names) {
+            Ok(s) => s,
+            Err(e) => {
+                eprintln!("error: router run: {e}");
+                return exit::FAILED;
+            }
+        };
+        let (b, memory, sharing) = match router_run(
+            conn,
+            config,
+            names,
+            setup,
+            &args.message_type,
+            payload,
+            args.count,
+        )
+        .await
+        {
+            Ok(f) => f,
+            Err(e) => {
+                eprintln!("error: router run: {e}");
+                return exit::FAILED;
+            }
+        };
+        report("B router", pair, &b);
+        println!(
+            "pair {pair} B router memory: steady RSS {:.1} MB, peak RSS {:.1} MB; CPU {:.0} µs/msg",
+            memory.steady_mb, memory.peak_mb, memory.cpu_us_per_msg
+        );
+        if let Some(sharing) = sharing {
+            println!("pair {pair} B router sharing: {sharing}");
+        }
+        cpus.push(memory.cpu_us_per_msg);
+        steady.push(memory.steady_mb);
+        peaks.push(memory.peak_mb);
+        let ratio = b.msgs_per_s / a.msgs_per_s.max(f64::MIN_POSITIVE);
+        println!("pair {pair}: B/A {ratio:.3}");
+        a_rates.push(a.msgs_per_s);
+        b_rates.push(b.msgs_per_s);
+        ratios.push(ratio);
+        if let Some(dir) = ceiling {
+            let names = Names::new(&format!("lgsp-bench-{tag}-c{pair}"));
+            let setup = match ceiling_setup(&loaded.config, dir, &args.message_type, &names) {
+                Ok(s) => s,
+                Err(e) => {
+                    eprintln!("error: ceiling run: {e}");
+                    return exit::FAILED;
+                }
+            };
+            let (c, memory, _) = match router_run(
+                conn,
+                config,
+                names,
+                setup,
+                &args.message_type,
+                payload,
+                args.count,
+            )
+            .await
+            {
+                Ok(f) => f,
+                Err(e) => {
+                    eprintln!("error: ceiling run: {e}");
+                    return exit::FAILED;
+                }
+            };
+            report("C ceiling", pair, &c);
+            let c_ratio = c.msgs_per_s / a.msgs_per_s.max(f64::MIN_POSITIVE);
+            println!(
+                "pair {pair} C ceiling router: CPU {:.0} µs/msg",
+                memory.cpu_us_per_msg
+            );
+            println!("pair {pair}: C/A {c_ratio:.3}");
+            c_rates.push(c.msgs_per_s);
+            c_ratios.push(c_ratio);
+            c_cpus.push(memory.cpu_us_per_msg);
+        }
+    }
+    println!(
+        "router RSS: steady median {:.1} MB, peak max {:.1} MB; router CPU median {:.0} µs/msg",
+        median(&mut steady),
+        peaks.iter().copied().fold(0.0, f64::max),
+        median(&mut cpus)
+    );
+    if ceiling.is_some() {
+        println!(
+            "ceiling {:.3} (median C {:.0} msgs/s, router CPU median {:.0} µs/msg): \
+             B/A with a mapping that costs nothing",
+            median(&mut c_ratios),
+            median(&mut c_rates),
+            median(&mut c_cpus)
+        );
+    }
+    println!(
+        "ratio {:.3} (median A {:.0} msgs/s, median B {:.0} msgs/s)",
+        median(&mut ratios),
+        median(&mut a_rates),
+        median(&mut b_rates)
+    );
+    exit::OK
 }
 
 fn report(what: &str, pair: u32, f: &Figures) {
@@ -479,21 +595,18 @@ impl Child {
     }
 }
 
-/// The child's configuration: the original file (JSON is YAML) with only the measured
-/// routes, the targets of each replaced by one on the scratch output exchange (its first
-/// outbound mapping kept), and the folders made absolute. Broker prefix, store and HTTP
-/// address come from the environment, so they win over any override the operator has set.
-fn child_config(
+/// Run B's router: the original configuration file (JSON is YAML) with only the
+/// measured routes, the targets of each replaced by one on the scratch output exchange
+/// (its first outbound mapping kept), and the folders made absolute. Broker prefix, store
+/// and HTTP address come from the environment, so they win over any override the
+/// operator has set.
+fn measured_setup(
     loaded: &lgsp_core::config::LoadedConfig,
     measured: &[String],
-    output: &str,
-) -> BenchResult<serde_json::Value> {
-    let text = std::fs::read_to_string(&loaded.path)?;
-    let mut doc: serde_json::Value = serde_yaml::from_str(&text)?;
-    let obj = doc
-        .as_object_mut()
-        .ok_or("the configuration is not a mapping")?;
-    let routes = obj
+    names: &Names,
+) -> BenchResult<Setup> {
+    let mut doc = base_config(loaded)?;
+    let routes = doc
         .get("routes")
         .and_then(|r| r.as_array())
         .ok_or("the configuration has no routes")?;
@@ -508,14 +621,63 @@ fn child_config(
             .get("to")
             .and_then(|t| t.as_array())
             .and_then(|t| t.iter().find_map(|t| t.get("map").cloned()));
-        let mut target = serde_json::json!({ "exchange": output, "routing_key": "bench" });
+        let mut target = serde_json::json!({ "exchange": names.output(), "routing_key": "bench" });
         if let Some(m) = map {
             target["map"] = m;
         }
         chosen["to"] = serde_json::json!([target]);
         kept.push(chosen);
     }
-    obj.insert("routes".into(), serde_json::Value::Array(kept));
+    doc["routes"] = serde_json::Value::Array(kept);
+    let delays = loaded
+        .config
+        .routes
+        .iter()
+        .filter(|r| measured.contains(&r.name))
+        .flat_map(|r| r.retry.delays.iter().map(|d| d.get()))
+        .collect();
+    Ok(Setup {
+        config: doc,
+        routes: measured.to_vec(),
+        delays,
+    })
+}
+
+/// Run C's router: the same configuration with one route, `ceiling`, that maps the
+/// message type with the adapter [`write_ceiling_adapter`] wrote into `dir`.
+fn ceiling_setup(
+    loaded: &lgsp_core::config::LoadedConfig,
+    dir: &std::path::Path,
+    message_type: &str,
+    names: &Names,
+) -> BenchResult<Setup> {
+    let mut doc = base_config(loaded)?;
+    doc["adapter_dir"] = dir.display().to_string().into();
+    doc["adapters"] = serde_json::json!([CEILING]);
+    doc["routes"] = serde_json::json!([{
+        "name": CEILING,
+        "from": { "binding": message_type },
+        "map": CEILING,
+        "to": [{ "exchange": names.output(), "routing_key": "bench" }],
+    }]);
+    Ok(Setup {
+        config: doc,
+        routes: vec![CEILING.to_owned()],
+        delays: lgsp_core::config::RetryConfig::default()
+            .delays
+            .iter()
+            .map(|d| d.get())
+            .collect(),
+    })
+}
+
+/// The configuration file as JSON, its folders made absolute.
+fn base_config(loaded: &lgsp_core::config::LoadedConfig) -> BenchResult<serde_json::Value> {
+    let text = std::fs::read_to_string(&loaded.path)?;
+    let mut doc: serde_json::Value = serde_yaml::from_str(&text)?;
+    let obj = doc
+        .as_object_mut()
+        .ok_or("the configuration is not a mapping")?;
     for (key, dir) in [
         ("adapter_dir", loaded.adapter_dir()),
         ("schema_dir", loaded.schema_dir()),
@@ -527,16 +689,97 @@ fn child_config(
     Ok(doc)
 }
 
-async fn start_child(
-    loaded: &lgsp_core::config::LoadedConfig,
-    routes: &[String],
-    names: &Names,
-) -> BenchResult<Child> {
+/// The name of run C's adapter, mapping and route.
+const CEILING: &str = "ceiling";
+
+/// Write into `dir` an adapter `ceiling` whose one mapping takes `message_type`, reads
+/// nothing of the payload (its only path names a member no document has, so an XML
+/// payload is checked but not built) and emits, as constants, the output `route`
+/// delivers for `payload`: the same bytes to encode and publish, with no mapping work.
+/// Only a route that delivers one JSON output per message has such a ceiling.
+fn write_ceiling_adapter(
+    loaded: &crate::load::Loaded,
+    route: &str,
+    message_type: &str,
+    payload: &[u8],
+    dir: &std::path::Path,
+) -> BenchResult<()> {
+    let config = loaded
+        .config
+        .config
+        .routes
+        .iter()
+        .find(|r| r.name == route)
+        .ok_or_else(|| format!("route {route} not found"))?;
+    if let Some(map) = config.to.first().and_then(|t| t.map.as_ref()) {
+        return Err(format!(
+            "route {route} delivers through the outbound mapping {map}; the ceiling is measured \
+             on a route that delivers its canonical output"
+        )
+        .into());
+    }
+    let adapter = loaded
+        .adapters
+        .by_name
+        .get(&config.map)
+        .ok_or_else(|| format!("route {route}: adapter {} is not loaded", config.map))?;
+    let envelope = lgsp_core::envelope::Envelope {
+        message_id: "lgsp-bench-ceiling".into(),
+        message_type: Some(message_type.to_owned()),
+        ..Default::default()
+    };
+    let outputs = adapter
+        .map_message(&envelope, payload, None, &loaded.limits())
+        .map_err(|e| format!("the payload does not map on route {route}: {e}"))?;
+    let [output] = outputs.as_slice() else {
+        return Err(format!(
+            "route {route} makes {} outputs of this payload; the ceiling needs one",
+            outputs.len()
+        )
+        .into());
+    };
+    let Some(fields) = output
+        .value
+        .as_object()
+        .filter(|_| output.content_type == "application/json")
+    else {
+        return Err(format!("route {route} does not make a JSON object of this payload").into());
+    };
+    let from = match lgsp_mapping::decode::sniff(payload) {
+        Some(lgsp_mapping::decode::Format::Xml) => "xml",
+        _ => "json",
+    };
+    let mut constants = serde_json::Map::with_capacity(fields.len() + 1);
+    for (name, value) in fields {
+        constants.insert(name.clone(), serde_json::json!({ "const": value }));
+    }
+    constants.insert(
+        "lgsp_bench_reads_nothing".into(),
+        serde_json::json!({ "path": "$.lgsp_bench_no_such_member" }),
+    );
+    let adapter_yaml = serde_json::json!({
+        "description": format!("lgsp bench --ceiling: {route}'s output for one payload, as constants"),
+        "messages": { message_type: [{ "mapping": CEILING }] },
+        "mappings": { CEILING: {
+            "from": from,
+            "event": output.event,
+            "fields": constants,
+        } },
+    });
+    let folder = dir.join(CEILING);
+    std::fs::create_dir_all(&folder)?;
+    std::fs::write(
+        folder.join("adapter.yaml"),
+        serde_json::to_vec_pretty(&adapter_yaml)?,
+    )?;
+    Ok(())
+}
+
+async fn start_child(config: &serde_json::Value, names: &Names) -> BenchResult<Child> {
     let dir = std::env::temp_dir().join(format!("{}-router", names.prefix));
     std::fs::create_dir_all(&dir)?;
     let cfg_path = dir.join("lgsp.yaml");
-    let cfg = child_config(loaded, routes, &names.output())?;
-    std::fs::write(&cfg_path, serde_json::to_vec_pretty(&cfg)?)?;
+    std::fs::write(&cfg_path, serde_json::to_vec_pretty(config)?)?;
     let log = dir.join("router.log");
     let out = std::fs::File::create(&log)?;
     let err = out.try_clone()?;
@@ -640,18 +883,16 @@ struct Memory {
 /// (B) the real router on `routes`: a child `lgsp run` (see [`Child`]).
 async fn router_run(
     conn: &Connection,
-    loaded: &lgsp_core::config::LoadedConfig,
-    routes: &[String],
-    prefix: &str,
+    config: &Config,
+    names: Names,
+    setup: Setup,
     message_type: &str,
     payload: &[u8],
     count: u64,
 ) -> BenchResult<(Figures, Memory, Option<String>)> {
-    let config = &loaded.config;
-    let names = Names::new(prefix);
-    let mut child = start_child(loaded, routes, &names).await?;
+    let mut child = start_child(&setup.config, &names).await?;
     let ch = conn.create_channel().await?;
-    let sink = format!("{prefix}.sink");
+    let sink = format!("{}.sink", names.prefix);
     let result = async {
         wait_ready(&mut child).await?;
         declare_queue(&ch, &sink).await?;
@@ -686,7 +927,7 @@ async fn router_run(
             &sink,
             payload,
             count,
-            routes.len() as u64,
+            setup.routes.len() as u64,
             window,
         )
         .await;
@@ -730,7 +971,7 @@ async fn router_run(
                 field("mappings_shared=")
             )
         });
-    remove_scratch(&ch, &names, &sink, routes, config).await;
+    remove_scratch(&ch, &names, &sink, &setup.routes, &setup.delays).await;
     let _ = tokio::time::timeout(CLOSE_WAIT, ch.close(200, "done".into())).await;
     result.map(|(figures, memory)| (figures, memory, sharing))
 }
@@ -741,14 +982,8 @@ async fn remove_scratch(
     names: &Names,
     sink: &str,
     routes: &[String],
-    config: &Config,
+    delays: &[Duration],
 ) {
-    let delays: Vec<Duration> = config
-        .routes
-        .iter()
-        .filter(|r| routes.contains(&r.name))
-        .flat_map(|r| r.retry.delays.iter().map(|d| d.get()))
-        .collect();
     let mut queues = vec![sink.to_owned(), names.failed(), names.unrouted()];
     queues.extend(routes.iter().map(|r| names.route_queue(r)));
     queues.extend(delays.iter().map(|d| names.retry(*d)));
@@ -775,6 +1010,116 @@ async fn remove_scratch(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn shipped() -> crate::load::Loaded {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+        match crate::load::try_load(&root.join("config/lgsp.yaml")) {
+            Ok(l) => l,
+            Err(problems) => panic!("the shipped configuration loads: {problems:?}"),
+        }
+    }
+
+    fn sample(path: &str) -> Vec<u8> {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+        std::fs::read(root.join(path)).expect("the sample is readable")
+    }
+
+    /// Run C publishes exactly what run B would, for the samples the performance goal
+    /// names, and builds nothing of the payload.
+    #[test]
+    fn the_ceiling_adapter_emits_the_routes_output_and_reads_nothing() {
+        let loaded = shipped();
+        let envelope = |ty: &str| lgsp_core::envelope::Envelope {
+            message_id: "lgsp-bench-ceiling".into(),
+            message_type: Some(ty.to_owned()),
+            ..Default::default()
+        };
+        for (route, ty, file) in [
+            (
+                "tax-canonical",
+                "tax.einvoice.issued",
+                "adapters/tax/samples/einvoice-vat-basic.xml",
+            ),
+            (
+                "bizreg-canonical",
+                "bizreg.enterprise.registered",
+                "adapters/bizreg/samples/enterprise-registered.xml",
+            ),
+            (
+                "emis-canonical",
+                "emis.school.updated",
+                "adapters/emis/samples/school-profile.json",
+            ),
+        ] {
+            let payload = sample(file);
+            let dir = tempfile::tempdir().expect("a scratch folder");
+            write_ceiling_adapter(&loaded, route, ty, &payload, dir.path())
+                .unwrap_or_else(|e| panic!("{route}: {e}"));
+            let ceiling = lgsp_mapping::dsl::Adapter::load(CEILING, &dir.path().join(CEILING))
+                .unwrap_or_else(|p| panic!("{route}: the ceiling adapter loads: {p:?}"));
+            let adapter = loaded
+                .config
+                .config
+                .routes
+                .iter()
+                .find(|r| r.name == route)
+                .map(|r| &loaded.adapters.by_name[&r.map])
+                .expect("the route exists");
+            let real = adapter
+                .map_message(&envelope(ty), &payload, None, &loaded.limits())
+                .expect("the sample maps");
+            let (outputs, decoded) = ceiling
+                .map_message_using(
+                    &envelope(ty),
+                    &payload,
+                    None,
+                    &loaded.limits(),
+                    lgsp_mapping::dsl::Decoding::Auto,
+                )
+                .expect("the ceiling maps");
+            assert_eq!(outputs.len(), 1, "{route}");
+            // Objects compare as maps: the constants' keys may come out in another order.
+            assert_eq!(outputs[0].value, real[0].value, "{route}");
+            assert_eq!(outputs[0].body.len(), real[0].body.len(), "{route}");
+            assert_eq!(outputs[0].event, real[0].event, "{route}");
+            if file.ends_with(".xml") {
+                assert_eq!(decoded, lgsp_mapping::dsl::Decoded::Projected, "{route}");
+            }
+        }
+    }
+
+    #[test]
+    fn the_ceiling_is_refused_for_routes_without_one_json_output() {
+        let loaded = shipped();
+        let dir = tempfile::tempdir().expect("a scratch folder");
+        let registration = sample("adapters/bizreg/samples/enterprise-registered.xml");
+        // Its target delivers the tax office's XML through an outbound mapping.
+        let e = write_ceiling_adapter(
+            &loaded,
+            "bizreg-registered",
+            "bizreg.enterprise.registered",
+            &registration,
+            dir.path(),
+        )
+        .expect_err("an outbound mapping has no constant ceiling");
+        assert!(e.to_string().contains("outbound mapping"), "{e}");
+        let e = write_ceiling_adapter(
+            &loaded,
+            "tax-canonical",
+            "tax.einvoice.issued",
+            b"<HDon><broken></HDon>",
+            dir.path(),
+        )
+        .expect_err("a payload that does not map");
+        assert!(
+            e.to_string()
+                .contains("does not map on route tax-canonical"),
+            "{e}"
+        );
+        let e = write_ceiling_adapter(&loaded, "no-such-route", "x", b"{}", dir.path())
+            .expect_err("an unknown route");
+        assert!(e.to_string().contains("no-such-route"), "{e}");
+    }
 
     #[test]
     fn cpu_seconds_counts_this_process() {

@@ -631,6 +631,8 @@ fn bench_prints_the_ratio_and_cleans_up() {
             "1",
             // Both routes of BIZREG_ROUTES bind branch registrations.
             "--all-routes",
+            // And run C: the first route's output as constants, mapping nothing.
+            "--ceiling",
             "--payload",
         ])
         .arg(repo().join("adapters/bizreg/samples/branch-registered.xml"))
@@ -684,6 +686,28 @@ fn bench_prints_the_ratio_and_cleans_up() {
     let (mapped, taken): (u64, u64) = (words[0].parse().unwrap(), words[2].parse().unwrap());
     assert_eq!(mapped + taken, 600, "{sharing}");
     assert!(mapped >= 300, "{sharing}");
+    // Run C delivered every message (the drain waits for all) and is summed up before
+    // the last line.
+    assert!(
+        stdout.contains("C: the router on one route that maps nothing and emits bizreg's output"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("pair 1 C ceiling: "), "{stdout}");
+    assert!(stdout.contains("pair 1: C/A "), "{stdout}");
+    let summary = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("ceiling "))
+        .unwrap_or_else(|| panic!("no ceiling summary: {stdout}"));
+    let ceiling: f64 = summary.split_whitespace().next().unwrap().parse().unwrap();
+    assert!(ceiling > 0.0, "{summary}");
+    assert!(
+        !std::fs::read_dir(std::env::temp_dir())
+            .unwrap()
+            .filter_map(Result::ok)
+            .any(|e| e.file_name().to_string_lossy().ends_with("-ceiling")
+                && e.file_name().to_string_lossy().starts_with("lgsp-bench-")),
+        "the ceiling adapter's folder is removed"
+    );
     assert!(
         !stderr.contains(" ERROR "),
         "a clean bench logs no error:\n{stderr}"
