@@ -193,6 +193,7 @@ async fn pairs(
     let (mut a_rates, mut b_rates, mut ratios) = (Vec::new(), Vec::new(), Vec::new());
     let (mut steady, mut peaks, mut cpus) = (Vec::new(), Vec::new(), Vec::new());
     let (mut c_rates, mut c_ratios, mut c_cpus) = (Vec::new(), Vec::new(), Vec::new());
+    let mut b_to_c = Vec::new();
     for pair in 1..=args.pairs {
         let a = match raw_run(
             conn,
@@ -283,7 +284,11 @@ async fn pairs(
                 "pair {pair} C ceiling router: CPU {:.0} µs/msg",
                 memory.cpu_us_per_msg
             );
-            println!("pair {pair}: C/A {c_ratio:.3}");
+            // How close the router comes to its own ceiling: the share of it the mapping
+            // leaves.
+            let b_c = b.msgs_per_s / c.msgs_per_s.max(f64::MIN_POSITIVE);
+            println!("pair {pair}: C/A {c_ratio:.3}, B/C {b_c:.3}");
+            b_to_c.push(b_c);
             c_rates.push(c.msgs_per_s);
             c_ratios.push(c_ratio);
             c_cpus.push(memory.cpu_us_per_msg);
@@ -298,10 +303,11 @@ async fn pairs(
     if ceiling.is_some() {
         println!(
             "ceiling {:.3} (median C {:.0} msgs/s, router CPU median {:.0} µs/msg): \
-             B/A with a mapping that costs nothing",
+             B/A with a mapping that costs nothing; B/C {:.3}",
             median(&mut c_ratios),
             median(&mut c_rates),
-            median(&mut c_cpus)
+            median(&mut c_cpus),
+            median(&mut b_to_c)
         );
     }
     println!(

@@ -700,6 +700,11 @@ fn bench_prints_the_ratio_and_cleans_up() {
         .unwrap_or_else(|| panic!("no ceiling summary: {stdout}"));
     let ceiling: f64 = summary.split_whitespace().next().unwrap().parse().unwrap();
     assert!(ceiling > 0.0, "{summary}");
+    let b_to_c: f64 = summary
+        .rsplit_once("B/C ")
+        .and_then(|(_, v)| v.parse().ok())
+        .unwrap_or_else(|| panic!("no B/C in {summary}"));
+    assert!(b_to_c > 0.0, "{summary}");
     assert!(
         !std::fs::read_dir(std::env::temp_dir())
             .unwrap()
