@@ -211,19 +211,11 @@ async fn pairs(
             }
         };
         report("A pass-through", pair, &a);
-        let names = Names::new(&format!("lgsp-bench-{tag}-b{pair}"));
-        let setup = match measured_setup(&loaded.config, routes, &names) {
-            Ok(s) => s,
-            Err(e) => {
-                eprintln!("error: router run: {e}");
-                return exit::FAILED;
-            }
-        };
         let (b, memory, sharing) = match router_run(
             conn,
             config,
-            names,
-            setup,
+            &format!("lgsp-bench-{tag}-b{pair}"),
+            |names| measured_setup(&loaded.config, routes, names),
             &args.message_type,
             payload,
             args.count,
@@ -253,19 +245,11 @@ async fn pairs(
         b_rates.push(b.msgs_per_s);
         ratios.push(ratio);
         if let Some(dir) = ceiling {
-            let names = Names::new(&format!("lgsp-bench-{tag}-c{pair}"));
-            let setup = match ceiling_setup(&loaded.config, dir, &args.message_type, &names) {
-                Ok(s) => s,
-                Err(e) => {
-                    eprintln!("error: ceiling run: {e}");
-                    return exit::FAILED;
-                }
-            };
             let (c, memory, _) = match router_run(
                 conn,
                 config,
-                names,
-                setup,
+                &format!("lgsp-bench-{tag}-c{pair}"),
+                |names| ceiling_setup(&loaded.config, dir, &args.message_type, names),
                 &args.message_type,
                 payload,
                 args.count,
@@ -886,16 +870,19 @@ struct Memory {
     peak_mb: f64,
 }
 
-/// (B) the real router on `routes`: a child `lgsp run` (see [`Child`]).
+/// A router run (B or C): a child `lgsp run` (see [`Child`]) on the configuration `setup`
+/// makes for the run's scratch names.
 async fn router_run(
     conn: &Connection,
     config: &Config,
-    names: Names,
-    setup: Setup,
+    prefix: &str,
+    setup: impl FnOnce(&Names) -> BenchResult<Setup>,
     message_type: &str,
     payload: &[u8],
     count: u64,
 ) -> BenchResult<(Figures, Memory, Option<String>)> {
+    let names = Names::new(prefix);
+    let setup = setup(&names)?;
     let mut child = start_child(&setup.config, &names).await?;
     let ch = conn.create_channel().await?;
     let sink = format!("{}.sink", names.prefix);
