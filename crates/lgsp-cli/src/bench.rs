@@ -5,7 +5,8 @@
 //! removed afterwards; a closed-loop generator and a drain; msgs/s, MB/s, end-to-end
 //! latency, peak RSS, and the ratio B/A. With `--ceiling`, each pair also runs (C) the
 //! router on a route whose mapping costs nothing but emits B's output for the payload as
-//! constants: C/A is as far as any mapping engine could take B/A on this broker.
+//! constants: C/A is as far as a mapping engine that builds the canonical tree (which
+//! steps, schema validation and outbound mappings read) could take B/A on this broker.
 
 use std::path::PathBuf;
 use std::sync::Arc;
