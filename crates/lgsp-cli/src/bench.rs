@@ -195,89 +195,79 @@ async fn pairs(
     let (mut steady, mut peaks, mut cpus) = (Vec::new(), Vec::new(), Vec::new());
     let (mut c_rates, mut c_ratios, mut c_cpus) = (Vec::new(), Vec::new(), Vec::new());
     let mut b_to_c = Vec::new();
-    for pair in 1..=args.pairs {
-        let a = match raw_run(
-            conn,
-            config,
-            &format!("lgsp-bench-{tag}-a{pair}"),
-            payload,
-            args.count,
-        )
-        .await
-        {
-            Ok(f) => f,
-            Err(e) => {
-                eprintln!("error: pass-through run: {e}");
-                return exit::FAILED;
-            }
-        };
-        report("A pass-through", pair, &a);
-        let (b, memory, sharing) = match router_run(
-            conn,
-            config,
-            &format!("lgsp-bench-{tag}-b{pair}"),
-            |names| measured_setup(&loaded.config, routes, names),
-            &args.message_type,
-            payload,
-            args.count,
-        )
-        .await
-        {
-            Ok(f) => f,
-            Err(e) => {
-                eprintln!("error: router run: {e}");
-                return exit::FAILED;
-            }
-        };
-        report("B router", pair, &b);
-        println!(
-            "pair {pair} B router memory: steady RSS {:.1} MB, peak RSS {:.1} MB; CPU {:.0} µs/msg",
-            memory.steady_mb, memory.peak_mb, memory.cpu_us_per_msg
-        );
-        if let Some(sharing) = sharing {
-            println!("pair {pair} B router sharing: {sharing}");
-        }
-        cpus.push(memory.cpu_us_per_msg);
-        steady.push(memory.steady_mb);
-        peaks.push(memory.peak_mb);
-        let ratio = b.msgs_per_s / a.msgs_per_s.max(f64::MIN_POSITIVE);
-        println!("pair {pair}: B/A {ratio:.3}");
-        a_rates.push(a.msgs_per_s);
-        b_rates.push(b.msgs_per_s);
-        ratios.push(ratio);
-        if let Some(dir) = ceiling {
-            let (c, memory, _) = match router_run(
+    let measured: Result<(), String> = async {
+        for pair in 1..=args.pairs {
+            let a = raw_run(
                 conn,
                 config,
-                &format!("lgsp-bench-{tag}-c{pair}"),
-                |names| ceiling_setup(&loaded.config, dir, &args.message_type, names),
+                &format!("lgsp-bench-{tag}-a{pair}"),
+                payload,
+                args.count,
+            )
+            .await
+            .map_err(|e| format!("pass-through run: {e}"))?;
+            report("A pass-through", pair, &a);
+            let (b, memory, sharing) = router_run(
+                conn,
+                config,
+                &format!("lgsp-bench-{tag}-b{pair}"),
+                |names| measured_setup(&loaded.config, routes, names),
                 &args.message_type,
                 payload,
                 args.count,
             )
             .await
-            {
-                Ok(f) => f,
-                Err(e) => {
-                    eprintln!("error: ceiling run: {e}");
-                    return exit::FAILED;
-                }
-            };
-            report("C ceiling", pair, &c);
-            let c_ratio = c.msgs_per_s / a.msgs_per_s.max(f64::MIN_POSITIVE);
+            .map_err(|e| format!("router run: {e}"))?;
+            report("B router", pair, &b);
             println!(
-                "pair {pair} C ceiling router: CPU {:.0} µs/msg",
-                memory.cpu_us_per_msg
+                "pair {pair} B router memory: steady RSS {:.1} MB, peak RSS {:.1} MB; CPU {:.0} µs/msg",
+                memory.steady_mb, memory.peak_mb, memory.cpu_us_per_msg
             );
-            // How close the router comes to its own ceiling: the share of it the mapping
-            // leaves.
-            let b_c = b.msgs_per_s / c.msgs_per_s.max(f64::MIN_POSITIVE);
-            println!("pair {pair}: C/A {c_ratio:.3}, B/C {b_c:.3}");
-            b_to_c.push(b_c);
-            c_rates.push(c.msgs_per_s);
-            c_ratios.push(c_ratio);
-            c_cpus.push(memory.cpu_us_per_msg);
+            if let Some(sharing) = sharing {
+                println!("pair {pair} B router sharing: {sharing}");
+            }
+            cpus.push(memory.cpu_us_per_msg);
+            steady.push(memory.steady_mb);
+            peaks.push(memory.peak_mb);
+            let ratio = throughput_ratio(&b, &a);
+            println!("pair {pair}: B/A {ratio:.3}");
+            a_rates.push(a.msgs_per_s);
+            b_rates.push(b.msgs_per_s);
+            ratios.push(ratio);
+            if let Some(dir) = ceiling {
+                let (c, memory, _) = router_run(
+                    conn,
+                    config,
+                    &format!("lgsp-bench-{tag}-c{pair}"),
+                    |names| ceiling_setup(&loaded.config, dir, &args.message_type, names),
+                    &args.message_type,
+                    payload,
+                    args.count,
+                )
+                .await
+                .map_err(|e| format!("ceiling run: {e}"))?;
+                report("C ceiling", pair, &c);
+                let c_ratio = throughput_ratio(&c, &a);
+                println!(
+                    "pair {pair} C ceiling router: CPU {:.0} µs/msg",
+                    memory.cpu_us_per_msg
+                );
+                // How close the router comes to its own ceiling: the share of it the mapping
+                // leaves.
+                let b_c = throughput_ratio(&b, &c);
+                println!("pair {pair}: C/A {c_ratio:.3}, B/C {b_c:.3}");
+                b_to_c.push(b_c);
+                c_rates.push(c.msgs_per_s);
+                c_ratios.push(c_ratio);
+                c_cpus.push(memory.cpu_us_per_msg);
+            }
         }
+        Ok(())
+    }
+    .await;
+    if let Err(e) = measured {
+        eprintln!("error: {e}");
+        return exit::FAILED;
     }
     println!(
         "router RSS: steady median {:.1} MB, peak max {:.1} MB; router CPU median {:.0} µs/msg",
@@ -314,6 +304,11 @@ fn report(what: &str, pair: u32, f: &Figures) {
         f.p99.as_secs_f64() * 1e3,
         f.own_cpu_us_per_msg
     );
+}
+
+/// `x`'s messages/s over `y`'s.
+fn throughput_ratio(x: &Figures, y: &Figures) -> f64 {
+    x.msgs_per_s / y.msgs_per_s.max(f64::MIN_POSITIVE)
 }
 
 fn median(v: &mut [f64]) -> f64 {
