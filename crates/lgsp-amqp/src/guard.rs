@@ -39,6 +39,14 @@ pub enum GuardError {
         found: String,
         expected: String,
     },
+    #[error(
+        "queue {queue} still holds {messages} messages of an earlier lgsp, which read one queue per route; this version reads one input queue per adapter and would leave them there. Stop publishing, run the earlier version until {queue} is empty, or move its messages to exchange {input} (e.g. with a shovel), then delete {queue}"
+    )]
+    LegacyQueue {
+        queue: String,
+        messages: u64,
+        input: String,
+    },
 }
 
 /// The vhost named by an AMQP URL (`/` when absent), percent-decoded.
@@ -145,7 +153,7 @@ pub async fn check(
         return Err(GuardError::TooOld { found: version });
     }
     let n = &spec.names;
-    let mut queues: Vec<String> = spec.routes.iter().map(|(r, _)| n.route_queue(r)).collect();
+    let mut queues: Vec<String> = spec.inputs.iter().map(|(a, _)| n.input_queue(a)).collect();
     queues.extend(spec.retry_delays.iter().map(|d| n.retry(*d)));
 
     let policies = api
@@ -178,12 +186,20 @@ pub async fn check(
     let existing = api.get(&format!("/api/queues/{}", encode(&vhost))).await?;
     for q in existing.as_array().into_iter().flatten() {
         let name = q["name"].as_str().unwrap_or("");
+        let waiting = q["messages"].as_u64().unwrap_or(0);
+        if waiting > 0 && name.starts_with(&format!("{}.route.", n.prefix)) {
+            return Err(GuardError::LegacyQueue {
+                queue: name.to_owned(),
+                messages: waiting,
+                input: n.input(),
+            });
+        }
         if !queues.iter().any(|x| x == name) {
             continue;
         }
         let args = &q["arguments"];
         let mut expect = vec![("x-queue-type", Value::from("quorum"))];
-        if name.starts_with(&format!("{}.route.", n.prefix)) {
+        if n.adapter_of_queue(name).is_some() {
             expect.push(("x-max-length", Value::from(spec.max_length)));
             expect.push(("x-delivery-limit", Value::from(spec.delivery_limit)));
             expect.push(("x-dead-letter-exchange", Value::from(n.failed())));

@@ -7,12 +7,14 @@
 //! - [`publish`]: confirmed, persistent, mandatory publishing; unroutable is an error.
 //! - [`headers`]: reading and writing `lgsp-` headers.
 //! - [`topic`]: topic bindings matched as the broker matches them.
+//! - [`routes`]: which routes an input queue serves; route-qualified target ids.
 
 pub mod guard;
 pub mod headers;
 pub mod names;
 pub mod publish;
 pub mod reconnect;
+pub mod routes;
 pub mod topic;
 pub mod topology;
 

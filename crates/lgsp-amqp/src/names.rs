@@ -40,9 +40,18 @@ impl Names {
     pub fn retry(&self, delay: std::time::Duration) -> String {
         format!("{}.retry.{}", self.prefix, delay_name(delay))
     }
-    /// The queue of route `route`.
-    pub fn route_queue(&self, route: &str) -> String {
-        format!("{}.route.{route}", self.prefix)
+    /// The input queue of adapter `adapter`: bound to `in` with the binding of every
+    /// route that maps with this adapter, so one input reaches it once, however many
+    /// of those routes want it.
+    pub fn input_queue(&self, adapter: &str) -> String {
+        format!("{}.in.{adapter}", self.prefix)
+    }
+    /// The adapter whose input queue is `queue`, if it is one.
+    pub fn adapter_of_queue<'q>(&self, queue: &'q str) -> Option<&'q str> {
+        queue
+            .strip_prefix(self.prefix.as_str())?
+            .strip_prefix(".in.")
+            .filter(|a| !a.is_empty())
     }
 }
 
@@ -73,5 +82,15 @@ mod tests {
         assert_eq!(n.retry(Duration::from_secs(60)), "lgsp.retry.1m");
         assert_eq!(n.retry(Duration::from_secs(7200)), "lgsp.retry.2h");
         assert_eq!(n.retry(Duration::from_millis(1500)), "lgsp.retry.1500ms");
+    }
+
+    #[test]
+    fn an_input_queue_names_its_adapter() {
+        let n = Names::new("lgsp");
+        assert_eq!(n.input_queue("bizreg"), "lgsp.in.bizreg");
+        assert_eq!(n.adapter_of_queue("lgsp.in.bizreg"), Some("bizreg"));
+        assert_eq!(n.adapter_of_queue("lgsp.in."), None);
+        assert_eq!(n.adapter_of_queue("lgsp.failed"), None);
+        assert_eq!(n.adapter_of_queue("other.in.bizreg"), None);
     }
 }

@@ -12,8 +12,9 @@ use crate::names::Names;
 #[derive(Debug, Clone)]
 pub struct TopologySpec {
     pub names: Names,
-    /// `(route name, binding key on <p>.in)`.
-    pub routes: Vec<(String, String)>,
+    /// `(adapter, binding keys on <p>.in)`: one input queue per adapter, bound with the
+    /// binding of each of its routes ([`crate::routes::RouteTable::inputs`]).
+    pub inputs: Vec<(String, Vec<String>)>,
     /// Receiving applications (`app:` targets).
     pub apps: Vec<String>,
     /// `(route, exchange)` of exchange targets other than `<p>.out`: checked, not declared.
@@ -85,8 +86,8 @@ pub async fn declare(conn: &Connection, spec: &TopologySpec) -> Result<(), Trans
         queue(conn, &q, args(std::slice::from_ref(&quorum))).await?;
         bind(&ch, &q, &n.app_exchange(), app).await?;
     }
-    for (route, binding) in &spec.routes {
-        let q = n.route_queue(route);
+    for (adapter, bindings) in &spec.inputs {
+        let q = n.input_queue(adapter);
         let a = args(&[
             quorum.clone(),
             ("x-dead-letter-exchange", text(&n.failed())),
@@ -102,10 +103,12 @@ pub async fn declare(conn: &Connection, spec: &TopologySpec) -> Result<(), Trans
             ),
         ]);
         queue(conn, &q, a).await?;
-        bind(&ch, &q, &n.input(), binding).await?;
+        for binding in bindings {
+            bind(&ch, &q, &n.input(), binding).await?;
+        }
     }
     // Retries wait in a queue whose TTL dead-letters them to the default exchange with
-    // their own routing key: the route queue's name.
+    // their own routing key: the input queue's name.
     for delay in &spec.retry_delays {
         let name = n.retry(*delay);
         exchange(&ch, &name, ExchangeKind::Fanout, FieldTable::default()).await?;

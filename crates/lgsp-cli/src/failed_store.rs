@@ -8,6 +8,7 @@ use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
 use lgsp_amqp::names::Names;
+use lgsp_amqp::routes::RouteTable;
 use lgsp_core::config::Config;
 use lgsp_http::admin::{Admin, Settings, Tokens};
 use lgsp_store::Store;
@@ -41,6 +42,7 @@ pub fn start(
     let ingestor = Ingestor {
         store: store.clone(),
         names: names.clone(),
+        routes: RouteTable::from_config(config),
         broker_url: config.broker.url.clone(),
         prefetch: config.broker.prefetch,
         stats: stats.clone(),
@@ -55,7 +57,11 @@ pub fn start(
     let store_ok = stats.store_ok.clone();
     let admin = Arc::new(Admin {
         store,
-        replayer: Arc::new(Replayer::new(config.broker.url.clone(), names)),
+        replayer: Arc::new(Replayer::new(
+            config.broker.url.clone(),
+            names,
+            RouteTable::from_config(config),
+        )),
         tokens,
         settings: Settings::from_config(&config.replay),
     });

@@ -52,8 +52,15 @@ impl Backend {
     }
 }
 
+const DEMO_ROUTE: &str = "  - name: demo\n    from: { binding: \"demo.#\" }\n    map: demo\n    to:\n      - exchange: lgsp.out\n";
+
 /// A configuration with one adapter, `demo`, whose mapping needs `$.thing.<field>`.
 fn setup(dir: &Path, field: &str, extra: &str) -> PathBuf {
+    setup_routes(dir, field, extra, DEMO_ROUTE)
+}
+
+/// As [`setup`], with other routes (YAML list items under `routes:`).
+fn setup_routes(dir: &Path, field: &str, extra: &str, routes: &str) -> PathBuf {
     let a = dir.join("adapters/demo/mappings");
     std::fs::create_dir_all(&a).unwrap();
     std::fs::create_dir_all(dir.join("config")).unwrap();
@@ -70,7 +77,7 @@ fn setup(dir: &Path, field: &str, extra: &str) -> PathBuf {
     let cfg = dir.join("config/lgsp.yaml");
     std::fs::write(
         &cfg,
-        format!("adapter_dir: ../adapters\nadapters: [demo]\nadmin: {{ viewer_token_sha256: [\"{VIEWER_SHA256}\"] }}\n{extra}routes:\n  - name: demo\n    from: {{ binding: \"demo.#\" }}\n    map: demo\n    to:\n      - exchange: lgsp.out\n"),
+        format!("adapter_dir: ../adapters\nadapters: [demo]\nadmin: {{ viewer_token_sha256: [\"{VIEWER_SHA256}\"] }}\n{extra}routes:\n{routes}"),
     )
     .unwrap();
     cfg
@@ -186,7 +193,7 @@ async fn listed_fixed_and_replayed(pg: bool) {
     let (code, out, err) = failed(&bus, Some(OPERATOR), &["replay", &id1]);
     assert_eq!(code, 0, "{err}");
     assert!(
-        out.contains("replayed") && out.contains("lgsp.route.demo"),
+        out.contains("replayed") && out.contains("lgsp.in.demo"),
         "{out}"
     );
     let got = amqp.drain("test.out", 1, Duration::from_secs(20)).await;
@@ -323,7 +330,7 @@ async fn poison_and_unrouted(pg: bool) {
     ch.basic_qos(1, BasicQosOptions::default()).await.unwrap();
     let mut c = ch
         .basic_consume(
-            "lgsp.route.demo".into(),
+            "lgsp.in.demo".into(),
             "crasher".into(),
             BasicConsumeOptions::default(),
             FieldTable::default(),
@@ -347,7 +354,7 @@ async fn poison_and_unrouted(pg: bool) {
     }
     let _ = ch.close(200, "ok".into()).await;
     assert_eq!(
-        amqp.count("lgsp.route.demo").await,
+        amqp.count("lgsp.in.demo").await,
         0,
         "dead-lettered by the broker"
     );
@@ -362,10 +369,7 @@ async fn poison_and_unrouted(pg: bool) {
     assert_eq!(poison["route"], "demo");
     assert_eq!(poison["error_code"], "poison.delivery_limit", "{poison}");
     assert!(
-        poison["error"]
-            .as_str()
-            .unwrap()
-            .contains("lgsp.route.demo"),
+        poison["error"].as_str().unwrap().contains("lgsp.in.demo"),
         "{poison}"
     );
     let lost = items.iter().find(|v| v["message_id"] == "m-lost").unwrap();
@@ -388,4 +392,116 @@ async fn a_poison_message_and_an_unrouted_one_are_stored_with_their_kinds_sqlite
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_poison_message_and_an_unrouted_one_are_stored_with_their_kinds_postgres() {
     poison_and_unrouted(true).await;
+}
+
+/// One input, one outcome. Two routes bind every `demo` message: an input that fails
+/// to map is one record naming both routes, so six failures of two causes are exactly
+/// two groups of three; an input that one route delivered and the other could not is
+/// one record naming only the missed target, and its replay delivers only there.
+async fn one_input_one_outcome(pg: bool) {
+    let vhost = Vhost::new("one-outcome");
+    let dir = tempfile::tempdir().unwrap();
+    let store = Backend::new(pg, "one_outcome").await;
+    let routes = format!(
+        "{DEMO_ROUTE}  - name: demo-copy\n    from: {{ binding: \"demo.thing.*\" }}\n    map: demo\n    to:\n      - exchange: lgsp.out\n        routing_key: copy.thing\n"
+    );
+    let cfg = setup_routes(dir.path(), "name", "", &routes);
+    let bus = start(&vhost, &cfg, &store, None);
+    let amqp = Amqp::connect(&vhost.url()).await;
+    // Only the first route's output is bound for now: the copy is unroutable.
+    amqp.bind_queue("test.out", "lgsp.out", "thing.#").await;
+    for i in 0..3 {
+        amqp.publish(
+            "lgsp.in",
+            "demo.thing.created",
+            &format!("m-missing-{i}"),
+            br#"{"thing": {"label": "no name"}}"#,
+        )
+        .await;
+        amqp.publish(
+            "lgsp.in",
+            "demo.thing.created",
+            &format!("m-broken-{i}"),
+            br#"{"thing": "#,
+        )
+        .await;
+    }
+    amqp.publish(
+        "lgsp.in",
+        "demo.thing.created",
+        "m-half",
+        br#"{"thing": {"name": "half"}}"#,
+    )
+    .await;
+
+    let items = list_until(&bus, 7, &[]);
+    let both: Vec<&Value> = items
+        .iter()
+        .filter(|v| v["route"] == "demo,demo-copy")
+        .collect();
+    assert_eq!(both.len(), 6, "one record per failed input: {items:?}");
+    let (code, out, err) = failed(&bus, Some(VIEWER), &["groups", "--json"]);
+    assert_eq!(code, 0, "{err}");
+    let groups: Vec<Value> = serde_json::from_str(&out).unwrap();
+    let mut two: Vec<(String, i64)> = groups
+        .iter()
+        .filter(|g| g["route"] == "demo,demo-copy")
+        .map(|g| {
+            (
+                g["error_kind"].as_str().unwrap().to_owned(),
+                g["count"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    two.sort();
+    assert_eq!(
+        two,
+        [("decode".to_owned(), 3), ("mapping".to_owned(), 3)],
+        "{groups:?}"
+    );
+    // Filtering by one route finds the records that cost it.
+    assert_eq!(list_until(&bus, 7, &["--route", "demo-copy"]).len(), 7);
+    assert_eq!(list_until(&bus, 6, &["--route", "demo"]).len(), 6);
+
+    // The half-delivered input: delivered once on the first route, one record for the
+    // second route's target.
+    let out = amqp.drain("test.out", 1, Duration::from_secs(10)).await;
+    assert_eq!(out.len(), 1);
+    assert_eq!(out[0].message_id.as_deref(), Some("m-half"));
+    let half = items.iter().find(|v| v["message_id"] == "m-half").unwrap();
+    assert_eq!(half["route"], "demo-copy", "{half}");
+    assert_eq!(half["error_kind"], "unroutable", "{half}");
+    let id = half["id"].to_string();
+    let (_, shown, _) = failed(&bus, Some(VIEWER), &["show", "--json", &id]);
+    let shown: Value = serde_json::from_str(&shown).unwrap();
+    assert_eq!(
+        shown["targets"],
+        serde_json::json!(["demo-copy/exchange:lgsp.out/copy.thing"]),
+        "{shown}"
+    );
+    // Bind the copy, replay: only the missed target gets it.
+    amqp.bind_queue("test.copy", "lgsp.out", "copy.#").await;
+    let (code, out, err) = failed(&bus, Some(OPERATOR), &["replay", &id]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("lgsp.in.demo"), "{out}");
+    let copy = amqp.drain("test.copy", 1, Duration::from_secs(10)).await;
+    assert_eq!(copy.len(), 1, "{}", bus.log());
+    assert_eq!(copy[0].message_id.as_deref(), Some("m-half"));
+    assert_eq!(
+        amqp.drain("test.out", 1, Duration::from_secs(2))
+            .await
+            .len(),
+        0,
+        "the first route's target is not sent it again"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_input_bound_by_two_routes_has_one_outcome_sqlite() {
+    one_input_one_outcome(false).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_input_bound_by_two_routes_has_one_outcome_postgres() {
+    one_input_one_outcome(true).await;
 }

@@ -133,6 +133,36 @@ async fn a_refusing_target_is_retried_until_it_recovers() {
     assert_eq!(amqp.count("test.failed").await, 0);
 }
 
+/// A retry comes back to the input queue through the default exchange, with the
+/// queue's name as its routing key: a message published without a `type` is still
+/// mapped by the routing key it was published with (it used to fail on its retry,
+/// mapped as type `lgsp.route.r`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_retried_message_without_a_type_keeps_its_routing_key() {
+    let vhost = Vhost::new("retry-untyped");
+    let dir = tempfile::tempdir().unwrap();
+    let amqp = Amqp::connect(&vhost.url()).await;
+    bounded_target(&amqp, "ext", "ext.q", 1).await;
+    amqp.publish("ext", "filler", "filler", b"x").await;
+    let routes = "  - name: r\n    from: { binding: \"bizreg.#\" }\n    map: bizreg\n    to:\n      - exchange: ext\n    retry: { attempts: 20, delays: [200ms] }\n";
+    let cfg = config(dir.path(), routes, "");
+    let bus = start(&vhost, &cfg, &[]);
+    amqp.bind_queue("test.failed", "lgsp.failed", "").await;
+    let untyped = lapin::BasicProperties::default()
+        .with_message_id("m-untyped".into())
+        .with_delivery_mode(2);
+    amqp.publish_with("lgsp.in", "bizreg.branch.registered", untyped, &branch())
+        .await;
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    let filler = amqp.drain("ext.q", 1, Duration::from_secs(2)).await;
+    assert_eq!(filler[0].message_id.as_deref(), Some("filler"));
+    let got = amqp.drain("ext.q", 1, Duration::from_secs(10)).await;
+    assert_eq!(got.len(), 1, "{}", bus.log());
+    assert_eq!(got[0].message_id.as_deref(), Some("m-untyped"));
+    assert!(got[0].headers["lgsp-attempt"].parse::<u32>().unwrap() >= 2);
+    assert_eq!(amqp.count("test.failed").await, 0, "{}", bus.log());
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_target_that_never_recovers_fails_after_exactly_the_attempts_and_only_it_is_retried() {
     let vhost = Vhost::new("retry-never");
@@ -151,7 +181,7 @@ async fn a_target_that_never_recovers_fails_after_exactly_the_attempts_and_only_
     let h = &failed[0].headers;
     assert_eq!(h["lgsp-error-kind"], "delivery");
     assert_eq!(
-        h["lgsp-targets"], "exchange:never",
+        h["lgsp-targets"], "r/exchange:never",
         "only the failing target remains"
     );
     assert_eq!(h["lgsp-attempt"], "2", "three tries: attempts 0, 1 and 2");
@@ -362,13 +392,13 @@ async fn sigterm_mid_stream_exits_cleanly_and_loses_nothing() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_policy_that_contradicts_the_route_queues_refuses_the_start() {
+async fn a_policy_that_contradicts_the_input_queues_refuses_the_start() {
     let vhost = Vhost::new("policy");
     let dir = tempfile::tempdir().unwrap();
     let (s, b) = lgsp_testkit::management(
         "PUT",
         &format!("/api/policies/{}/cap", vhost.name),
-        r#"{"pattern":"^lgsp\\.route\\.","definition":{"max-length":10},"apply-to":"queues"}"#,
+        r#"{"pattern":"^lgsp\\.in\\.","definition":{"max-length":10},"apply-to":"queues"}"#,
     )
     .unwrap();
     assert!((200..300).contains(&s), "{s} {b}");
@@ -384,6 +414,46 @@ async fn a_policy_that_contradicts_the_route_queues_refuses_the_start() {
         log.contains("policy `cap`") && log.contains("max-length"),
         "{log}"
     );
+}
+
+/// An upgrade from a version that read one queue per route: messages still waiting in
+/// such a queue would never be read again; the start is refused and says what to do.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn messages_left_in_a_per_route_queue_of_an_earlier_version_refuse_the_start() {
+    let vhost = Vhost::new("legacy");
+    let dir = tempfile::tempdir().unwrap();
+    let amqp = Amqp::connect(&vhost.url()).await;
+    amqp.bind_queue("lgsp.route.old", "amq.topic", "old").await;
+    amqp.publish("amq.topic", "old", "m-old", b"{}").await;
+    let cfg = config(
+        dir.path(),
+        SIMPLE,
+        "broker: { management_url: \"http://guest:guest@127.0.0.1:15672\" }\n",
+    );
+    // The management API, which the start-up check reads, counts a message a few
+    // seconds after it arrived.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let (_, q) = lgsp_testkit::management(
+            "GET",
+            &format!("/api/queues/{}/lgsp.route.old", vhost.name),
+            "",
+        )
+        .unwrap();
+        let v: serde_json::Value = serde_json::from_str(&q).unwrap_or_default();
+        if v["messages"].as_u64() == Some(1) || std::time::Instant::now() > deadline {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let mut l = Lgsp::spawn(&bin(), &cfg, &[("LGSP_BROKER__URL", vhost.url())]);
+    assert_eq!(l.wait_exit(Duration::from_secs(30)), Some(2), "{}", l.log());
+    let log = l.log();
+    assert!(
+        log.contains("queue lgsp.route.old still holds 1 messages of an earlier lgsp"),
+        "{log}"
+    );
+    assert_eq!(amqp.count("lgsp.route.old").await, 1, "the message stays");
 }
 
 /// Serial phase: stops and starts the broker application, which every test shares.

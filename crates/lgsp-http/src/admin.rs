@@ -363,6 +363,7 @@ pub(crate) fn to_filter(q: &Selection) -> Result<Filter, ApiError> {
         .transpose()?;
     Ok(Filter {
         route: q.route.clone(),
+        exact_route: false,
         no_route: false,
         kind: q.kind.clone(),
         code: q.code.clone(),
@@ -544,6 +545,12 @@ pub(crate) fn replay_error(e: ReplayError) -> ApiError {
                 hint: "retry when the broker is back".into(),
             }
         }
+        ReplayError::RouteGone { .. } => ApiError {
+            status: 409,
+            code: "route_gone",
+            message: e.to_string(),
+            hint: "configure the route again and restart lgsp, or discard the message with a reason".into(),
+        },
         ReplayError::Refused(p) => ApiError {
             status: 409,
             code: "replay_refused",

@@ -64,6 +64,11 @@ async fn fixture_with(settings: Settings) -> Fixture {
     let replayer = Replayer::new(
         SecretUrl::new("amqp://guest:guest@127.0.0.1:1/%2f"),
         Names::new("lgsp"),
+        lgsp_amqp::routes::RouteTable::new(vec![lgsp_amqp::routes::RouteEntry {
+            name: "bizreg".into(),
+            binding: "bizreg.#".into(),
+            adapter: "bizreg".into(),
+        }]),
     );
     let tokens = Tokens::default()
         .with_name(OPERATOR, Role::Operator, "lan")

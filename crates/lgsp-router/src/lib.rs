@@ -1,19 +1,21 @@
-//! Route pipelines: consume a route queue, decode and map each message with the route's
-//! adapter, publish every output to every target with publisher confirms, and ack the
-//! input only after all of them are confirmed, or after the input was confirmed into
-//! the failed path. See `design.md` beside this file for the acknowledgement rules.
+//! Route pipelines: consume each adapter's input queue, decode and map each message once
+//! with that adapter, publish every output to every target of every route that wants
+//! it, with publisher confirms, and ack the input only after all of them are confirmed,
+//! or after what is left was confirmed into the retry or failed path. See `design.md`
+//! beside this file for the acknowledgement rules.
 //!
 //! - [`Router::build`]: resolve routes and targets against the adapters (no I/O).
 //! - [`Router::run`]: declare the topology, consume, process concurrently up to prefetch,
 //!   drain on shutdown.
+//! - `decide`: what to do with an input once its targets answered (a pure function).
 //! - [`failpoint`]: crash points for at-least-once tests.
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
+mod decide;
 pub mod failpoint;
 mod message;
 mod pipeline;
 mod settle;
-mod sharing;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -25,6 +27,7 @@ use lapin::types::FieldTable;
 use lgsp_amqp::TransportError;
 use lgsp_amqp::names::Names;
 use lgsp_amqp::publish::Publisher;
+use lgsp_amqp::routes::{RouteTable, qualify};
 use lgsp_amqp::topology::{self, TopologySpec};
 use lgsp_core::config::Config;
 use lgsp_mapping::decode::Limits;
@@ -34,15 +37,11 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{info, warn};
 
-/// Bounds of the canonical outputs kept for other routes ([`sharing`]): entries are
-/// searched in order, and they hold input and output bytes until taken.
-const SHELF_MAX_ENTRIES: usize = 512;
-const SHELF_MAX_BYTES: usize = 8 << 20;
-
 /// A target resolved at build time.
 #[derive(Debug, Clone)]
 pub(crate) struct Target {
-    /// Stable id used in `lgsp-targets`: `exchange:<name>[/<key>]` or `app:<app>`.
+    /// Stable id used in `lgsp-targets`, qualified by the route:
+    /// `<route>/exchange:<name>[/<key>]` or `<route>/app:<app>`.
     pub id: String,
     pub exchange: String,
     /// Fixed routing key; `None`: the output's canonical event, else the input's key.
@@ -57,8 +56,6 @@ pub(crate) struct Target {
 pub(crate) struct Route {
     pub name: String,
     pub binding: String,
-    pub queue: String,
-    pub adapter: String,
     pub targets: Vec<Target>,
     /// Tries in all (first delivery included) before the failed path.
     pub attempts: u32,
@@ -68,9 +65,15 @@ pub(crate) struct Route {
     pub validate: Option<String>,
     /// A former administrative code is an error, not a warning.
     pub strict_admin_codes: bool,
-    /// Bindings of the other routes of the same adapter: a first delivery whose routing
-    /// key one of them matches reaches that route too, which can take its mapping.
-    pub siblings: Vec<String>,
+}
+
+/// The routes of one adapter, fed by its input queue: one consumer, one decode and one
+/// canonical mapping per input, whatever number of its routes want the input.
+#[derive(Debug, Clone)]
+pub(crate) struct Pipeline {
+    pub adapter: String,
+    pub queue: String,
+    pub routes: Vec<Route>,
 }
 
 /// Why the router could not be built or run.
@@ -88,16 +91,18 @@ pub enum RouterError {
 /// Counters for logs and tests.
 #[derive(Debug, Default)]
 pub struct Stats {
+    /// Inputs delivered to every target that wanted them.
     pub routed: AtomicU64,
+    /// Inputs sent to a retry queue for some of their targets.
     pub retried: AtomicU64,
+    /// Failure records published (one per cause of an input's failure).
     pub failed: AtomicU64,
     pub requeued: AtomicU64,
     /// Ack frames sent; one `multiple` ack settles many inputs.
     pub ack_frames: AtomicU64,
-    /// Inputs decoded and mapped (successfully or not).
+    /// Inputs decoded and mapped (successfully or not): once per input, whatever the
+    /// number of routes that want it.
     pub mapped: AtomicU64,
-    /// Inputs that took the canonical outputs another route had mapped ([`sharing`]).
-    pub mappings_shared: AtomicU64,
 }
 
 /// Everything one running router shares between its tasks.
@@ -106,17 +111,16 @@ pub(crate) struct Shared {
     pub adapters: Arc<Adapters>,
     pub limits: Limits,
     pub publisher: Publisher,
-    /// Mapping is CPU work: at most this many mappings run at once, off the reactor.
+    /// Mapping is CPU work: at most this many large mappings run at once, off the reactor.
     pub cpu: Semaphore,
     pub stats: Arc<Stats>,
-    /// Canonical outputs kept for the other routes that receive the same input.
-    pub shelf: sharing::Shelf,
 }
 
 /// The routes of a configuration, ready to run.
 pub struct Router {
     names: Names,
-    routes: Vec<Route>,
+    table: RouteTable,
+    pipelines: Vec<Pipeline>,
     apps: Vec<String>,
     target_exchanges: Vec<(String, String)>,
     adapters: Arc<Adapters>,
@@ -134,7 +138,7 @@ impl Router {
     /// Resolve every route and target of `config` against `adapters`.
     pub fn build(config: &Config, adapters: Arc<Adapters>) -> Result<Router, RouterError> {
         let names = Names::new(&config.broker.prefix);
-        let mut routes = Vec::new();
+        let mut pipelines: Vec<Pipeline> = Vec::new();
         let mut apps: Vec<String> = Vec::new();
         let mut target_exchanges = Vec::new();
         for r in &config.routes {
@@ -168,11 +172,12 @@ impl Router {
                         if *ex != names.output() {
                             target_exchanges.push((r.name.clone(), ex.clone()));
                         }
+                        let id = match &t.routing_key {
+                            Some(k) => format!("exchange:{ex}/{k}"),
+                            None => format!("exchange:{ex}"),
+                        };
                         Target {
-                            id: match &t.routing_key {
-                                Some(k) => format!("exchange:{ex}/{k}"),
-                                None => format!("exchange:{ex}"),
-                            },
+                            id: qualify(&r.name, &id),
                             exchange: ex.clone(),
                             routing_key: t.routing_key.clone(),
                             map,
@@ -184,7 +189,7 @@ impl Router {
                             apps.push(app.clone());
                         }
                         Target {
-                            id: format!("app:{app}"),
+                            id: qualify(&r.name, &format!("app:{app}")),
                             exchange: names.app_exchange(),
                             routing_key: Some(app.clone()),
                             map,
@@ -197,23 +202,23 @@ impl Router {
                 };
                 targets.push(target);
             }
-            routes.push(Route {
+            let route = Route {
                 name: r.name.clone(),
                 binding: r.from.binding.clone(),
-                queue: names.route_queue(&r.name),
-                adapter: r.map.clone(),
                 targets,
                 attempts: r.retry.attempts,
                 delays: r.retry.delays.iter().map(|d| d.get()).collect(),
                 validate: r.validate.clone(),
                 strict_admin_codes: r.strict_admin_codes,
-                siblings: config
-                    .routes
-                    .iter()
-                    .filter(|o| o.name != r.name && o.map == r.map)
-                    .map(|o| o.from.binding.clone())
-                    .collect(),
-            });
+            };
+            match pipelines.iter_mut().find(|p| p.adapter == r.map) {
+                Some(p) => p.routes.push(route),
+                None => pipelines.push(Pipeline {
+                    adapter: r.map.clone(),
+                    queue: names.input_queue(&r.map),
+                    routes: vec![route],
+                }),
+            }
         }
         let limits = Limits {
             max_bytes: usize::try_from(config.limits.max_message_bytes.bytes())
@@ -222,7 +227,8 @@ impl Router {
         };
         Ok(Router {
             names,
-            routes,
+            table: RouteTable::from_config(config),
+            pipelines,
             apps,
             target_exchanges,
             adapters,
@@ -240,18 +246,18 @@ impl Router {
     pub fn topology(&self) -> TopologySpec {
         TopologySpec {
             names: self.names.clone(),
-            routes: self
-                .routes
-                .iter()
-                .map(|r| (r.name.clone(), r.binding.clone()))
-                .collect(),
+            inputs: self.table.inputs(),
             apps: self.apps.clone(),
             target_exchanges: self.target_exchanges.clone(),
             max_length: self.max_length,
             delivery_limit: self.delivery_limit,
             retry_delays: {
-                let mut d: Vec<Duration> =
-                    self.routes.iter().flat_map(|r| r.delays.clone()).collect();
+                let mut d: Vec<Duration> = self
+                    .pipelines
+                    .iter()
+                    .flat_map(|p| &p.routes)
+                    .flat_map(|r| r.delays.clone())
+                    .collect();
                 d.sort();
                 d.dedup();
                 d
@@ -277,11 +283,10 @@ impl Router {
             publisher,
             cpu: Semaphore::new(workers),
             stats: self.stats.clone(),
-            shelf: sharing::Shelf::new(SHELF_MAX_ENTRIES, SHELF_MAX_BYTES),
         });
         let tracker = TaskTracker::new();
         let mut consumers = Vec::new();
-        for route in &self.routes {
+        for pipeline in &self.pipelines {
             let ch = conn
                 .create_channel()
                 .await
@@ -297,21 +302,22 @@ impl Router {
                 })?;
             let consumer = ch
                 .basic_consume(
-                    route.queue.as_str().into(),
-                    format!("lgsp-{}", route.name).into(),
+                    pipeline.queue.as_str().into(),
+                    format!("lgsp-{}", pipeline.adapter).into(),
                     BasicConsumeOptions::default(),
                     FieldTable::default(),
                 )
                 .await
                 .map_err(|e| TransportError::Broker {
-                    what: format!("consume {}", route.queue),
+                    what: format!("consume {}", pipeline.queue),
                     source: e,
                 })?;
-            consumers.push((Arc::new(route.clone()), ch, consumer));
+            consumers.push((Arc::new(pipeline.clone()), ch, consumer));
         }
         self.ready.store(true, Ordering::SeqCst);
         info!(
-            routes = self.routes.len(),
+            routes = self.table.routes().len(),
+            inputs = self.pipelines.len(),
             prefetch = self.prefetch,
             "routing"
         );
@@ -320,7 +326,7 @@ impl Router {
         let mut loops = Vec::new();
         let mut settlers = Vec::new();
         let batch = usize::from(self.prefetch / 4).max(1);
-        for (route, ch, mut consumer) in consumers {
+        for (pipeline, ch, mut consumer) in consumers {
             let shared = shared.clone();
             let tracker = tracker.clone();
             let shutdown = shutdown.clone();
@@ -339,13 +345,13 @@ impl Router {
                             settler.delivered(delivery.delivery_tag);
                             tracker.spawn(pipeline::handle(
                                 shared.clone(),
-                                route.clone(),
+                                pipeline.clone(),
                                 settler.clone(),
                                 delivery,
                             ));
                         }
                         Some(Err(e)) => {
-                            warn!(route = %route.name, error = %e, "consumer failed");
+                            warn!(queue = %pipeline.queue, error = %e, "consumer failed");
                             lost.cancel();
                             break;
                         }
@@ -392,7 +398,6 @@ impl Router {
             requeued = self.stats.requeued.load(Ordering::Relaxed),
             ack_frames = self.stats.ack_frames.load(Ordering::Relaxed),
             mapped = self.stats.mapped.load(Ordering::Relaxed),
-            mappings_shared = self.stats.mappings_shared.load(Ordering::Relaxed),
             "router stopped"
         );
         if lost.is_cancelled() && !shutdown.is_cancelled() {

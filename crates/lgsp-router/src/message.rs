@@ -4,12 +4,64 @@
 use lapin::BasicProperties;
 use lapin::message::Delivery;
 use lapin::types::FieldTable;
-use lgsp_amqp::headers;
+use lgsp_amqp::{headers, routes};
 use lgsp_core::envelope::Envelope;
 
+use crate::decide::{Failure, Retry};
+
+/// An input, read once from its delivery: where it was first published, how many times
+/// it was tried, which targets it still has to reach, and the envelope mappings read.
+#[derive(Debug, Clone)]
+pub struct Input {
+    pub envelope: Envelope,
+    /// The exchange and routing key it was published with. A retry or a replay reaches
+    /// the input queue through the default exchange, with the queue's name as key; they
+    /// carry the original ones in `lgsp-original-exchange` and `-routing-key`.
+    pub exchange: String,
+    pub routing_key: String,
+    pub attempt: u32,
+    /// Qualified ids of the targets still to deliver (a retry or a replay); `None`: every
+    /// target of every route whose binding matches.
+    pub targets: Option<Vec<String>>,
+    /// `lgsp-route` of a retry or replay: the route of target ids written before they
+    /// were qualified.
+    pub route: Option<String>,
+}
+
+impl Input {
+    pub fn read(input_exchange: &str, d: &Delivery) -> Input {
+        let h = d.properties.headers().as_ref();
+        let (exchange, routing_key) = if d.exchange.as_str() == input_exchange {
+            (
+                d.exchange.as_str().to_owned(),
+                d.routing_key.as_str().to_owned(),
+            )
+        } else {
+            (
+                headers::text(h, headers::ORIGINAL_EXCHANGE)
+                    .unwrap_or_else(|| input_exchange.to_owned()),
+                headers::text(h, headers::ORIGINAL_ROUTING_KEY)
+                    .unwrap_or_else(|| d.routing_key.as_str().to_owned()),
+            )
+        };
+        let targets = headers::text(h, headers::TARGETS)
+            .map(|t| routes::list(&t))
+            .filter(|t| !t.is_empty());
+        Input {
+            envelope: envelope(d, &routing_key),
+            exchange,
+            routing_key,
+            attempt: headers::attempt(h),
+            targets,
+            route: headers::text(h, headers::ROUTE).filter(|r| !r.is_empty()),
+        }
+    }
+}
+
 /// The envelope of an input. A missing `message_id` is derived from the body, so that
-/// redeliveries of the same input keep the same id.
-pub fn envelope(d: &Delivery) -> Envelope {
+/// redeliveries of the same input keep the same id; a missing `type` is the routing key
+/// the input was published with.
+fn envelope(d: &Delivery, routing_key: &str) -> Envelope {
     let p = &d.properties;
     let h = p.headers().as_ref();
     let message_id = match p.message_id() {
@@ -21,7 +73,7 @@ pub fn envelope(d: &Delivery) -> Envelope {
         .as_ref()
         .map(|k| k.as_str().to_owned())
         .filter(|k| !k.is_empty())
-        .or_else(|| Some(d.routing_key.as_str().to_owned()));
+        .or_else(|| Some(routing_key.to_owned()));
     Envelope {
         message_id,
         correlation_id: p.correlation_id().as_ref().map(|s| s.as_str().to_owned()),
@@ -42,7 +94,7 @@ pub fn envelope(d: &Delivery) -> Envelope {
 }
 
 /// Headers carried from the input to what the router publishes.
-pub fn carried_headers(d: &Delivery, route: &str) -> FieldTable {
+pub fn carried_headers(d: &Delivery, input: &Input, route: &str) -> FieldTable {
     let h = d.properties.headers().as_ref();
     let mut out = FieldTable::default();
     for name in [headers::SENDER, headers::TRACEPARENT, headers::REPLAY_OF] {
@@ -51,7 +103,7 @@ pub fn carried_headers(d: &Delivery, route: &str) -> FieldTable {
         }
     }
     headers::set(&mut out, headers::ROUTE, route);
-    headers::set_int(&mut out, headers::ATTEMPT, i64::from(headers::attempt(h)));
+    headers::set_int(&mut out, headers::ATTEMPT, i64::from(input.attempt));
     out
 }
 
@@ -84,33 +136,32 @@ pub fn output_properties(
     p
 }
 
-/// A permanent failure of an input.
-#[derive(Debug, Clone)]
-pub struct Failure {
-    pub kind: &'static str,
-    pub code: String,
-    pub message: String,
-    /// Targets still to deliver (all of them unless some were delivered).
-    pub targets: Vec<String>,
-}
-
-/// The failed-path copy of the input: original body and properties plus the failure
-/// headers of DESIGN section 8.
-pub fn failure_properties(
+/// The input's own properties with the headers of what happens to it next: where it was
+/// first published, its routes, its attempt count and the targets still to deliver.
+fn onward(
     d: &Delivery,
-    env: &Envelope,
-    route: &str,
-    f: &Failure,
-) -> BasicProperties {
+    input: &Input,
+    routes: &[String],
+    attempt: u32,
+    targets: &[String],
+) -> FieldTable {
     let mut h = d.properties.headers().clone().unwrap_or_default();
-    headers::set(&mut h, headers::ROUTE, route);
-    headers::set(&mut h, headers::ORIGINAL_EXCHANGE, d.exchange.as_str());
+    headers::set(&mut h, headers::ROUTE, routes.join(","));
+    headers::set(&mut h, headers::ORIGINAL_EXCHANGE, input.exchange.as_str());
     headers::set(
         &mut h,
         headers::ORIGINAL_ROUTING_KEY,
-        d.routing_key.as_str(),
+        input.routing_key.as_str(),
     );
-    headers::set(&mut h, headers::TARGETS, f.targets.join(","));
+    headers::set_int(&mut h, headers::ATTEMPT, i64::from(attempt));
+    headers::set(&mut h, headers::TARGETS, targets.join(","));
+    h
+}
+
+/// The failed-path copy of the input: original body and properties plus the failure
+/// headers of DESIGN section 8; `lgsp-route` lists every route the failure cost.
+pub fn failure_properties(d: &Delivery, input: &Input, f: &Failure) -> BasicProperties {
+    let mut h = onward(d, input, &f.routes, input.attempt, &f.targets);
     headers::set(
         &mut h,
         headers::FAILURE_ID,
@@ -124,14 +175,9 @@ pub fn failure_properties(
         headers::FAILED_AT,
         chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
     );
-    headers::set_int(
-        &mut h,
-        headers::ATTEMPT,
-        i64::from(headers::attempt(d.properties.headers().as_ref())),
-    );
     d.properties
         .clone()
-        .with_message_id(env.message_id.as_str().into())
+        .with_message_id(input.envelope.message_id.as_str().into())
         .with_headers(h)
 }
 
@@ -146,21 +192,12 @@ fn truncate(s: &str, max: usize) -> String {
     format!("{}…", &s[..end])
 }
 
-/// The input again, for a later try of `targets`: original body and properties, the
-/// attempt count raised.
-pub fn retry_properties(
-    d: &Delivery,
-    env: &Envelope,
-    route: &str,
-    attempt: u32,
-    targets: &[String],
-) -> BasicProperties {
-    let mut h = d.properties.headers().clone().unwrap_or_default();
-    headers::set(&mut h, headers::ROUTE, route);
-    headers::set_int(&mut h, headers::ATTEMPT, i64::from(attempt));
-    headers::set(&mut h, headers::TARGETS, targets.join(","));
+/// The input again, for a later try of the retry's targets: original body and
+/// properties, the attempt count raised.
+pub fn retry_properties(d: &Delivery, input: &Input, r: &Retry) -> BasicProperties {
+    let h = onward(d, input, &r.routes, input.attempt + 1, &r.targets);
     d.properties
         .clone()
-        .with_message_id(env.message_id.as_str().into())
+        .with_message_id(input.envelope.message_id.as_str().into())
         .with_headers(h)
 }

@@ -1,6 +1,7 @@
-//! One input, start to finish: decode and map, build every output for every target,
-//! publish them all, wait for every confirm, then ack. Anything permanent goes to the
-//! failed path (confirmed) before the ack; anything uncertain is nacked back to its queue.
+//! One input, start to finish: find the routes that want it, decode and map it once,
+//! run each route's checks and outbound mappings, publish every output, wait for every
+//! confirm, then settle it as `decide` says: ack, or retry and fail what is left (both
+//! confirmed) and ack, or return it to its queue when something is unknown.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -8,116 +9,101 @@ use std::sync::atomic::Ordering;
 use lapin::message::Delivery;
 use lgsp_amqp::headers;
 use lgsp_amqp::publish::{Pending, PublishError};
-use lgsp_core::envelope::Envelope;
+use lgsp_amqp::routes::{qualify, split};
 use lgsp_mapping::decode::Format;
 use lgsp_mapping::dsl::{MapError, Mapped};
 use tracing::{debug, warn};
 
+use crate::decide::{self, Answer, Cause, Plan, Verdict};
 use crate::failpoint;
-use crate::message::{self, Failure};
+use crate::message::{self, Input};
 use crate::settle::Settler;
-use crate::{Route, Shared, Target};
+use crate::{Pipeline, Route, Shared};
 
 /// Inputs up to this size are mapped on the worker that received them; larger ones on
 /// the blocking pool, so that a big document cannot stall the other deliveries.
 const INLINE_MAX_BYTES: usize = 32 * 1024;
 
-/// One message to publish for one target.
-struct Out {
-    target: usize,
-    exchange: String,
-    routing_key: String,
-    body: Vec<u8>,
-    properties: lapin::BasicProperties,
+/// The targets of one route that an input still has to reach.
+struct Wanted {
+    route: usize,
+    targets: Vec<usize>,
 }
 
-enum Outcome {
-    Delivered,
-    Failed(Failure),
-    /// Some targets refused transiently: try them again later.
-    Retry {
-        targets: Vec<String>,
-        reason: String,
-    },
-    /// Broker trouble: return the input to its queue.
-    Requeue(String),
-}
+/// What one route made of the input: per target, its outputs; or why it made nothing.
+type RouteOutputs = Result<Vec<(usize, Mapped)>, Cause>;
 
 pub(crate) async fn handle(
     shared: Arc<Shared>,
-    route: Arc<Route>,
+    pipeline: Arc<Pipeline>,
     settler: Settler,
     delivery: Delivery,
 ) {
-    let env = message::envelope(&delivery);
-    let outcome = process(&shared, &route, &delivery, &env).await;
-    let ack = || settler.ack(delivery.delivery_tag, delivery.acker.clone());
-    match outcome {
-        Outcome::Delivered => {
-            failpoint::hit(failpoint::AFTER_CONFIRM_BEFORE_ACK);
-            shared.stats.routed.fetch_add(1, Ordering::Relaxed);
-            ack();
+    let input = Input::read(&shared.names.input(), &delivery);
+    let plan = process(&shared, &pipeline, &delivery, &input).await;
+    let id = input.envelope.message_id.as_str();
+    if plan.delivered() {
+        failpoint::hit(failpoint::AFTER_CONFIRM_BEFORE_ACK);
+        shared.stats.routed.fetch_add(1, Ordering::Relaxed);
+        return settler.ack(delivery.delivery_tag, delivery.acker.clone());
+    }
+    let (retry, failures) = match plan {
+        Plan::Settle { retry, failures } => (retry, failures),
+        Plan::Requeue(why) => {
+            warn!(message_id = %id, queue = %pipeline.queue, reason = %why, "returning the input to its queue");
+            return requeue(&shared, &settler, &delivery);
         }
-        Outcome::Failed(f) => {
-            let props = message::failure_properties(&delivery, &env, &route.name, &f);
-            let failed = shared.names.failed();
-            match shared
+    };
+    // Everything that is left is published, then confirmed, before the input is acked.
+    let mut pending: Vec<Result<Pending, PublishError>> = Vec::new();
+    if let Some(r) = &retry {
+        let props = message::retry_properties(&delivery, &input, r);
+        pending.push(
+            shared
                 .publisher
-                .publish_confirmed(
-                    &failed,
-                    delivery.routing_key.as_str(),
+                .publish(
+                    &shared.names.retry(r.delay),
+                    &pipeline.queue,
                     &delivery.data,
                     props,
                 )
-                .await
-            {
-                Ok(()) => {
-                    warn!(message_id = %env.message_id, route = %route.name, kind = f.kind, code = %f.code, error = %f.message, "failed");
-                    shared.stats.failed.fetch_add(1, Ordering::Relaxed);
-                    ack();
-                }
-                Err(e) => {
-                    warn!(message_id = %env.message_id, route = %route.name, error = %e, "could not record a failure; returning the input to its queue");
-                    requeue(&shared, &settler, &delivery)
-                }
-            }
-        }
-        Outcome::Retry { targets, reason } => {
-            let attempt = headers::attempt(delivery.properties.headers().as_ref());
-            let delay = route
-                .delays
-                .get(attempt as usize)
-                .or(route.delays.last())
-                .copied()
-                .unwrap_or(std::time::Duration::from_secs(1));
-            let props =
-                message::retry_properties(&delivery, &env, &route.name, attempt + 1, &targets);
-            match shared
+                .await,
+        );
+    }
+    let failed = shared.names.failed();
+    for f in &failures {
+        let props = message::failure_properties(&delivery, &input, f);
+        pending.push(
+            shared
                 .publisher
-                .publish_confirmed(
-                    &shared.names.retry(delay),
-                    &route.queue,
-                    &delivery.data,
-                    props,
-                )
-                .await
-            {
-                Ok(()) => {
-                    debug!(message_id = %env.message_id, route = %route.name, attempt = attempt + 1, ?delay, reason = %reason, "retrying");
-                    shared.stats.retried.fetch_add(1, Ordering::Relaxed);
-                    ack();
-                }
-                Err(e) => {
-                    warn!(message_id = %env.message_id, route = %route.name, error = %e, "could not schedule a retry; returning the input to its queue");
-                    requeue(&shared, &settler, &delivery)
-                }
-            }
-        }
-        Outcome::Requeue(why) => {
-            warn!(message_id = %env.message_id, route = %route.name, reason = %why, "returning the input to its queue");
-            requeue(&shared, &settler, &delivery)
+                .publish(&failed, &input.routing_key, &delivery.data, props)
+                .await,
+        );
+    }
+    for p in pending {
+        let r = match p {
+            Ok(p) => p.wait().await,
+            Err(e) => Err(e),
+        };
+        if let Err(e) = r {
+            warn!(message_id = %id, queue = %pipeline.queue, error = %e, "could not schedule a retry or record a failure; returning the input to its queue");
+            return requeue(&shared, &settler, &delivery);
         }
     }
+    if let Some(r) = &retry {
+        debug!(message_id = %id, routes = %r.routes.join(","), attempt = input.attempt + 1, delay = ?r.delay, reason = %r.reason, "retrying");
+        shared.stats.retried.fetch_add(1, Ordering::Relaxed);
+    }
+    for f in &failures {
+        warn!(message_id = %id, routes = %f.routes.join(","), kind = f.kind, code = %f.code, error = %f.message, "failed");
+        shared.stats.failed.fetch_add(1, Ordering::Relaxed);
+    }
+    settler.ack(delivery.delivery_tag, delivery.acker.clone());
+}
+
+fn requeue(shared: &Shared, settler: &Settler, d: &Delivery) {
+    shared.stats.requeued.fetch_add(1, Ordering::Relaxed);
+    settler.requeue(d.delivery_tag, d.acker.clone());
 }
 
 /// The message of a caught panic (what `panic!` was given), for the failure record.
@@ -129,40 +115,99 @@ fn panic_text(payload: &(dyn std::any::Any + Send)) -> String {
         .unwrap_or_else(|| "a panic without a message".to_owned())
 }
 
-fn requeue(shared: &Shared, settler: &Settler, d: &Delivery) {
-    shared.stats.requeued.fetch_add(1, Ordering::Relaxed);
-    settler.requeue(d.delivery_tag, d.acker.clone());
-}
-
-fn failure(e: &MapError, targets: &[Target]) -> Failure {
-    Failure {
+fn cause(e: &MapError) -> Cause {
+    Cause {
         kind: e.kind().as_str(),
         code: e.code(),
         message: e.to_string(),
-        targets: targets.iter().map(|t| t.id.clone()).collect(),
     }
 }
 
-async fn process(
-    shared: &Arc<Shared>,
-    route: &Arc<Route>,
-    d: &Delivery,
-    env: &Envelope,
-) -> Outcome {
-    // Targets still to deliver: all, or those a retry or replay names.
-    let wanted: Vec<usize> = match headers::text(d.properties.headers().as_ref(), headers::TARGETS)
-    {
-        Some(list) if !list.trim().is_empty() => route
-            .targets
+/// The routes and targets the input still has to reach: those a retry or replay names
+/// (`lgsp-targets`), or every target of every route whose binding matches its key.
+fn wanted(p: &Pipeline, input: &Input) -> Vec<Wanted> {
+    let mut out: Vec<Wanted> = Vec::new();
+    let Some(ids) = &input.targets else {
+        for (i, r) in p.routes.iter().enumerate() {
+            if lgsp_amqp::topic::matches(&r.binding, &input.routing_key) {
+                out.push(Wanted {
+                    route: i,
+                    targets: (0..r.targets.len()).collect(),
+                });
+            }
+        }
+        return out;
+    };
+    for id in ids {
+        // An id written before ids named their route belongs to the message's one route.
+        let (route, target) = match split(id) {
+            (Some(route), target) => (route, target),
+            (None, target) => match input.route.as_deref() {
+                Some(route) if !route.contains(',') => (route, target),
+                _ => continue,
+            },
+        };
+        let Some(ri) = p.routes.iter().position(|r| r.name == route) else {
+            continue;
+        };
+        let qualified = qualify(route, target);
+        let Some(ti) = p.routes[ri].targets.iter().position(|t| t.id == qualified) else {
+            continue;
+        };
+        match out.iter_mut().find(|w| w.route == ri) {
+            Some(w) if !w.targets.contains(&ti) => w.targets.push(ti),
+            Some(_) => {}
+            None => out.push(Wanted {
+                route: ri,
+                targets: vec![ti],
+            }),
+        }
+    }
+    out
+}
+
+async fn process(shared: &Arc<Shared>, p: &Arc<Pipeline>, d: &Delivery, input: &Input) -> Plan {
+    let wanted = wanted(p, input);
+    if wanted.is_empty() {
+        let message = match &input.targets {
+            Some(ids) => format!(
+                "no configured route of adapter {} has the targets this message still has to reach ({}); the routes were removed or renamed: add them back, or discard it",
+                p.adapter,
+                ids.join(",")
+            ),
+            None => format!(
+                "no configured route of adapter {} binds routing key `{}`; queue {} keeps a binding of an earlier configuration: add a route for it, or remove the binding from the queue",
+                p.adapter, input.routing_key, p.queue
+            ),
+        };
+        return Plan::Settle {
+            retry: None,
+            failures: vec![decide::Failure {
+                kind: "unroutable",
+                code: "route.none".into(),
+                message,
+                targets: input.targets.clone().unwrap_or_default(),
+                routes: Vec::new(),
+            }],
+        };
+    }
+    let fail_all = |c: Cause| -> Plan {
+        let verdicts: Vec<Verdict<'_>> = wanted
             .iter()
-            .enumerate()
-            .filter(|(_, t)| list.split(',').any(|x| x.trim() == t.id))
-            .map(|(i, _)| i)
-            .collect(),
-        _ => (0..route.targets.len()).collect(),
+            .flat_map(|w| {
+                let route = &p.routes[w.route];
+                w.targets.iter().map(move |t| (route, *t))
+            })
+            .map(|(route, t)| Verdict {
+                route,
+                target: &route.targets[t],
+                answer: Answer::Failed(c.clone()),
+            })
+            .collect();
+        decide::decide(input.attempt, &verdicts)
     };
     if d.data.len() > shared.limits.max_bytes {
-        return Outcome::Failed(Failure {
+        return fail_all(Cause {
             kind: "limit",
             code: "limit.size".into(),
             message: format!(
@@ -170,285 +215,258 @@ async fn process(
                 d.data.len(),
                 shared.limits.max_bytes
             ),
-            targets: route.targets.iter().map(|t| t.id.clone()).collect(),
         });
     }
-    failpoint::abort_on(&env.message_id);
-    let outs = match build_outputs(shared, route, d, env, &wanted).await {
+    failpoint::abort_on(&input.envelope.message_id);
+    let per_route = match map_input(shared, p, d, input, &wanted).await {
         Ok(o) => o,
-        Err(f) => return Outcome::Failed(f),
+        Err(c) => return fail_all(c),
     };
-    let mut pending: Vec<(usize, Result<Pending, PublishError>)> = Vec::with_capacity(outs.len());
-    for o in outs {
-        let r = shared
-            .publisher
-            .publish(&o.exchange, &o.routing_key, &o.body, o.properties)
-            .await;
-        pending.push((o.target, r));
+
+    // Publish everything without waiting, then collect the confirms.
+    let mut answers: Vec<Vec<Answer>> = wanted
+        .iter()
+        .map(|w| vec![Answer::Delivered; w.targets.len()])
+        .collect();
+    let mut pending: Vec<(usize, usize, Result<Pending, PublishError>)> = Vec::new();
+    for (wi, outputs) in per_route.into_iter().enumerate() {
+        let w = &wanted[wi];
+        let route = &p.routes[w.route];
+        let outputs = match outputs {
+            Ok(o) => o,
+            Err(c) => {
+                for a in &mut answers[wi] {
+                    *a = Answer::Failed(c.clone());
+                }
+                continue;
+            }
+        };
+        let batch = outputs.iter().any(|(_, m)| m.index.is_some());
+        for (t, m) in outputs {
+            let target = &route.targets[t];
+            let mut h = message::carried_headers(d, input, &route.name);
+            if batch {
+                headers::set(
+                    &mut h,
+                    headers::PARENT_ID,
+                    input.envelope.message_id.as_str(),
+                );
+            }
+            let routing_key = target
+                .routing_key
+                .as_deref()
+                .or(m.event.as_deref())
+                .unwrap_or(&input.routing_key);
+            let properties = message::output_properties(
+                d,
+                &input.envelope,
+                &m.message_id,
+                m.correlation_id.as_deref(),
+                m.content_type,
+                m.event.as_deref(),
+                h,
+            );
+            let r = shared
+                .publisher
+                .publish(&target.exchange, routing_key, &m.body, properties)
+                .await;
+            let slot = w.targets.iter().position(|x| *x == t).unwrap_or(0);
+            pending.push((wi, slot, r));
+        }
     }
     failpoint::hit(failpoint::AFTER_PUBLISH_BEFORE_CONFIRM);
-    let mut unroutable: Vec<(usize, String)> = Vec::new();
-    let mut transient: Vec<(usize, String)> = Vec::new();
-    for (t, p) in pending {
+    for (wi, slot, p) in pending {
         let r = match p {
             Ok(p) => p.wait().await,
             Err(e) => Err(e),
         };
-        match r {
-            Ok(()) => {}
-            Err(e @ PublishError::Unroutable { .. }) => unroutable.push((t, e.to_string())),
-            // The channel or connection failed: nothing is known; redeliver the input.
-            Err(e @ PublishError::Broker { .. }) => return Outcome::Requeue(e.to_string()),
-            Err(e) => transient.push((t, e.to_string())),
+        let answer = match r {
+            Ok(()) => continue,
+            Err(e @ PublishError::Unroutable { .. }) => Answer::Unroutable(e.to_string()),
+            Err(e @ PublishError::Broker { .. }) => Answer::Lost(e.to_string()),
+            Err(e) => Answer::Refused(e.to_string()),
+        };
+        // The worst answer of a target's outputs is the target's.
+        let a = &mut answers[wi][slot];
+        if severity(&answer) > severity(a) {
+            *a = answer;
         }
     }
-    if unroutable.is_empty() && transient.is_empty() {
-        return Outcome::Delivered;
-    }
-    let mut failed: Vec<usize> = unroutable
+    let verdicts: Vec<Verdict<'_>> = wanted
         .iter()
-        .chain(&transient)
-        .map(|(t, _)| *t)
+        .zip(answers)
+        .flat_map(|(w, answers)| {
+            let route = &p.routes[w.route];
+            w.targets
+                .iter()
+                .zip(answers)
+                .map(move |(t, answer)| Verdict {
+                    route,
+                    target: &route.targets[*t],
+                    answer,
+                })
+        })
         .collect();
-    failed.sort_unstable();
-    failed.dedup();
-    let targets: Vec<String> = failed
-        .iter()
-        .map(|i| route.targets[*i].id.clone())
-        .collect();
-    let attempt = headers::attempt(d.properties.headers().as_ref());
-    let (kind, code, detail) = if let Some((_, e)) = unroutable.first() {
-        ("unroutable", "delivery.unroutable", e.clone())
-    } else if attempt + 1 < route.attempts {
-        return Outcome::Retry {
-            targets,
-            reason: transient[0].1.clone(),
-        };
-    } else {
-        (
-            "delivery",
-            "delivery.attempts_exhausted",
-            format!("{} (after {} attempts)", transient[0].1, attempt + 1),
-        )
-    };
-    Outcome::Failed(Failure {
-        kind,
-        code: code.into(),
-        message: format!("route {}: {detail}", route.name),
-        targets: failed
-            .into_iter()
-            .map(|i| route.targets[i].id.clone())
-            .collect(),
-    })
+    decide::decide(input.attempt, &verdicts)
 }
 
-/// Map the input (off the reactor), then every outbound mapping, before anything is
-/// published: if any output fails, the whole input fails and nothing leaves.
-async fn build_outputs(
+fn severity(a: &Answer) -> u8 {
+    match a {
+        Answer::Delivered => 0,
+        Answer::Refused(_) => 1,
+        Answer::Failed(_) | Answer::Unroutable(_) => 2,
+        Answer::Lost(_) => 3,
+    }
+}
+
+/// Decode and map the input once (off the reactor when it is large), then each wanted
+/// route's checks and outbound mappings: per wanted route, its outputs or why it has
+/// none. A failure of the input itself (decode, mapping, a panic) fails every route.
+async fn map_input(
     shared: &Arc<Shared>,
-    route: &Arc<Route>,
+    p: &Arc<Pipeline>,
     d: &Delivery,
-    env: &Envelope,
-    wanted: &[usize],
-) -> Result<Vec<Out>, Failure> {
-    let all_targets = &route.targets;
-    let panicked = |e: &dyn std::fmt::Display| Failure {
+    input: &Input,
+    wanted: &[Wanted],
+) -> Result<Vec<RouteOutputs>, Cause> {
+    let panicked = |e: &dyn std::fmt::Display| Cause {
         kind: "mapping",
         code: "mapping.panic".into(),
         message: format!("the mapping stopped unexpectedly: {e}"),
-        targets: all_targets.iter().map(|t| t.id.clone()).collect(),
     };
-    let takers = takers(route, d);
-    let mapped = if d.data.len() <= INLINE_MAX_BYTES {
+    let routes: Vec<(usize, Vec<usize>)> = wanted
+        .iter()
+        .map(|w| (w.route, w.targets.clone()))
+        .collect();
+    if d.data.len() <= INLINE_MAX_BYTES {
         // A small input maps in well under a millisecond: handing it to another thread
         // and back costs more than the mapping (two context switches per message).
         std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            map_all(shared, route, env, &d.data, wanted, takers)
+            map_all(shared, p, input, &d.data, &routes)
         }))
         .map_err(|payload| panicked(&panic_text(payload.as_ref())))?
     } else {
-        let _permit = shared.cpu.acquire().await.map_err(|_| Failure {
+        let _permit = shared.cpu.acquire().await.map_err(|_| Cause {
             kind: "mapping",
             code: "router.stopped".into(),
             message: "the router is stopping".into(),
-            targets: Vec::new(),
         })?;
         let job = {
             let shared = shared.clone();
-            let route = route.clone();
-            let env = env.clone();
+            let p = p.clone();
+            let input = input.clone();
             let body = d.data.clone();
-            let wanted = wanted.to_vec();
-            move || map_all(&shared, &route, &env, &body, &wanted, takers)
+            move || map_all(&shared, &p, &input, &body, &routes)
         };
         tokio::task::spawn_blocking(job)
             .await
             .map_err(|e| panicked(&e))?
-    };
-    let per_target = mapped.map_err(|e| failure(&e, all_targets))?;
-    let mut outs = Vec::new();
-    let batch = per_target.iter().any(|(_, m)| m.index.is_some());
-    for (t, m) in per_target {
-        let target = &all_targets[t];
-        let mut h = message::carried_headers(d, &route.name);
-        if batch {
-            headers::set(&mut h, headers::PARENT_ID, env.message_id.as_str());
-        }
-        let routing_key = target
-            .routing_key
-            .clone()
-            .or_else(|| m.event.clone())
-            .unwrap_or_else(|| d.routing_key.as_str().to_owned());
-        let properties = message::output_properties(
-            d,
-            env,
-            &m.message_id,
-            m.correlation_id.as_deref(),
-            m.content_type,
-            m.event.as_deref(),
-            h,
-        );
-        outs.push(Out {
-            target: t,
-            exchange: target.exchange.clone(),
-            routing_key,
-            body: m.body,
-            properties,
-        });
     }
-    Ok(outs)
 }
 
-/// How many other routes receive this input and can take its canonical outputs: for a
-/// first delivery, the routes of the same adapter whose binding matches its routing key.
-/// A retry, a replay or a redelivery (after a crash or a requeue) reaches this route
-/// only.
-fn takers(route: &Route, d: &Delivery) -> usize {
-    if route.siblings.is_empty() || d.redelivered {
-        return 0;
-    }
-    let h = d.properties.headers().as_ref();
-    if headers::attempt(h) > 0
-        || headers::text(h, headers::TARGETS).is_some()
-        || headers::text(h, headers::REPLAY_OF).is_some()
-    {
-        return 0;
-    }
-    let key = d.routing_key.as_str();
-    route
-        .siblings
-        .iter()
-        .filter(|b| lgsp_amqp::topic::matches(b, key))
-        .count()
-}
-
-/// Inbound mapping (or the one another route kept for this input), then for each
-/// wanted target its outbound mapping (or the canonical output as is):
-/// `(target index, output)` pairs.
+/// The inbound mapping, once, then for each wanted route its checks and, per wanted
+/// target, its outbound mapping (or the canonical output as is).
 fn map_all(
     shared: &Shared,
-    route: &Route,
-    env: &Envelope,
+    p: &Pipeline,
+    input: &Input,
     body: &[u8],
-    wanted: &[usize],
-    takers: usize,
-) -> Result<Vec<(usize, Mapped)>, MapError> {
+    wanted: &[(usize, Vec<usize>)],
+) -> Result<Vec<RouteOutputs>, Cause> {
+    let env = &input.envelope;
     failpoint::panic_on(&env.message_id);
-    let adapter =
-        shared
-            .adapters
-            .by_name
-            .get(&route.adapter)
-            .ok_or_else(|| MapError::UnknownMapping {
-                adapter: route.adapter.clone(),
-                mapping: String::new(),
-                known: String::new(),
-            })?;
-    let kept = if takers > 0 {
-        shared.shelf.take(&route.adapter, env, body)
-    } else {
-        None
-    };
-    let canonical = match kept {
-        Some(kept) => {
-            shared.stats.mappings_shared.fetch_add(1, Ordering::Relaxed);
-            kept
+    let adapter = shared.adapters.by_name.get(&p.adapter).ok_or_else(|| {
+        cause(&MapError::UnknownMapping {
+            adapter: p.adapter.clone(),
+            mapping: String::new(),
+            known: String::new(),
+        })
+    })?;
+    shared.stats.mapped.fetch_add(1, Ordering::Relaxed);
+    let canonical = adapter
+        .map_message(env, body, None, &shared.limits)
+        .map_err(|e| cause(&e))?;
+    Ok(wanted
+        .iter()
+        .map(|(ri, targets)| route_outputs(shared, &p.routes[*ri], input, &canonical, targets))
+        .collect())
+}
+
+/// One route's part: its checks on the canonical outputs, then its targets' outputs.
+fn route_outputs(
+    shared: &Shared,
+    route: &Route,
+    input: &Input,
+    canonical: &[Mapped],
+    targets: &[usize],
+) -> RouteOutputs {
+    let run = || -> Result<Vec<(usize, Mapped)>, MapError> {
+        // Named in errors only: made when a route check runs, not for every input.
+        let step = || format!("route {}", route.name);
+        for m in canonical {
+            if route.strict_admin_codes {
+                lgsp_mapping::domain::refuse_legacy_admin_codes(&step(), &m.value)?;
+            }
+            if let Some(schema) = &route.validate {
+                shared
+                    .adapters
+                    .validate(schema, &m.value)
+                    .map_err(|e| MapError::Field(e.into_field_error(&step())))?;
+            }
         }
-        None => {
-            let mapped = adapter.map_message(env, body, None, &shared.limits);
-            shared.stats.mapped.fetch_add(1, Ordering::Relaxed);
-            let mapped = Arc::new(mapped?);
-            shared
-                .shelf
-                .keep(&route.adapter, env, body, &mapped, takers);
-            mapped
-        }
-    };
-    // Named in errors only: made when a route check runs, not for every input.
-    let step = || format!("route {}", route.name);
-    for m in canonical.iter() {
-        if route.strict_admin_codes {
-            lgsp_mapping::domain::refuse_legacy_admin_codes(&step(), &m.value)?;
-        }
-        if let Some(schema) = &route.validate {
-            shared
-                .adapters
-                .validate(schema, &m.value)
-                .map_err(|e| MapError::Field(e.into_field_error(&step())))?;
-        }
-    }
-    let mut out = Vec::with_capacity(canonical.len() * wanted.len());
-    for m in canonical.iter() {
-        for &t in wanted {
-            let target = &route.targets[t];
-            if let Some(when) = &target.when {
-                let mut found = Vec::new();
-                when.select(&m.value, &mut found);
-                if found
-                    .iter()
-                    .all(|v| v.is_null() || v.as_str().is_some_and(str::is_empty))
-                {
+        let mut out = Vec::with_capacity(canonical.len() * targets.len());
+        for m in canonical {
+            for &t in targets {
+                let target = &route.targets[t];
+                if let Some(when) = &target.when {
+                    let mut found = Vec::new();
+                    when.select(&m.value, &mut found);
+                    if found
+                        .iter()
+                        .all(|v| v.is_null() || v.as_str().is_some_and(str::is_empty))
+                    {
+                        continue;
+                    }
+                }
+                let Some((a, name)) = &target.map else {
+                    out.push((t, m.clone()));
                     continue;
+                };
+                let ad =
+                    shared
+                        .adapters
+                        .by_name
+                        .get(a)
+                        .ok_or_else(|| MapError::UnknownMapping {
+                            adapter: a.clone(),
+                            mapping: name.clone(),
+                            known: String::new(),
+                        })?;
+                let program = ad.program(name)?;
+                let mut child = input.envelope.clone();
+                child.message_id = m.message_id.clone();
+                if m.correlation_id.is_some() {
+                    child.correlation_id = m.correlation_id.clone();
                 }
-            }
-            match &target.map {
-                None => out.push((t, m.clone())),
-                Some((a, name)) => {
-                    let ad =
-                        shared
-                            .adapters
-                            .by_name
-                            .get(a)
-                            .ok_or_else(|| MapError::UnknownMapping {
-                                adapter: a.clone(),
-                                mapping: name.clone(),
-                                known: String::new(),
-                            })?;
-                    let program = ad.program(name)?;
-                    let mut child = env.clone();
-                    child.message_id = m.message_id.clone();
-                    if m.correlation_id.is_some() {
-                        child.correlation_id = m.correlation_id.clone();
+                // An outbound batch (one document per school of an allocation, say)
+                // gives its children ids derived from the canonical message's id.
+                let outputs = ad.run(program, &m.value, Format::Json, &child)?;
+                let many = outputs.len() > 1;
+                for (j, mut o) in outputs.into_iter().enumerate() {
+                    if many {
+                        o.message_id = lgsp_core::envelope::child_message_id(&m.message_id, j);
+                        o.correlation_id = Some(m.message_id.clone());
+                    } else {
+                        o.message_id = m.message_id.clone();
+                        o.correlation_id = m.correlation_id.clone();
                     }
-                    // An outbound batch (one document per school of an allocation, say)
-                    // gives its children ids derived from the canonical message's id.
-                    let outputs = ad.run(program, &m.value, Format::Json, &child)?;
-                    let many = outputs.len() > 1;
-                    for (j, mut o) in outputs.into_iter().enumerate() {
-                        if many {
-                            o.message_id = lgsp_core::envelope::child_message_id(&m.message_id, j);
-                            o.correlation_id = Some(m.message_id.clone());
-                        } else {
-                            o.message_id = m.message_id.clone();
-                            o.correlation_id = m.correlation_id.clone();
-                        }
-                        o.event = m.event.clone();
-                        o.index = m.index;
-                        out.push((t, o));
-                    }
+                    o.event = m.event.clone();
+                    o.index = m.index;
+                    out.push((t, o));
                 }
             }
         }
-    }
-    Ok(out)
+        Ok(out)
+    };
+    run().map_err(|e| cause(&e))
 }

@@ -14,6 +14,7 @@ use lapin::BasicProperties;
 use lapin::types::{AMQPValue, FieldTable};
 use lgsp_amqp::headers;
 use lgsp_amqp::names::Names;
+use lgsp_amqp::routes::{self, RouteTable};
 use sha2::{Digest, Sha256};
 
 use crate::fields;
@@ -30,8 +31,9 @@ pub struct Incoming<'a> {
     pub body: &'a [u8],
 }
 
-/// The record to store for `m`.
-pub fn classify(names: &Names, m: Incoming<'_>) -> NewFailure {
+/// The record to store for `m`. `routes` says which routes a message dead-lettered from
+/// an input queue was meant for.
+pub fn classify(names: &Names, routes: &RouteTable, m: Incoming<'_>) -> NewFailure {
     let h = m.properties.headers().as_ref();
     let message_id = match m.properties.message_id() {
         Some(id) if !id.as_str().is_empty() => id.as_str().to_owned(),
@@ -75,18 +77,12 @@ pub fn classify(names: &Names, m: Incoming<'_>) -> NewFailure {
         return f;
     }
 
+    f.targets = text(headers::TARGETS)
+        .map(|t| routes::list(&t))
+        .unwrap_or_default();
     if let Some(id) = text(headers::FAILURE_ID) {
         f.failure_id = id;
         f.route = text(headers::ROUTE);
-        f.targets = text(headers::TARGETS)
-            .map(|t| {
-                t.split(',')
-                    .map(str::trim)
-                    .filter(|s| !s.is_empty())
-                    .map(str::to_owned)
-                    .collect()
-            })
-            .unwrap_or_default();
         if let Some(x) = text(headers::ORIGINAL_EXCHANGE) {
             f.original_exchange = x;
         }
@@ -105,16 +101,27 @@ pub fn classify(names: &Names, m: Incoming<'_>) -> NewFailure {
     f.error_kind = "poison".into();
     match death(h) {
         Some(d) => {
-            f.route = d
-                .queue
-                .strip_prefix(&format!("{}.route.", names.prefix))
-                .map(str::to_owned);
-            if let Some(x) = d.exchange.clone() {
+            // A retry came back through the default exchange: its headers keep where it
+            // was first published.
+            if let Some(x) = text(headers::ORIGINAL_EXCHANGE).or(d.exchange.clone()) {
                 f.original_exchange = x;
             }
-            if let Some(x) = d.routing_key.clone() {
+            if let Some(x) = text(headers::ORIGINAL_ROUTING_KEY).or(d.routing_key.clone()) {
                 f.original_routing_key = x;
             }
+            // The routes it was meant for: those of the targets a retry still had to
+            // reach, or every route of the queue's adapter that binds its key.
+            let mut missed: Vec<String> = f
+                .targets
+                .iter()
+                .filter_map(|t| routes::split(t).0.map(str::to_owned))
+                .collect();
+            if missed.is_empty() {
+                missed = routes.routes_of_queue(names, &d.queue, &f.original_routing_key);
+            }
+            missed.sort();
+            missed.dedup();
+            f.route = (!missed.is_empty()).then(|| missed.join(","));
             let deliveries = h
                 .and_then(|t| t.inner().get("x-delivery-count"))
                 .and_then(headers::value_text)
@@ -221,6 +228,20 @@ mod tests {
 
     use super::*;
 
+    use lgsp_amqp::routes::RouteEntry;
+
+    fn table() -> RouteTable {
+        let e = |name: &str, binding: &str| RouteEntry {
+            name: name.into(),
+            binding: binding.into(),
+            adapter: "bizreg".into(),
+        };
+        RouteTable::new(vec![
+            e("bizreg-canonical", "bizreg.#"),
+            e("bizreg-registered", "bizreg.enterprise.registered"),
+        ])
+    }
+
     fn props(h: FieldTable) -> BasicProperties {
         BasicProperties::default()
             .with_message_id("m-1".into())
@@ -243,6 +264,7 @@ mod tests {
         let p = props(h);
         let f = classify(
             &Names::new("lgsp"),
+            &table(),
             Incoming {
                 queue: "lgsp.failed",
                 exchange: "lgsp.failed",
@@ -265,7 +287,7 @@ mod tests {
         let mut d = FieldTable::default();
         d.insert(
             ShortString::from("queue"),
-            AMQPValue::LongString("lgsp.route.bizreg".into()),
+            AMQPValue::LongString("lgsp.in.bizreg".into()),
         );
         d.insert(
             ShortString::from("reason"),
@@ -283,7 +305,7 @@ mod tests {
         d.insert(
             ShortString::from("routing-keys"),
             AMQPValue::FieldArray(FieldArray::from(vec![AMQPValue::LongString(
-                "bizreg.x.y".into(),
+                "bizreg.enterprise.registered".into(),
             )])),
         );
         let mut h = FieldTable::default();
@@ -296,19 +318,71 @@ mod tests {
         let m = Incoming {
             queue: "lgsp.failed",
             exchange: "lgsp.failed",
-            routing_key: "bizreg.x.y",
+            routing_key: "bizreg.enterprise.registered",
             properties: &p,
             body: b"{}",
         };
-        let f = classify(&Names::new("lgsp"), m);
+        let f = classify(&Names::new("lgsp"), &table(), m);
         assert_eq!(f.error_kind, "poison");
         assert_eq!(f.error_code, "poison.delivery_limit");
-        assert_eq!(f.route.as_deref(), Some("bizreg"));
+        // Every route of the queue's adapter that binds the key missed it.
+        assert_eq!(
+            f.route.as_deref(),
+            Some("bizreg-canonical,bizreg-registered")
+        );
         assert_eq!(f.attempts, 4);
-        assert_eq!(f.original_routing_key, "bizreg.x.y");
+        assert_eq!(f.original_routing_key, "bizreg.enterprise.registered");
         assert_eq!(f.failed_at, 1_700_000_000_000);
-        assert!(f.error.contains("lgsp.route.bizreg"), "{}", f.error);
-        assert_eq!(classify(&Names::new("lgsp"), m).failure_id, f.failure_id);
+        assert!(f.error.contains("lgsp.in.bizreg"), "{}", f.error);
+        assert_eq!(
+            classify(&Names::new("lgsp"), &table(), m).failure_id,
+            f.failure_id
+        );
+    }
+
+    #[test]
+    fn a_poisoned_retry_names_the_routes_of_its_targets_and_its_first_key() {
+        let mut d = FieldTable::default();
+        d.insert(
+            ShortString::from("queue"),
+            AMQPValue::LongString("lgsp.in.bizreg".into()),
+        );
+        d.insert(
+            ShortString::from("reason"),
+            AMQPValue::LongString("delivery_limit".into()),
+        );
+        d.insert(
+            ShortString::from("exchange"),
+            AMQPValue::LongString("".into()),
+        );
+        let mut h = FieldTable::default();
+        h.insert(
+            "x-death".into(),
+            AMQPValue::FieldArray(FieldArray::from(vec![AMQPValue::FieldTable(d)])),
+        );
+        headers::set(&mut h, headers::TARGETS, "bizreg-registered/app:tax");
+        headers::set(&mut h, headers::ORIGINAL_EXCHANGE, "lgsp.in");
+        headers::set(
+            &mut h,
+            headers::ORIGINAL_ROUTING_KEY,
+            "bizreg.enterprise.registered",
+        );
+        let p = props(h);
+        let f = classify(
+            &Names::new("lgsp"),
+            &table(),
+            Incoming {
+                queue: "lgsp.failed",
+                exchange: "lgsp.failed",
+                routing_key: "lgsp.in.bizreg",
+                properties: &p,
+                body: b"{}",
+            },
+        );
+        assert_eq!(f.route.as_deref(), Some("bizreg-registered"));
+        assert_eq!(f.targets, ["bizreg-registered/app:tax"]);
+        assert_eq!(f.original_exchange, "lgsp.in");
+        assert_eq!(f.original_routing_key, "bizreg.enterprise.registered");
     }
 
     #[test]
@@ -322,10 +396,11 @@ mod tests {
             body,
         };
         let n = Names::new("lgsp");
-        let a = classify(&n, m(b"a"));
+        let t = table();
+        let a = classify(&n, &t, m(b"a"));
         assert_eq!(a.error_kind, "unroutable");
         assert_eq!(a.route, None);
-        assert_eq!(a.failure_id, classify(&n, m(b"a")).failure_id);
-        assert_ne!(a.failure_id, classify(&n, m(b"b")).failure_id);
+        assert_eq!(a.failure_id, classify(&n, &t, m(b"a")).failure_id);
+        assert_ne!(a.failure_id, classify(&n, &t, m(b"b")).failure_id);
     }
 }

@@ -35,6 +35,8 @@ pub struct IngestStats {
 pub struct Ingestor {
     pub store: Arc<Store>,
     pub names: Names,
+    /// Which routes a message dead-lettered from an input queue was meant for.
+    pub routes: lgsp_amqp::routes::RouteTable,
     pub broker_url: SecretUrl,
     pub prefetch: u16,
     pub stats: Arc<IngestStats>,
@@ -203,6 +205,7 @@ impl Ingestor {
             .map(|(q, d)| {
                 classify(
                     &self.names,
+                    &self.routes,
                     Incoming {
                         queue: q,
                         exchange: d.exchange.as_str(),

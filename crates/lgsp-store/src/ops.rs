@@ -10,8 +10,8 @@ use crate::failpoint;
 use crate::record::{Failure, Filter, Status, now_ms, rfc3339};
 use crate::store::{Param, Store, StoreError, append_audit, bind_all, filter_sql, on_pool};
 
-/// Failures of one cause: route, error kind and error code (the stable id of the
-/// error's template, not its text).
+/// Failures of one cause: the routes they cost, error kind and error code (the stable
+/// id of the error's template, not its text).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Group {
     /// Stable id of the group, for the command line (`--group`): derived from route,
@@ -97,6 +97,7 @@ impl Store {
         Ok(groups.into_iter().find(|g| g.key == key).map(|g| Filter {
             no_route: g.route.is_none(),
             route: g.route,
+            exact_route: true,
             kind: Some(g.error_kind),
             code: Some(g.error_code),
             status: Some(Status::Failed),

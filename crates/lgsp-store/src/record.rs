@@ -40,9 +40,11 @@ pub struct NewFailure {
     /// `lgsp-failure-id`, or one derived deterministically from the message.
     pub failure_id: String,
     pub message_id: String,
-    /// The route the message failed on; `None` for unroutable messages.
+    /// The routes the message failed on, comma-separated (`lgsp-route`); `None` for
+    /// unroutable messages.
     pub route: Option<String>,
-    /// Targets still to deliver (`lgsp-targets`); empty: all of the route's.
+    /// Targets still to deliver (`lgsp-targets`, qualified by their route); empty: all
+    /// of the routes'.
     pub targets: Vec<String>,
     pub original_exchange: String,
     pub original_routing_key: String,
@@ -131,7 +133,10 @@ pub struct Replay {
 /// What a list shows. Every field narrows it; `None` does not.
 #[derive(Debug, Clone, Default)]
 pub struct Filter {
+    /// Records that cost this route (among others).
     pub route: Option<String>,
+    /// `route` is a record's whole list of routes (a group), not one of them.
+    pub exact_route: bool,
     /// Only records without a route (unroutable); `route` is then ignored.
     pub no_route: bool,
     pub kind: Option<String>,

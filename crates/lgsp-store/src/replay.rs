@@ -1,8 +1,10 @@
-//! Replay one stored message: republish it to its route's queue through the default
-//! exchange (routing key = the queue's name), so it reaches exactly that route and not
-//! every route bound to its routing key. Same `message_id`, `lgsp-replay-of`, attempt
-//! count reset, `lgsp-targets` = the targets still to deliver. The record becomes
-//! `replayed` only after the broker confirmed the publish.
+//! Replay one stored message: republish it to the input queue of its routes' adapter
+//! through the default exchange (routing key = the queue's name), so it reaches exactly
+//! those routes and not every queue bound to its routing key. Same `message_id`,
+//! `lgsp-replay-of`, attempt count reset, `lgsp-targets` = the targets still to deliver
+//! (qualified by their route), `lgsp-original-exchange` and `-routing-key` = where it was
+//! first published. The record becomes `replayed` only after the broker confirmed the
+//! publish.
 //!
 //! An unroutable message has no route: it is republished to its original exchange and
 //! routing key, where a route added since may now bind it.
@@ -11,6 +13,7 @@ use lapin::Connection;
 use lgsp_amqp::headers;
 use lgsp_amqp::names::Names;
 use lgsp_amqp::publish::{PublishError, Publisher};
+use lgsp_amqp::routes::{self, RouteTable};
 use lgsp_core::config::SecretUrl;
 use serde::Serialize;
 use tokio::sync::Mutex;
@@ -55,6 +58,10 @@ pub enum ReplayError {
     NotReplayable { id: i64, status: &'static str },
     #[error(transparent)]
     Store(#[from] StoreError),
+    #[error(
+        "failed message {id} was meant for route(s) {routes}, none of which is configured any more; add the route back (or a route of the same adapter under that name), or discard the message"
+    )]
+    RouteGone { id: i64, routes: String },
     #[error("cannot reach RabbitMQ to replay: {0}")]
     Broker(String),
     #[error("the broker did not take the replay: {0}")]
@@ -86,6 +93,7 @@ pub struct Replayed {
 pub struct Replayer {
     url: SecretUrl,
     names: Names,
+    routes: RouteTable,
     link: Mutex<Option<(Connection, Publisher)>>,
     /// When the next bulk batch may start (the pace).
     next_slot: Mutex<tokio::time::Instant>,
@@ -102,10 +110,11 @@ impl std::fmt::Debug for Replayer {
 }
 
 impl Replayer {
-    pub fn new(url: SecretUrl, names: Names) -> Replayer {
+    pub fn new(url: SecretUrl, names: Names, routes: RouteTable) -> Replayer {
         Replayer {
             url,
             names,
+            routes,
             link: Mutex::new(None),
             next_slot: Mutex::new(tokio::time::Instant::now()),
             one_at_a_time: Mutex::new(()),
@@ -132,11 +141,35 @@ impl Replayer {
 
     /// Where a record goes and with which properties (headers rebuilt as the module
     /// doc says).
-    fn prepare(&self, f: &Failure) -> (String, String, lapin::BasicProperties) {
-        let (exchange, routing_key) = match &f.summary.route {
-            Some(route) => (String::new(), self.names.route_queue(route)),
-            None => (f.original_exchange.clone(), f.original_routing_key.clone()),
+    fn prepare(&self, f: &Failure) -> Result<Prepared, ReplayError> {
+        let listed = f
+            .summary
+            .route
+            .as_deref()
+            .map(routes::list)
+            .unwrap_or_default();
+        let (exchange, routing_key) = if listed.is_empty() {
+            (f.original_exchange.clone(), f.original_routing_key.clone())
+        } else {
+            let adapter = listed
+                .iter()
+                .find_map(|r| self.routes.get(r))
+                .map(|r| r.adapter.clone())
+                .ok_or_else(|| ReplayError::RouteGone {
+                    id: f.id,
+                    routes: listed.join(","),
+                })?;
+            (String::new(), self.names.input_queue(&adapter))
         };
+        // Ids stored before they named their route belong to the record's one route.
+        let targets: Vec<String> = f
+            .targets
+            .iter()
+            .map(|t| match (routes::split(t), listed.as_slice()) {
+                ((None, target), [route]) => routes::qualify(route, target),
+                _ => t.clone(),
+            })
+            .collect();
         let h = fields::json_to_table(&f.headers);
         let mut kept = lapin::types::FieldTable::default();
         for (k, v) in h.inner() {
@@ -146,13 +179,31 @@ impl Replayer {
         }
         headers::set(&mut kept, headers::REPLAY_OF, f.summary.failure_id.as_str());
         headers::set_int(&mut kept, headers::ATTEMPT, 0);
-        if !f.targets.is_empty() {
-            headers::set(&mut kept, headers::TARGETS, f.targets.join(","));
+        if !listed.is_empty() {
+            headers::set(&mut kept, headers::ROUTE, listed.join(","));
+            headers::set(
+                &mut kept,
+                headers::ORIGINAL_EXCHANGE,
+                f.original_exchange.as_str(),
+            );
+            headers::set(
+                &mut kept,
+                headers::ORIGINAL_ROUTING_KEY,
+                f.original_routing_key.as_str(),
+            );
+        }
+        if !targets.is_empty() {
+            headers::set(&mut kept, headers::TARGETS, targets.join(","));
         }
         let props = fields::replay_properties(&f.properties)
             .with_message_id(f.summary.message_id.as_str().into())
             .with_headers(kept);
-        (exchange, routing_key, props)
+        Ok(Prepared {
+            exchange,
+            routing_key,
+            targets,
+            props,
+        })
     }
 
     /// Wait for the pace: `n` messages at `rate` per second, shared by every bulk
@@ -199,7 +250,12 @@ impl Replayer {
                 status: f.summary.status.as_str(),
             });
         }
-        let (exchange, routing_key, props) = self.prepare(&f);
+        let Prepared {
+            exchange,
+            routing_key,
+            targets,
+            props,
+        } = self.prepare(&f)?;
         let sent = body.as_deref().unwrap_or(&f.body);
         let publisher = self.publisher().await?;
         if let Err(e) = publisher
@@ -217,7 +273,7 @@ impl Replayer {
             actor: actor.to_owned(),
             exchange: exchange.clone(),
             routing_key: routing_key.clone(),
-            targets: f.targets.clone(),
+            targets: targets.clone(),
             edited: body.is_some(),
             edited_body: body,
             note: note.to_owned(),
@@ -235,7 +291,7 @@ impl Replayer {
             replay_of: f.summary.failure_id,
             exchange,
             routing_key,
-            targets: f.targets,
+            targets,
             edited: replay.edited,
             status: Status::Replayed,
         })
@@ -267,13 +323,28 @@ impl Replayer {
         let publisher = self.publisher().await?;
         let mut pending = Vec::with_capacity(records.len());
         let mut broken = None;
+        let mut refused = Vec::new();
         for f in &records {
-            let (exchange, routing_key, props) = self.prepare(f);
+            let Prepared {
+                exchange,
+                routing_key,
+                targets,
+                props,
+            } = match self.prepare(f) {
+                Ok(p) => p,
+                Err(e) => {
+                    refused.push(Refused {
+                        id: f.id,
+                        error: e.to_string(),
+                    });
+                    continue;
+                }
+            };
             match publisher
                 .publish(&exchange, &routing_key, &f.body, props)
                 .await
             {
-                Ok(p) => pending.push((f, exchange, routing_key, p)),
+                Ok(p) => pending.push((f, exchange, routing_key, targets, p)),
                 Err(e) => {
                     broken = Some(e.to_string());
                     break;
@@ -281,8 +352,7 @@ impl Replayer {
             }
         }
         let mut confirmed = Vec::with_capacity(pending.len());
-        let mut refused = Vec::new();
-        for (f, exchange, routing_key, p) in pending {
+        for (f, exchange, routing_key, targets, p) in pending {
             match p.wait().await {
                 Ok(()) => confirmed.push((
                     f.id,
@@ -291,7 +361,7 @@ impl Replayer {
                         actor: actor.to_owned(),
                         exchange,
                         routing_key,
-                        targets: f.targets.clone(),
+                        targets,
                         ..Replay::default()
                     },
                     None,
@@ -330,6 +400,14 @@ impl Replayer {
     }
 }
 
+/// Where a replay goes, and as what.
+struct Prepared {
+    exchange: String,
+    routing_key: String,
+    targets: Vec<String>,
+    props: lapin::BasicProperties,
+}
+
 /// A record the broker did not take in a bulk batch (it stays `failed`).
 #[derive(Debug, Clone, Serialize)]
 pub struct Refused {
@@ -357,6 +435,7 @@ mod tests {
         let r = Replayer::new(
             SecretUrl::new("amqp://guest:guest@127.0.0.1:1/%2f"),
             Names::new("lgsp"),
+            RouteTable::default(),
         );
         let t0 = std::time::Instant::now();
         // 20 messages at 100/s: the first batch at once, each next one 200 ms later.

@@ -178,7 +178,17 @@ pub(crate) fn filter_sql(filter: &Filter, sql: &mut String, params: &mut Vec<Par
     if filter.no_route {
         sql.push_str(" AND route IS NULL");
     } else if let Some(r) = &filter.route {
-        add(sql, " AND route = ?", Param::Text(r.clone()));
+        if filter.exact_route {
+            add(sql, " AND route = ?", Param::Text(r.clone()));
+        } else {
+            // `route` lists every route a failure cost, comma-separated.
+            let pattern = format!("%,{},%", like_escape(r));
+            add(
+                sql,
+                " AND (',' || route || ',') LIKE ? ESCAPE '\\'",
+                Param::Text(pattern),
+            );
+        }
     }
     if let Some(k) = &filter.kind {
         add(sql, " AND error_kind = ?", Param::Text(k.clone()));

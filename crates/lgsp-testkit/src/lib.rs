@@ -262,6 +262,17 @@ impl Amqp {
             .with_message_id(message_id.into())
             .with_type(key.into())
             .with_delivery_mode(2);
+        self.publish_with(exchange, key, props, body).await;
+    }
+
+    /// Publish with exactly `props` (e.g. without a `type`), confirmed.
+    pub async fn publish_with(
+        &self,
+        exchange: &str,
+        key: &str,
+        props: BasicProperties,
+        body: &[u8],
+    ) {
         let confirm = self
             .channel
             .basic_publish(

@@ -291,7 +291,8 @@ pub enum TokenRole {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RouteConfig {
-    /// Route name: `[a-z0-9_-]+`; the queue is `<prefix>.route.<name>`.
+    /// Route name: `[a-z0-9_-]+`; it qualifies the ids of its targets (`<name>/app:tax`).
+    /// Routes of one adapter share its input queue `<prefix>.in.<adapter>`.
     pub name: String,
     /// What the route consumes.
     pub from: FromConfig,
