@@ -2,15 +2,22 @@
 //! declared idempotently at start, a publisher with confirms and a bounded window, and
 //! consumers with manual acknowledgements.
 //!
+//! - [`broker`]: the nodes, connecting with failover, the reconnecting session loop,
+//!   consumer set-up.
 //! - [`names`]: exchange and queue names from the prefix.
 //! - [`topology`]: declare everything a configuration needs; explain refused redeclares.
 //! - [`publish`]: confirmed, persistent, mandatory publishing; unroutable is an error.
+//! - [`inbound`]: an input read once (original key, attempt, targets, envelope).
+//! - [`memory`]: an in-memory publisher behind the same seam, for tests.
 //! - [`headers`]: reading and writing `lgsp-` headers.
 //! - [`topic`]: topic bindings matched as the broker matches them.
 //! - [`routes`]: which routes an input queue serves; route-qualified target ids.
 
+pub mod broker;
 pub mod guard;
 pub mod headers;
+pub mod inbound;
+pub mod memory;
 pub mod names;
 pub mod publish;
 pub mod reconnect;
@@ -46,6 +53,8 @@ pub enum TransportError {
         "queue {queue} exists with different settings ({detail}); the broker refused to redeclare it. Drain and delete the queue (rabbitmqctl delete_queue {queue}) or change the configuration to match"
     )]
     Inequivalent { queue: String, detail: String },
+    #[error("the broker cancelled the consumer of queue {queue} (was it deleted?)")]
+    Cancelled { queue: String },
     #[error(
         "route {route}: target exchange `{exchange}` does not exist; declare it on the broker or fix the route's `to`"
     )]
@@ -53,6 +62,21 @@ pub enum TransportError {
 }
 
 impl TransportError {
+    /// Whether reconnecting may help: decided on the error's type and, for the broker's
+    /// own refusals, on the AMQP reply code.
+    pub fn recovery(&self) -> reconnect::Recovery {
+        use reconnect::Recovery;
+        match self {
+            TransportError::Connect { source, .. } | TransportError::Broker { source, .. } => {
+                reconnect::recovery(source)
+            }
+            TransportError::Cancelled { .. } => Recovery::Retry,
+            TransportError::NoAddress
+            | TransportError::Inequivalent { .. }
+            | TransportError::MissingExchange { .. } => Recovery::Fatal,
+        }
+    }
+
     pub(crate) fn broker(what: impl Into<String>, source: lapin::Error) -> Self {
         TransportError::Broker {
             what: what.into(),
@@ -70,19 +94,4 @@ pub async fn connect(url: &SecretUrl, name: &str) -> Result<Connection, Transpor
             url: url.redacted(),
             source,
         })
-}
-
-/// Connect to the first reachable of `urls` (the nodes of one cluster), in order.
-pub async fn connect_any(
-    urls: &[SecretUrl],
-    name: &str,
-) -> Result<(Connection, usize), TransportError> {
-    let mut last = None;
-    for (i, url) in urls.iter().enumerate() {
-        match connect(url, name).await {
-            Ok(c) => return Ok((c, i)),
-            Err(e) => last = Some(e),
-        }
-    }
-    Err(last.unwrap_or(TransportError::NoAddress))
 }

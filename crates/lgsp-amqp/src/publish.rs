@@ -43,6 +43,44 @@ impl PublishError {
     }
 }
 
+/// What publishes for the router: the broker's confirmed [`Publisher`], or in tests
+/// [`crate::memory::MemoryPublisher`]. A publish returns once the message is handed
+/// over; its [`Confirm`] resolves with the broker's answer.
+pub trait Publish: Send + Sync + 'static {
+    type Pending: Confirm;
+    fn publish(
+        &self,
+        exchange: &str,
+        routing_key: &str,
+        body: &[u8],
+        properties: BasicProperties,
+    ) -> impl Future<Output = Result<Self::Pending, PublishError>> + Send;
+}
+
+/// A publish awaiting the broker's answer.
+pub trait Confirm: Send + 'static {
+    fn wait(self) -> impl Future<Output = Result<(), PublishError>> + Send;
+}
+
+impl Publish for Publisher {
+    type Pending = Pending;
+    fn publish(
+        &self,
+        exchange: &str,
+        routing_key: &str,
+        body: &[u8],
+        properties: BasicProperties,
+    ) -> impl Future<Output = Result<Pending, PublishError>> + Send {
+        Publisher::publish(self, exchange, routing_key, body, properties)
+    }
+}
+
+impl Confirm for Pending {
+    fn wait(self) -> impl Future<Output = Result<(), PublishError>> + Send {
+        Pending::wait(self)
+    }
+}
+
 /// A channel in confirm mode with a bounded window of unconfirmed publishes.
 #[derive(Clone)]
 pub struct Publisher {

@@ -48,19 +48,24 @@ pub enum Recovery {
     Fatal,
 }
 
-/// Classify an error by its text (lapin reports AMQP reply codes in it).
-pub fn classify(error: &str) -> Recovery {
-    const FATAL: [&str; 5] = [
-        "ACCESS_REFUSED",
-        "PRECONDITION_FAILED",
-        "NOT_ALLOWED",
-        "inequivalent",
-        "does not exist; declare it",
-    ];
-    if FATAL.iter().any(|f| error.contains(f)) {
-        Recovery::Fatal
-    } else {
-        Recovery::Retry
+/// What to do about an error of the AMQP client. The broker's refusals that retrying
+/// cannot change — wrong credentials or permissions (403), a redeclare with other
+/// arguments (406), a vhost that does not exist or is not allowed (530, 402) — are
+/// fatal; everything else (network, a restart, a closed connection or channel, a queue
+/// not declared yet) is worth a reconnect.
+pub fn recovery(e: &lapin::Error) -> Recovery {
+    use lapin::ErrorKind;
+    use lapin::protocol::{AMQPErrorKind, AMQPHardError, AMQPSoftError};
+    match e.kind() {
+        ErrorKind::ProtocolError(amqp) => match amqp.kind() {
+            AMQPErrorKind::Soft(AMQPSoftError::ACCESSREFUSED)
+            | AMQPErrorKind::Soft(AMQPSoftError::PRECONDITIONFAILED)
+            | AMQPErrorKind::Hard(AMQPHardError::NOTALLOWED)
+            | AMQPErrorKind::Hard(AMQPHardError::INVALIDPATH) => Recovery::Fatal,
+            _ => Recovery::Retry,
+        },
+        ErrorKind::InvalidProtocolVersion(_) | ErrorKind::AuthProviderError(_) => Recovery::Fatal,
+        _ => Recovery::Retry,
     }
 }
 
@@ -78,27 +83,34 @@ mod tests {
     }
 
     #[test]
-    fn access_and_contradictions_are_fatal_network_trouble_is_not() {
-        assert_eq!(
-            classify("ACCESS_REFUSED - Login was refused"),
-            Recovery::Fatal
-        );
-        assert_eq!(
-            classify(
-                "queue x exists with different settings (PRECONDITION_FAILED - inequivalent arg)"
-            ),
-            Recovery::Fatal
-        );
-        assert_eq!(
-            classify("IO error: Connection refused (os error 111)"),
-            Recovery::Retry
-        );
-        assert_eq!(
-            classify(
-                "connection closed by server: CONNECTION_FORCED - broker forced connection closure"
-            ),
-            Recovery::Retry
-        );
-        assert_eq!(classify("invalid channel state: Closed"), Recovery::Retry);
+    fn refusals_retrying_cannot_change_are_fatal_network_trouble_is_not() {
+        use lapin::protocol::{AMQPError, AMQPErrorKind, AMQPHardError, AMQPSoftError};
+        let amqp = |k: AMQPErrorKind| {
+            lapin::Error::from(lapin::ErrorKind::ProtocolError(AMQPError::new(
+                k,
+                "refused".into(),
+            )))
+        };
+        for fatal in [
+            AMQPErrorKind::Soft(AMQPSoftError::ACCESSREFUSED),
+            AMQPErrorKind::Soft(AMQPSoftError::PRECONDITIONFAILED),
+            AMQPErrorKind::Hard(AMQPHardError::NOTALLOWED),
+        ] {
+            assert_eq!(recovery(&amqp(fatal.clone())), Recovery::Fatal, "{fatal:?}");
+        }
+        for retry in [
+            AMQPErrorKind::Hard(AMQPHardError::CONNECTIONFORCED),
+            AMQPErrorKind::Soft(AMQPSoftError::NOTFOUND),
+            AMQPErrorKind::Soft(AMQPSoftError::RESOURCELOCKED),
+        ] {
+            assert_eq!(recovery(&amqp(retry.clone())), Recovery::Retry, "{retry:?}");
+        }
+        let io = lapin::Error::from(std::io::Error::from(std::io::ErrorKind::ConnectionRefused));
+        assert_eq!(recovery(&io), Recovery::Retry);
+        let closed = lapin::Error::from(lapin::ErrorKind::InvalidChannelState(
+            lapin::ChannelState::Closed,
+            "closed",
+        ));
+        assert_eq!(recovery(&closed), Recovery::Retry);
     }
 }

@@ -81,7 +81,7 @@ struct Figures {
     p99: Duration,
 }
 
-pub fn run(args: &BenchArgs) -> u8 {
+pub async fn run(args: &BenchArgs) -> u8 {
     crate::logging::init();
     let Some(loaded) = load(&args.config.config) else {
         return exit::USAGE;
@@ -110,23 +110,10 @@ pub fn run(args: &BenchArgs) -> u8 {
         return exit::USAGE;
     }
     let routes = binding;
-    let rt = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
     {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return exit::FAILED;
-        }
-    };
-    rt.block_on(async move {
-        let conn = match lgsp_amqp::connect(&config.broker.url, "lgsp bench").await {
+        let conn = match crate::connect(&config.broker, "lgsp bench").await {
             Ok(c) => c,
-            Err(e) => {
-                eprintln!("error: {e}");
-                return exit::UNREACHABLE;
-            }
+            Err(code) => return code,
         };
         let tag = uuid::Uuid::new_v4().simple().to_string()[..8].to_owned();
         println!(
@@ -171,7 +158,7 @@ pub fn run(args: &BenchArgs) -> u8 {
         }
         let _ = tokio::time::timeout(CLOSE_WAIT, conn.close(200, "done".into())).await;
         code
-    })
+    }
 }
 
 /// Print the header, run the pairs and print the figures; the exit code.

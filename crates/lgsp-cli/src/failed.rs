@@ -256,18 +256,8 @@ impl Client {
     }
 }
 
-pub fn run(cmd: &FailedCommand) -> u8 {
-    let rt = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return exit::FAILED;
-        }
-    };
-    match rt.block_on(run_async(cmd)) {
+pub async fn run(cmd: &FailedCommand) -> u8 {
+    match run_async(cmd).await {
         Ok(()) => exit::OK,
         Err(Failure(code, msg)) => {
             eprintln!("error: {msg}");

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
+use lgsp_amqp::broker::Broker;
 use lgsp_amqp::names::Names;
 use lgsp_amqp::routes::RouteTable;
 use lgsp_core::config::Config;
@@ -21,7 +22,9 @@ use tracing::{info, warn};
 pub struct FailedStore {
     pub admin: Arc<Admin>,
     pub store_ok: Arc<AtomicBool>,
-    pub ingestor: tokio::task::JoinHandle<()>,
+    /// Ends `false` when the ingestor stopped on what reconnecting cannot fix (it then
+    /// stops the whole process: failures could no longer be kept).
+    pub ingestor: tokio::task::JoinHandle<bool>,
     pub retention: tokio::task::JoinHandle<()>,
 }
 
@@ -32,6 +35,7 @@ pub fn start(
     config_path: &Path,
     topology_declared: Arc<AtomicBool>,
     shutdown: CancellationToken,
+    on_fatal: CancellationToken,
 ) -> Result<FailedStore, String> {
     let base = config_path.parent().unwrap_or(Path::new("."));
     let url = lgsp_store::store::resolve_url(&config.store.url, base);
@@ -43,12 +47,22 @@ pub fn start(
         store: store.clone(),
         names: names.clone(),
         routes: RouteTable::from_config(config),
-        broker_url: config.broker.url.clone(),
+        broker: Broker::from_config(&config.broker),
         prefetch: config.broker.prefetch,
         stats: stats.clone(),
         topology_declared: Some(topology_declared),
     };
-    let ingestor = tokio::spawn(ingestor.run(shutdown.clone()));
+    let ingestor = {
+        let shutdown = shutdown.clone();
+        tokio::spawn(async move {
+            let ended = ingestor.run(shutdown).await;
+            if let Err(e) = &ended {
+                tracing::error!("the failed-message ingestor stopped: {e}");
+                on_fatal.cancel();
+            }
+            ended.is_ok()
+        })
+    };
     let retention = tokio::spawn(purge_loop(
         store.clone(),
         config.store.retention.get(),
@@ -58,7 +72,7 @@ pub fn start(
     let admin = Arc::new(Admin {
         store,
         replayer: Arc::new(Replayer::new(
-            config.broker.url.clone(),
+            Broker::from_config(&config.broker),
             names,
             RouteTable::from_config(config),
         )),

@@ -83,11 +83,48 @@ fn main() -> ExitCode {
         Command::Check { config } => check::run(&config.config),
         Command::Map(args) => map::run(&args),
         Command::Test(args) => test::run(&args),
-        Command::Run(args) => run::run(&args),
-        Command::Publish(args) => publish::run(&args),
-        Command::Watch(args) => watch::run(&args),
-        Command::Bench(args) => bench::run(&args),
-        Command::Failed(cmd) => failed::run(&cmd),
+        // The one runtime of the process, for the commands that talk to the network.
+        command => match tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+        {
+            Ok(rt) => rt.block_on(async {
+                match command {
+                    Command::Run(args) => run::run(&args).await,
+                    Command::Publish(args) => publish::run(&args).await,
+                    Command::Watch(args) => watch::run(&args).await,
+                    Command::Bench(args) => bench::run(&args).await,
+                    Command::Failed(cmd) => failed::run(&cmd).await,
+                    Command::Check { .. } | Command::Map(_) | Command::Test(_) => exit::USAGE,
+                }
+            }),
+            Err(e) => {
+                eprintln!("error: cannot start the async runtime: {e}");
+                exit::FAILED
+            }
+        },
     };
     ExitCode::from(code)
+}
+
+/// Connect to the configured broker (`broker.urls`, or `broker.url`) for a command; on
+/// failure print why and give the exit code: 3 unreachable, 2 refused (credentials,
+/// vhost: a configuration problem).
+pub(crate) async fn connect(
+    broker: &lgsp_core::config::BrokerConfig,
+    name: &str,
+) -> Result<lapin::Connection, u8> {
+    match lgsp_amqp::broker::Broker::from_config(broker)
+        .connect(name)
+        .await
+    {
+        Ok(c) => Ok(c),
+        Err(e) => {
+            eprintln!("error: {e}");
+            Err(match e.recovery() {
+                lgsp_amqp::reconnect::Recovery::Retry => exit::UNREACHABLE,
+                lgsp_amqp::reconnect::Recovery::Fatal => exit::USAGE,
+            })
+        }
+    }
 }

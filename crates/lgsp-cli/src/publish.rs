@@ -31,7 +31,7 @@ pub struct PublishArgs {
     files: Vec<PathBuf>,
 }
 
-pub fn run(args: &PublishArgs) -> u8 {
+pub async fn run(args: &PublishArgs) -> u8 {
     crate::logging::init();
     if args.message_id.is_some() && args.files.len() > 1 {
         eprintln!("error: --message-id applies to one file; give one file or drop --message-id");
@@ -50,24 +50,11 @@ pub fn run(args: &PublishArgs) -> u8 {
             }
         }
     }
-    let rt = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return exit::FAILED;
-        }
-    };
     let broker = &loaded.config.config.broker;
-    rt.block_on(async {
-        let conn = match lgsp_amqp::connect(&broker.url, "lgsp publish").await {
+    {
+        let conn = match crate::connect(broker, "lgsp publish").await {
             Ok(c) => c,
-            Err(e) => {
-                eprintln!("error: {e}");
-                return exit::UNREACHABLE;
-            }
+            Err(code) => return code,
         };
         let publisher = match Publisher::open(&conn, 64).await {
             Ok(p) => p,
@@ -116,5 +103,5 @@ pub fn run(args: &PublishArgs) -> u8 {
         }
         let _ = conn.close(200, "done".into()).await;
         code
-    })
+    }
 }

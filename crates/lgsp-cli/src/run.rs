@@ -4,7 +4,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use lgsp_amqp::reconnect::{Backoff, Recovery, classify};
+use lgsp_amqp::broker::{Reconnect, SessionEnd};
+use lgsp_amqp::reconnect::Recovery;
 use lgsp_http::AppState;
 use lgsp_router::Router;
 use tokio_util::sync::CancellationToken;
@@ -29,22 +30,12 @@ fn parse_duration(s: &str) -> Result<Duration, String> {
     s.parse::<lgsp_core::config::Duration>().map(|d| d.get())
 }
 
-pub fn run(args: &RunArgs) -> u8 {
+pub async fn run(args: &RunArgs) -> u8 {
     crate::logging::init();
     let Some(loaded) = load(&args.config.config) else {
         return exit::USAGE;
     };
-    let rt = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            error!(error = %e, "cannot start the async runtime");
-            return exit::FAILED;
-        }
-    };
-    rt.block_on(run_async(args, loaded))
+    run_async(args, loaded).await
 }
 
 async fn run_async(args: &RunArgs, loaded: crate::load::Loaded) -> u8 {
@@ -58,12 +49,17 @@ async fn run_async(args: &RunArgs, loaded: crate::load::Loaded) -> u8 {
             return exit::USAGE;
         }
     };
+    // Shutdown is ordered: the signal stops intake and the router drains; then the
+    // ingestor stops (it stores what the drain sent to the failed path); then HTTP.
     let shutdown = CancellationToken::new();
+    let ingest_stop = CancellationToken::new();
+    let http_stop = CancellationToken::new();
     spawn_signal_handler(shutdown.clone());
     let failed = match crate::failed_store::start(
         &config,
         &config_path,
         router.ready.clone(),
+        ingest_stop.clone(),
         shutdown.clone(),
     ) {
         Ok(f) => f,
@@ -77,7 +73,7 @@ async fn run_async(args: &RunArgs, loaded: crate::load::Loaded) -> u8 {
         admin: Some(failed.admin.clone()),
         store_ok: Some(failed.store_ok.clone()),
     };
-    let (addr, http) = match lgsp_http::serve(&config.http.listen, state, shutdown.clone()).await {
+    let (addr, http) = match lgsp_http::serve(&config.http.listen, state, http_stop.clone()).await {
         Ok(x) => x,
         Err(e) => {
             error!(listen = %config.http.listen, error = %e, "cannot listen; change http.listen");
@@ -87,73 +83,43 @@ async fn run_async(args: &RunArgs, loaded: crate::load::Loaded) -> u8 {
     info!(%addr, "http listening");
     println!("http listening on {addr}");
 
-    let urls: Vec<_> = if config.broker.urls.is_empty() {
-        vec![config.broker.url.clone()]
-    } else {
-        config.broker.urls.clone()
-    };
-    if let Some(m) = &config.broker.management_url
-        && let Err(e) = lgsp_amqp::guard::check(m, &urls[0], &router.topology()).await
+    let broker = lgsp_amqp::broker::Broker::from_config(&config.broker);
+    if let (Some(m), Some(first)) = (&config.broker.management_url, broker.first())
+        && let Err(e) = lgsp_amqp::guard::check(m, first, &router.topology()).await
     {
         error!("{e}");
         return exit::USAGE;
     }
-    let mut backoff = Backoff::default();
-    let mut told = false;
-    let code = loop {
-        if shutdown.is_cancelled() {
-            break exit::OK;
+    let policy = Reconnect {
+        give_up_when_unreachable: args.no_wait,
+        hint: "lgsp keeps retrying (pass --no-wait to exit with code 3 instead); ",
+    };
+    let routed = broker
+        .keep_connected("lgsp run", policy, &shutdown, |conn| {
+            let (router, shutdown) = (&router, shutdown.clone());
+            async move { router.run(&conn, shutdown, args.drain).await }
+        })
+        .await;
+    let code = match routed {
+        Ok(()) => exit::OK,
+        Err(SessionEnd::Unreachable(e)) if e.recovery() == Recovery::Retry => {
+            eprintln!("{e}");
+            exit::UNREACHABLE
         }
-        let conn = match lgsp_amqp::connect_any(&urls, "lgsp run").await {
-            Ok((c, i)) => {
-                info!(broker = %urls[i], "connected");
-                backoff.reset();
-                told = false;
-                c
-            }
-            Err(e) => {
-                if args.no_wait {
-                    eprintln!("{e}");
-                    break exit::UNREACHABLE;
-                }
-                let wait = backoff.next_delay();
-                if told {
-                    warn!("broker still unreachable; retrying in {wait:?}");
-                } else {
-                    warn!(
-                        "{e}\nlgsp keeps retrying (pass --no-wait to exit with code 3 instead); retrying in {wait:?}"
-                    );
-                    told = true;
-                }
-                tokio::select! {
-                    _ = shutdown.cancelled() => break exit::OK,
-                    _ = tokio::time::sleep(wait) => {}
-                }
-                continue;
-            }
-        };
-        let result = router.run(&conn, shutdown.clone(), args.drain).await;
-        let _ = conn.close(200, "bye".into()).await;
-        match result {
-            Ok(()) => break exit::OK,
-            Err(e) if classify(&e.to_string()) == Recovery::Fatal => {
-                error!("{e}");
-                break exit::USAGE;
-            }
-            Err(e) => {
-                let wait = backoff.next_delay();
-                warn!("{e}; reconnecting in {wait:?}");
-                tokio::select! {
-                    _ = shutdown.cancelled() => break exit::OK,
-                    _ = tokio::time::sleep(wait) => {}
-                }
-            }
+        Err(e) => {
+            error!("{e}");
+            exit::USAGE
         }
     };
     shutdown.cancel();
-    let _ = http.await;
-    let _ = failed.ingestor.await;
+    ingest_stop.cancel();
+    let ingested = failed.ingestor.await.unwrap_or(false);
     let _ = failed.retention.await;
+    http_stop.cancel();
+    let _ = http.await;
+    if code == exit::OK && !ingested {
+        return exit::USAGE;
+    }
     code
 }
 

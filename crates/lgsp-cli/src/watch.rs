@@ -22,29 +22,16 @@ pub struct WatchArgs {
     count: Option<u64>,
 }
 
-pub fn run(args: &WatchArgs) -> u8 {
+pub async fn run(args: &WatchArgs) -> u8 {
     crate::logging::init();
     let Some(loaded) = load(&args.config.config) else {
         return exit::USAGE;
     };
-    let rt = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return exit::FAILED;
-        }
-    };
     let broker = &loaded.config.config.broker;
-    rt.block_on(async {
-        let conn = match lgsp_amqp::connect(&broker.url, "lgsp watch").await {
+    {
+        let conn = match crate::connect(broker, "lgsp watch").await {
             Ok(c) => c,
-            Err(e) => {
-                eprintln!("error: {e}");
-                return exit::UNREACHABLE;
-            }
+            Err(code) => return code,
         };
         let result: Result<(), lapin::Error> = async {
             let ch = conn.create_channel().await?;
@@ -121,5 +108,5 @@ pub fn run(args: &WatchArgs) -> u8 {
                 exit::UNREACHABLE
             }
         }
-    })
+    }
 }

@@ -512,3 +512,164 @@ async fn serial_broker_restart_and_sigkills_lose_nothing() {
     );
     assert_eq!(unique, 10_000, "{}", bus.log());
 }
+
+/// `lgsp <args>` with a deadline: (exit code, stdout, stderr).
+fn lgsp(args: &[&str], env: &[(&str, &str)], deadline: Duration) -> (i32, String, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let (out_path, err_path) = (dir.path().join("out"), dir.path().join("err"));
+    let mut cmd = std::process::Command::new(bin());
+    cmd.args(args)
+        .env_remove("LGSP_BROKER__URL")
+        .stdout(std::fs::File::create(&out_path).unwrap())
+        .stderr(std::fs::File::create(&err_path).unwrap());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let mut child = cmd.spawn().unwrap();
+    let until = Instant::now() + deadline;
+    let code = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s.code().unwrap_or(-1);
+        }
+        if Instant::now() > until {
+            let _ = child.kill();
+            let _ = child.wait();
+            break -1;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    (
+        code,
+        std::fs::read_to_string(out_path).unwrap_or_default(),
+        std::fs::read_to_string(err_path).unwrap_or_default(),
+    )
+}
+
+/// `broker.urls` lists the nodes of a cluster and replaces `broker.url`: with a dead
+/// `url` and a dead first node, every broker client reaches the live node — the router
+/// (a message is delivered), the failed-message ingestor (a failure is stored), replay
+/// (the failure is replayed), `lgsp publish`, `lgsp watch` and `lgsp bench`. Before,
+/// only the router read `urls`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_broker_client_honours_broker_urls() {
+    let vhost = Vhost::new("urls");
+    let dir = tempfile::tempdir().unwrap();
+    let dead = "amqp://guest:guest@127.0.0.1:1/%2f";
+    let extra = format!(
+        "broker: {{ url: \"{dead}\", urls: [\"{dead}\", \"{}\"] }}\n",
+        vhost.url()
+    );
+    let cfg = config(dir.path(), SIMPLE, &extra);
+    let cfg_s = cfg.display().to_string();
+    let token = "urls-operator-token";
+    let mut bus = Lgsp::spawn(
+        &bin(),
+        &cfg,
+        &[("LGSP_ADMIN__OPERATOR_TOKEN", token.to_owned())],
+    );
+    bus.wait_ready();
+    let api = format!("http://{}", bus.addr);
+    let ctl = [("LGSPCTL_URL", api.as_str()), ("LGSPCTL_TOKEN", token)];
+
+    // watch (in the background) and publish.
+    let watch = {
+        let cfg_s = cfg_s.clone();
+        std::thread::spawn(move || {
+            lgsp(
+                &["watch", "--config", &cfg_s, "--count", "1"],
+                &[],
+                Duration::from_secs(30),
+            )
+        })
+    };
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let sample = repo().join("adapters/bizreg/samples/branch-registered.xml");
+    let (code, out, err) = lgsp(
+        &[
+            "publish",
+            "--config",
+            &cfg_s,
+            "--routing-key",
+            "bizreg.branch.registered",
+            "--message-id",
+            "m-urls",
+            &sample.display().to_string(),
+        ],
+        &[],
+        Duration::from_secs(30),
+    );
+    assert_eq!((code, out.trim()), (0, "m-urls"), "publish: {err}");
+    let (code, out, err) = watch.join().unwrap();
+    assert_eq!(code, 0, "watch: {err}");
+    assert!(
+        out.contains("m-urls"),
+        "watch saw the routed message: {out}"
+    );
+
+    // A failure is stored by the ingestor, then replayed.
+    let bad = dir.path().join("bad.xml");
+    std::fs::write(&bad, "<DangKyDonViPhuThuoc><x></DangKyDonViPhuThuoc>").unwrap();
+    let (code, _, err) = lgsp(
+        &[
+            "publish",
+            "--config",
+            &cfg_s,
+            "--routing-key",
+            "bizreg.branch.registered",
+            "--message-id",
+            "m-bad",
+            &bad.display().to_string(),
+        ],
+        &[],
+        Duration::from_secs(30),
+    );
+    assert_eq!(code, 0, "{err}");
+    let listed = |want: usize| -> Vec<serde_json::Value> {
+        let until = Instant::now() + Duration::from_secs(30);
+        loop {
+            let (code, out, err) = lgsp(
+                &["failed", "list", "--json", "--all"],
+                &ctl,
+                Duration::from_secs(30),
+            );
+            assert_eq!(code, 0, "{err}");
+            let items: Vec<serde_json::Value> = serde_json::from_str(&out).unwrap();
+            if items.len() >= want || Instant::now() > until {
+                assert_eq!(items.len(), want, "{out}\n{}", bus.log());
+                return items;
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    };
+    let items = listed(1);
+    let id = items[0]["id"].to_string();
+    let (code, out, err) = lgsp(&["failed", "replay", &id], &ctl, Duration::from_secs(30));
+    assert_eq!(code, 0, "replay: {out}{err}");
+    // Replayed unchanged, it fails again: a second record.
+    listed(2);
+
+    // The bench: its pass-through and its child router both reach the live node.
+    let (code, out, err) = lgsp(
+        &[
+            "bench",
+            "--config",
+            &cfg_s,
+            "--payload",
+            &sample.display().to_string(),
+            "--type",
+            "bizreg.branch.registered",
+            "--count",
+            "50",
+            "--pairs",
+            "1",
+        ],
+        &[],
+        Duration::from_secs(120),
+    );
+    assert_eq!(code, 0, "bench: {out}{err}");
+    assert!(
+        out.lines().last().unwrap_or("").starts_with("ratio "),
+        "{out}"
+    );
+    bus.stop_cleanly();
+}

@@ -62,7 +62,7 @@ async fn fixture_with(settings: Settings) -> Fixture {
     store.insert(&records).await.unwrap();
     // Nothing listens here: a replay that got past the checks would fail loudly.
     let replayer = Replayer::new(
-        SecretUrl::new("amqp://guest:guest@127.0.0.1:1/%2f"),
+        lgsp_amqp::broker::Broker::new(vec![SecretUrl::new("amqp://guest:guest@127.0.0.1:1/%2f")]),
         Names::new("lgsp"),
         lgsp_amqp::routes::RouteTable::new(vec![lgsp_amqp::routes::RouteEntry {
             name: "bizreg".into(),

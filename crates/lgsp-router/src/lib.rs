@@ -22,9 +22,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use futures_lite::StreamExt;
-use lapin::options::{BasicConsumeOptions, BasicQosOptions};
-use lapin::types::FieldTable;
 use lgsp_amqp::TransportError;
+use lgsp_amqp::inbound::Inbound;
 use lgsp_amqp::names::Names;
 use lgsp_amqp::publish::Publisher;
 use lgsp_amqp::routes::{RouteTable, qualify};
@@ -88,6 +87,17 @@ pub enum RouterError {
     ConnectionLost(String),
 }
 
+impl lgsp_amqp::broker::Recover for RouterError {
+    fn recovery(&self) -> lgsp_amqp::reconnect::Recovery {
+        use lgsp_amqp::reconnect::Recovery;
+        match self {
+            RouterError::Transport(t) => t.recovery(),
+            RouterError::Route { .. } => Recovery::Fatal,
+            RouterError::ConnectionLost(_) => Recovery::Retry,
+        }
+    }
+}
+
 /// Counters for logs and tests.
 #[derive(Debug, Default)]
 pub struct Stats {
@@ -105,12 +115,13 @@ pub struct Stats {
     pub mapped: AtomicU64,
 }
 
-/// Everything one running router shares between its tasks.
-pub(crate) struct Shared {
+/// Everything one running router shares between its tasks; `P` publishes (the broker's
+/// confirmed publisher, or in tests an in-memory one).
+pub(crate) struct Shared<P = Publisher> {
     pub names: Names,
     pub adapters: Arc<Adapters>,
     pub limits: Limits,
-    pub publisher: Publisher,
+    pub publisher: P,
     /// Mapping is CPU work: at most this many large mappings run at once, off the reactor.
     pub cpu: Semaphore,
     pub stats: Arc<Stats>,
@@ -287,31 +298,13 @@ impl Router {
         let tracker = TaskTracker::new();
         let mut consumers = Vec::new();
         for pipeline in &self.pipelines {
-            let ch = conn
-                .create_channel()
-                .await
-                .map_err(|e| TransportError::Broker {
-                    what: "open a consuming channel".into(),
-                    source: e,
-                })?;
-            ch.basic_qos(self.prefetch, BasicQosOptions::default())
-                .await
-                .map_err(|e| TransportError::Broker {
-                    what: "set prefetch".into(),
-                    source: e,
-                })?;
-            let consumer = ch
-                .basic_consume(
-                    pipeline.queue.as_str().into(),
-                    format!("lgsp-{}", pipeline.adapter).into(),
-                    BasicConsumeOptions::default(),
-                    FieldTable::default(),
-                )
-                .await
-                .map_err(|e| TransportError::Broker {
-                    what: format!("consume {}", pipeline.queue),
-                    source: e,
-                })?;
+            let ch = lgsp_amqp::broker::consuming_channel(conn, self.prefetch).await?;
+            let consumer = lgsp_amqp::broker::consume(
+                &ch,
+                &pipeline.queue,
+                &format!("lgsp-{}", pipeline.adapter),
+            )
+            .await?;
             consumers.push((Arc::new(pipeline.clone()), ch, consumer));
         }
         self.ready.store(true, Ordering::SeqCst);
@@ -331,6 +324,7 @@ impl Router {
             let tracker = tracker.clone();
             let shutdown = shutdown.clone();
             let lost = lost.clone();
+            let input_exchange = self.names.input();
             let (settler, settling) = settle::Settler::spawn(batch, self.stats.clone());
             settlers.push(settling);
             loops.push(tokio::spawn(async move {
@@ -342,12 +336,14 @@ impl Router {
                     };
                     match next {
                         Some(Ok(delivery)) => {
-                            settler.delivered(delivery.delivery_tag);
+                            let (input, tag, acker) =
+                                Inbound::from_delivery(&input_exchange, delivery);
+                            let ticket = settler.delivered(tag, acker);
                             tracker.spawn(pipeline::handle(
                                 shared.clone(),
                                 pipeline.clone(),
-                                settler.clone(),
-                                delivery,
+                                ticket,
+                                input,
                             ));
                         }
                         Some(Err(e)) => {

@@ -6,9 +6,9 @@
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
-use lapin::message::Delivery;
 use lgsp_amqp::headers;
-use lgsp_amqp::publish::{Pending, PublishError};
+use lgsp_amqp::inbound::Inbound;
+use lgsp_amqp::publish::{Confirm, Publish, PublishError};
 use lgsp_amqp::routes::{qualify, split};
 use lgsp_mapping::decode::Format;
 use lgsp_mapping::dsl::{MapError, Mapped};
@@ -16,8 +16,8 @@ use tracing::{debug, warn};
 
 use crate::decide::{self, Answer, Cause, Plan, Verdict};
 use crate::failpoint;
-use crate::message::{self, Input};
-use crate::settle::Settler;
+use crate::message;
+use crate::settle::Ticket;
 use crate::{Pipeline, Route, Shared};
 
 /// Inputs up to this size are mapped on the worker that received them; larger ones on
@@ -33,38 +33,37 @@ struct Wanted {
 /// What one route made of the input: per target, its outputs; or why it made nothing.
 type RouteOutputs = Result<Vec<(usize, Mapped)>, Cause>;
 
-pub(crate) async fn handle(
-    shared: Arc<Shared>,
+pub(crate) async fn handle<P: Publish, A>(
+    shared: Arc<Shared<P>>,
     pipeline: Arc<Pipeline>,
-    settler: Settler,
-    delivery: Delivery,
+    ticket: Ticket<A>,
+    input: Inbound,
 ) {
-    let input = Input::read(&shared.names.input(), &delivery);
-    let plan = process(&shared, &pipeline, &delivery, &input).await;
+    let plan = process(&shared, &pipeline, &input).await;
     let id = input.envelope.message_id.as_str();
     if plan.delivered() {
         failpoint::hit(failpoint::AFTER_CONFIRM_BEFORE_ACK);
         shared.stats.routed.fetch_add(1, Ordering::Relaxed);
-        return settler.ack(delivery.delivery_tag, delivery.acker.clone());
+        return ticket.ack();
     }
     let (retry, failures) = match plan {
         Plan::Settle { retry, failures } => (retry, failures),
         Plan::Requeue(why) => {
             warn!(message_id = %id, queue = %pipeline.queue, reason = %why, "returning the input to its queue");
-            return requeue(&shared, &settler, &delivery);
+            return requeue(&shared, ticket);
         }
     };
     // Everything that is left is published, then confirmed, before the input is acked.
-    let mut pending: Vec<Result<Pending, PublishError>> = Vec::new();
+    let mut pending: Vec<Result<P::Pending, PublishError>> = Vec::new();
     if let Some(r) = &retry {
-        let props = message::retry_properties(&delivery, &input, r);
+        let props = message::retry_properties(&input, r);
         pending.push(
             shared
                 .publisher
                 .publish(
                     &shared.names.retry(r.delay),
                     &pipeline.queue,
-                    &delivery.data,
+                    &input.body,
                     props,
                 )
                 .await,
@@ -72,11 +71,11 @@ pub(crate) async fn handle(
     }
     let failed = shared.names.failed();
     for f in &failures {
-        let props = message::failure_properties(&delivery, &input, f);
+        let props = message::failure_properties(&input, f);
         pending.push(
             shared
                 .publisher
-                .publish(&failed, &input.routing_key, &delivery.data, props)
+                .publish(&failed, &input.routing_key, &input.body, props)
                 .await,
         );
     }
@@ -87,7 +86,7 @@ pub(crate) async fn handle(
         };
         if let Err(e) = r {
             warn!(message_id = %id, queue = %pipeline.queue, error = %e, "could not schedule a retry or record a failure; returning the input to its queue");
-            return requeue(&shared, &settler, &delivery);
+            return requeue(&shared, ticket);
         }
     }
     if let Some(r) = &retry {
@@ -98,12 +97,12 @@ pub(crate) async fn handle(
         warn!(message_id = %id, routes = %f.routes.join(","), kind = f.kind, code = %f.code, error = %f.message, "failed");
         shared.stats.failed.fetch_add(1, Ordering::Relaxed);
     }
-    settler.ack(delivery.delivery_tag, delivery.acker.clone());
+    ticket.ack();
 }
 
-fn requeue(shared: &Shared, settler: &Settler, d: &Delivery) {
+fn requeue<P, A>(shared: &Shared<P>, ticket: Ticket<A>) {
     shared.stats.requeued.fetch_add(1, Ordering::Relaxed);
-    settler.requeue(d.delivery_tag, d.acker.clone());
+    ticket.requeue();
 }
 
 /// The message of a caught panic (what `panic!` was given), for the failure record.
@@ -125,7 +124,7 @@ fn cause(e: &MapError) -> Cause {
 
 /// The routes and targets the input still has to reach: those a retry or replay names
 /// (`lgsp-targets`), or every target of every route whose binding matches its key.
-fn wanted(p: &Pipeline, input: &Input) -> Vec<Wanted> {
+fn wanted(p: &Pipeline, input: &Inbound) -> Vec<Wanted> {
     let mut out: Vec<Wanted> = Vec::new();
     let Some(ids) = &input.targets else {
         for (i, r) in p.routes.iter().enumerate() {
@@ -166,7 +165,12 @@ fn wanted(p: &Pipeline, input: &Input) -> Vec<Wanted> {
     out
 }
 
-async fn process(shared: &Arc<Shared>, p: &Arc<Pipeline>, d: &Delivery, input: &Input) -> Plan {
+/// Everything up to the plan: what to do with the input once its targets answered.
+pub(crate) async fn process<P: Publish>(
+    shared: &Arc<Shared<P>>,
+    p: &Arc<Pipeline>,
+    input: &Inbound,
+) -> Plan {
     let wanted = wanted(p, input);
     if wanted.is_empty() {
         let message = match &input.targets {
@@ -206,19 +210,19 @@ async fn process(shared: &Arc<Shared>, p: &Arc<Pipeline>, d: &Delivery, input: &
             .collect();
         decide::decide(input.attempt, &verdicts)
     };
-    if d.data.len() > shared.limits.max_bytes {
+    if input.body.len() > shared.limits.max_bytes {
         return fail_all(Cause {
             kind: "limit",
             code: "limit.size".into(),
             message: format!(
                 "message of {} bytes is over limits.max_message_bytes ({} bytes); it was not mapped",
-                d.data.len(),
+                input.body.len(),
                 shared.limits.max_bytes
             ),
         });
     }
     failpoint::abort_on(&input.envelope.message_id);
-    let per_route = match map_input(shared, p, d, input, &wanted).await {
+    let per_route = match map_input(shared, p, input, &wanted).await {
         Ok(o) => o,
         Err(c) => return fail_all(c),
     };
@@ -228,7 +232,7 @@ async fn process(shared: &Arc<Shared>, p: &Arc<Pipeline>, d: &Delivery, input: &
         .iter()
         .map(|w| vec![Answer::Delivered; w.targets.len()])
         .collect();
-    let mut pending: Vec<(usize, usize, Result<Pending, PublishError>)> = Vec::new();
+    let mut pending: Vec<(usize, usize, Result<P::Pending, PublishError>)> = Vec::new();
     for (wi, outputs) in per_route.into_iter().enumerate() {
         let w = &wanted[wi];
         let route = &p.routes[w.route];
@@ -244,7 +248,7 @@ async fn process(shared: &Arc<Shared>, p: &Arc<Pipeline>, d: &Delivery, input: &
         let batch = outputs.iter().any(|(_, m)| m.index.is_some());
         for (t, m) in outputs {
             let target = &route.targets[t];
-            let mut h = message::carried_headers(d, input, &route.name);
+            let mut h = message::carried_headers(input, &route.name);
             if batch {
                 headers::set(
                     &mut h,
@@ -258,7 +262,7 @@ async fn process(shared: &Arc<Shared>, p: &Arc<Pipeline>, d: &Delivery, input: &
                 .or(m.event.as_deref())
                 .unwrap_or(&input.routing_key);
             let properties = message::output_properties(
-                d,
+                input,
                 &input.envelope,
                 &m.message_id,
                 m.correlation_id.as_deref(),
@@ -322,11 +326,10 @@ fn severity(a: &Answer) -> u8 {
 /// Decode and map the input once (off the reactor when it is large), then each wanted
 /// route's checks and outbound mappings: per wanted route, its outputs or why it has
 /// none. A failure of the input itself (decode, mapping, a panic) fails every route.
-async fn map_input(
-    shared: &Arc<Shared>,
+async fn map_input<P: Publish>(
+    shared: &Arc<Shared<P>>,
     p: &Arc<Pipeline>,
-    d: &Delivery,
-    input: &Input,
+    input: &Inbound,
     wanted: &[Wanted],
 ) -> Result<Vec<RouteOutputs>, Cause> {
     let panicked = |e: &dyn std::fmt::Display| Cause {
@@ -338,11 +341,11 @@ async fn map_input(
         .iter()
         .map(|w| (w.route, w.targets.clone()))
         .collect();
-    if d.data.len() <= INLINE_MAX_BYTES {
+    if input.body.len() <= INLINE_MAX_BYTES {
         // A small input maps in well under a millisecond: handing it to another thread
         // and back costs more than the mapping (two context switches per message).
         std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            map_all(shared, p, input, &d.data, &routes)
+            map_all(shared, p, input, &routes)
         }))
         .map_err(|payload| panicked(&panic_text(payload.as_ref())))?
     } else {
@@ -355,8 +358,7 @@ async fn map_input(
             let shared = shared.clone();
             let p = p.clone();
             let input = input.clone();
-            let body = d.data.clone();
-            move || map_all(&shared, &p, &input, &body, &routes)
+            move || map_all(&shared, &p, &input, &routes)
         };
         tokio::task::spawn_blocking(job)
             .await
@@ -366,11 +368,10 @@ async fn map_input(
 
 /// The inbound mapping, once, then for each wanted route its checks and, per wanted
 /// target, its outbound mapping (or the canonical output as is).
-fn map_all(
-    shared: &Shared,
+fn map_all<P>(
+    shared: &Shared<P>,
     p: &Pipeline,
-    input: &Input,
-    body: &[u8],
+    input: &Inbound,
     wanted: &[(usize, Vec<usize>)],
 ) -> Result<Vec<RouteOutputs>, Cause> {
     let env = &input.envelope;
@@ -384,7 +385,7 @@ fn map_all(
     })?;
     shared.stats.mapped.fetch_add(1, Ordering::Relaxed);
     let canonical = adapter
-        .map_message(env, body, None, &shared.limits)
+        .map_message(env, &input.body, None, &shared.limits)
         .map_err(|e| cause(&e))?;
     Ok(wanted
         .iter()
@@ -393,10 +394,10 @@ fn map_all(
 }
 
 /// One route's part: its checks on the canonical outputs, then its targets' outputs.
-fn route_outputs(
-    shared: &Shared,
+fn route_outputs<P>(
+    shared: &Shared<P>,
     route: &Route,
-    input: &Input,
+    input: &Inbound,
     canonical: &[Mapped],
     targets: &[usize],
 ) -> RouteOutputs {

@@ -133,20 +133,28 @@ impl<A> Ledger<A> {
     }
 }
 
-struct Settle {
+struct Settle<A> {
     tag: u64,
     ack: bool,
-    acker: Acker,
+    acker: A,
 }
 
 /// Where a consumer's handlers report finished inputs.
-#[derive(Clone)]
-pub(crate) struct Settler {
-    tx: mpsc::UnboundedSender<Settle>,
+pub(crate) struct Settler<A = Acker> {
+    tx: mpsc::UnboundedSender<Settle<A>>,
     delivered: Arc<AtomicU64>,
 }
 
-impl Settler {
+impl<A> Clone for Settler<A> {
+    fn clone(&self) -> Self {
+        Settler {
+            tx: self.tx.clone(),
+            delivered: self.delivered.clone(),
+        }
+    }
+}
+
+impl Settler<Acker> {
     /// A settler for one channel and the task that sends its frames; the task ends,
     /// after sending everything, once every `Settler` clone is dropped.
     pub(crate) fn spawn(batch: usize, stats: Arc<Stats>) -> (Settler, JoinHandle<()>) {
@@ -155,22 +163,20 @@ impl Settler {
         let task = tokio::spawn(run(rx, Ledger::new(batch), delivered.clone(), stats));
         (Settler { tx, delivered }, task)
     }
+}
 
-    /// The consumer received `tag` (called before its handler starts).
-    pub(crate) fn delivered(&self, tag: u64) {
+impl<A> Settler<A> {
+    /// The consumer received `tag`: the handle its handler settles it with, exactly once.
+    pub(crate) fn delivered(&self, tag: u64, acker: A) -> Ticket<A> {
         self.delivered.fetch_max(tag, Ordering::Relaxed);
+        Ticket {
+            settler: self.clone(),
+            tag,
+            acker: Some(acker),
+        }
     }
 
-    pub(crate) fn ack(&self, tag: u64, acker: Acker) {
-        self.send(tag, true, acker);
-    }
-
-    /// Return the input to its queue.
-    pub(crate) fn requeue(&self, tag: u64, acker: Acker) {
-        self.send(tag, false, acker);
-    }
-
-    fn send(&self, tag: u64, ack: bool, acker: Acker) {
+    fn send(&self, tag: u64, ack: bool, acker: A) {
         if self.tx.send(Settle { tag, ack, acker }).is_err() {
             // The task is gone only when the router stops: the channel closes and the
             // broker redelivers the input; nothing is lost.
@@ -179,8 +185,44 @@ impl Settler {
     }
 }
 
+/// The one settlement of one delivery. `ack` and `requeue` take it by value, so settling
+/// twice does not compile; dropping it unsettled (a bug, or a handler that panicked)
+/// returns the input to its queue and says so, so it can never be left unsettled.
+pub(crate) struct Ticket<A = Acker> {
+    settler: Settler<A>,
+    tag: u64,
+    acker: Option<A>,
+}
+
+impl<A> Ticket<A> {
+    pub(crate) fn ack(mut self) {
+        if let Some(a) = self.acker.take() {
+            self.settler.send(self.tag, true, a);
+        }
+    }
+
+    /// Return the input to its queue.
+    pub(crate) fn requeue(mut self) {
+        if let Some(a) = self.acker.take() {
+            self.settler.send(self.tag, false, a);
+        }
+    }
+}
+
+impl<A> Drop for Ticket<A> {
+    fn drop(&mut self) {
+        if let Some(a) = self.acker.take() {
+            warn!(
+                tag = self.tag,
+                "an input was left unsettled; returning it to its queue"
+            );
+            self.settler.send(self.tag, false, a);
+        }
+    }
+}
+
 async fn run(
-    mut rx: mpsc::UnboundedReceiver<Settle>,
+    mut rx: mpsc::UnboundedReceiver<Settle<Acker>>,
     mut ledger: Ledger<Acker>,
     delivered: Arc<AtomicU64>,
     stats: Arc<Stats>,
@@ -243,6 +285,30 @@ async fn send(out: &mut Vec<Action<Acker>>, stats: &Stats) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn detached() -> (Settler<u64>, mpsc::UnboundedReceiver<Settle<u64>>) {
+        let (tx, rx) = mpsc::unbounded_channel();
+        (
+            Settler {
+                tx,
+                delivered: Arc::new(AtomicU64::new(0)),
+            },
+            rx,
+        )
+    }
+
+    #[test]
+    fn a_ticket_settles_once_and_a_dropped_one_returns_its_input() {
+        let (settler, mut rx) = detached();
+        settler.delivered(1, 1).ack();
+        settler.delivered(2, 2).requeue();
+        drop(settler.delivered(3, 3));
+        let got: Vec<(u64, bool)> = std::iter::from_fn(|| rx.try_recv().ok())
+            .map(|s| (s.tag, s.ack))
+            .collect();
+        assert_eq!(got, [(1, true), (2, false), (3, false)]);
+        assert_eq!(settler.delivered.load(Ordering::Relaxed), 3);
+    }
 
     fn ack(tag: u64, multiple: bool) -> Action<u64> {
         Action::Ack {

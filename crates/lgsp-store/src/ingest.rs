@@ -9,11 +9,13 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use futures_lite::StreamExt;
+use lapin::Connection;
 use lapin::message::Delivery;
-use lapin::options::{BasicAckOptions, BasicConsumeOptions, BasicQosOptions};
-use lapin::types::FieldTable;
+use lapin::options::BasicAckOptions;
+use lgsp_amqp::TransportError;
+use lgsp_amqp::broker::{self, Broker, Reconnect, SessionEnd, pause};
 use lgsp_amqp::names::Names;
-use lgsp_core::config::SecretUrl;
+use lgsp_amqp::reconnect::Backoff;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
@@ -37,7 +39,7 @@ pub struct Ingestor {
     pub names: Names,
     /// Which routes a message dead-lettered from an input queue was meant for.
     pub routes: lgsp_amqp::routes::RouteTable,
-    pub broker_url: SecretUrl,
+    pub broker: Broker,
     pub prefetch: u16,
     pub stats: Arc<IngestStats>,
     /// Set by the router once it has declared the topology. When given, the ingestor
@@ -47,46 +49,13 @@ pub struct Ingestor {
     pub topology_declared: Option<Arc<AtomicBool>>,
 }
 
-/// Backoff between tries: doubles from `start` up to `max`.
-#[derive(Debug, Clone, Copy)]
-struct Backoff {
-    next: Duration,
-    start: Duration,
-    max: Duration,
-}
-
-impl Backoff {
-    fn new(start: Duration, max: Duration) -> Backoff {
-        Backoff {
-            next: start,
-            start,
-            max,
-        }
-    }
-    fn step(&mut self) -> Duration {
-        let d = self.next;
-        self.next = (self.next * 2).min(self.max);
-        d
-    }
-    fn reset(&mut self) {
-        self.next = self.start;
-    }
-}
-
-/// Sleep `d` unless `shutdown` comes first; `false` if it did.
-async fn pause(shutdown: &CancellationToken, d: Duration) -> bool {
-    tokio::select! {
-        _ = shutdown.cancelled() => false,
-        _ = tokio::time::sleep(d) => true,
-    }
-}
-
 /// Largest batch stored in one transaction.
 const MAX_BATCH: usize = 256;
 
 impl Ingestor {
-    /// Migrate the store, then consume until `shutdown`, reconnecting as needed.
-    pub async fn run(self, shutdown: CancellationToken) {
+    /// Migrate the store, then consume until `shutdown`, reconnecting as needed. Ends
+    /// early only on what reconnecting cannot fix (access refused).
+    pub async fn run(self, shutdown: CancellationToken) -> Result<(), SessionEnd<TransportError>> {
         let mut backoff = Backoff::new(Duration::from_millis(200), Duration::from_secs(10));
         loop {
             match self.store.migrate().await {
@@ -94,62 +63,48 @@ impl Ingestor {
                 Err(e) => {
                     self.stats.store_ok.store(false, Ordering::SeqCst);
                     warn!(error = %e, "failed-message store not ready; retrying");
-                    if !pause(&shutdown, backoff.step()).await {
-                        return;
+                    if !pause(&shutdown, backoff.next_delay()).await {
+                        return Ok(());
                     }
                 }
             }
         }
         self.stats.store_ok.store(true, Ordering::SeqCst);
         info!(store = %self.store.url(), backend = self.store.backend(), "failed-message store ready");
-        backoff.reset();
         if let Some(declared) = &self.topology_declared {
             while !declared.load(Ordering::SeqCst) {
                 if !pause(&shutdown, Duration::from_millis(50)).await {
-                    return;
+                    return Ok(());
                 }
             }
         }
-        while !shutdown.is_cancelled() {
-            match self.session(&shutdown).await {
-                Ok(()) => break,
-                Err(e) => {
-                    warn!(error = %e, "ingestor: broker session ended; reconnecting");
-                    if !pause(&shutdown, backoff.step()).await {
-                        break;
-                    }
-                }
-            }
-        }
+        let ended = self
+            .broker
+            .keep_connected("lgsp ingestor", Reconnect::WAIT, &shutdown, |conn| {
+                self.session(conn, &shutdown)
+            })
+            .await;
         info!(
             stored = self.stats.stored.load(Ordering::Relaxed),
             duplicates = self.stats.duplicates.load(Ordering::Relaxed),
             "ingestor stopped"
         );
+        ended
     }
 
     /// One broker connection: consume both queues until shutdown (`Ok`) or a broker
     /// error (`Err`). Unacknowledged deliveries return to their queues when it closes.
-    async fn session(&self, shutdown: &CancellationToken) -> Result<(), String> {
-        let conn = lgsp_amqp::connect(&self.broker_url, "lgsp ingestor")
-            .await
-            .map_err(|e| e.to_string())?;
-        let ch = conn.create_channel().await.map_err(|e| e.to_string())?;
-        ch.basic_qos(self.prefetch.max(1), BasicQosOptions::default())
-            .await
-            .map_err(|e| e.to_string())?;
+    async fn session(
+        &self,
+        conn: Arc<Connection>,
+        shutdown: &CancellationToken,
+    ) -> Result<(), TransportError> {
+        let ch = broker::consuming_channel(&conn, self.prefetch).await?;
         let mut consumers = Vec::new();
         for queue in [self.names.failed(), self.names.unrouted()] {
-            // Until the router has declared the topology the queues may not exist yet.
-            let c = ch
-                .basic_consume(
-                    queue.as_str().into(),
-                    format!("lgsp-ingest-{queue}").into(),
-                    BasicConsumeOptions::default(),
-                    FieldTable::default(),
-                )
-                .await
-                .map_err(|e| format!("consume {queue}: {e}"))?;
+            // Until the router has declared the topology the queues may not exist yet
+            // (NOT_FOUND: reconnect and try again).
+            let c = broker::consume(&ch, &queue, &format!("lgsp-ingest-{queue}")).await?;
             consumers.push((queue, c));
         }
         let (failed_q, mut failed) = consumers.remove(0);
@@ -163,8 +118,17 @@ impl Ingestor {
             };
             let mut batch = match first {
                 (q, Some(Ok(d))) => vec![(q, d)],
-                (_, Some(Err(e))) => break Err(e.to_string()),
-                (q, None) => break Err(format!("the broker cancelled the consumer of {q}")),
+                (q, Some(Err(e))) => {
+                    break Err(TransportError::Broker {
+                        what: format!("consume {q}"),
+                        source: e,
+                    });
+                }
+                (q, None) => {
+                    break Err(TransportError::Cancelled {
+                        queue: q.to_owned(),
+                    });
+                }
             };
             // Take whatever else is already here, without waiting, into the same commit.
             while batch.len() < MAX_BATCH {
@@ -194,7 +158,6 @@ impl Ingestor {
         // channel in the background and the AMQP client would log a connection error.
         drop((failed, unrouted));
         let _ = ch.close(200, "ingestor stopping".into()).await;
-        let _ = conn.close(200, "ingestor stopping".into()).await;
         result
     }
 
@@ -244,7 +207,7 @@ impl Ingestor {
                     if failures == 1 || failures.is_power_of_two() {
                         warn!(error = %e, tries = failures, waiting = batch.len(), "cannot store failed messages; consumption paused, nothing is acked until the store is back");
                     }
-                    if !pause(shutdown, backoff.step()).await {
+                    if !pause(shutdown, backoff.next_delay()).await {
                         return false;
                     }
                 }

@@ -10,11 +10,11 @@
 //! routing key, where a route added since may now bind it.
 
 use lapin::Connection;
+use lgsp_amqp::broker::Broker;
 use lgsp_amqp::headers;
 use lgsp_amqp::names::Names;
 use lgsp_amqp::publish::{PublishError, Publisher};
 use lgsp_amqp::routes::{self, RouteTable};
-use lgsp_core::config::SecretUrl;
 use serde::Serialize;
 use tokio::sync::Mutex;
 use tracing::info;
@@ -91,7 +91,7 @@ pub struct Replayed {
 
 /// Publishes replays; connects to the broker on first use and again after a failure.
 pub struct Replayer {
-    url: SecretUrl,
+    broker: Broker,
     names: Names,
     routes: RouteTable,
     link: Mutex<Option<(Connection, Publisher)>>,
@@ -105,14 +105,16 @@ pub struct Replayer {
 
 impl std::fmt::Debug for Replayer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Replayer").field("url", &self.url).finish()
+        f.debug_struct("Replayer")
+            .field("broker", &self.broker)
+            .finish()
     }
 }
 
 impl Replayer {
-    pub fn new(url: SecretUrl, names: Names, routes: RouteTable) -> Replayer {
+    pub fn new(broker: Broker, names: Names, routes: RouteTable) -> Replayer {
         Replayer {
-            url,
+            broker,
             names,
             routes,
             link: Mutex::new(None),
@@ -129,7 +131,9 @@ impl Replayer {
         {
             return Ok(p.clone());
         }
-        let conn = lgsp_amqp::connect(&self.url, "lgsp replay")
+        let conn = self
+            .broker
+            .connect("lgsp replay")
             .await
             .map_err(|e| ReplayError::Broker(e.to_string()))?;
         let p = Publisher::open(&conn, 1000)
@@ -433,7 +437,9 @@ mod tests {
     #[tokio::test]
     async fn bulk_batches_keep_to_the_pace() {
         let r = Replayer::new(
-            SecretUrl::new("amqp://guest:guest@127.0.0.1:1/%2f"),
+            Broker::new(vec![lgsp_core::config::SecretUrl::new(
+                "amqp://guest:guest@127.0.0.1:1/%2f",
+            )]),
             Names::new("lgsp"),
             RouteTable::default(),
         );
