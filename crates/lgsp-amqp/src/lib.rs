@@ -22,7 +22,7 @@ pub mod names;
 pub mod publish;
 pub mod reconnect;
 pub mod routes;
-pub mod topic;
+pub use lgsp_core::topic;
 pub mod topology;
 
 pub use lapin;

@@ -2,6 +2,8 @@
 //!
 //! - [`config`]: the configuration model, its units (durations, sizes, secrets) and a
 //!   loader that reports every problem with file, key path and line:column.
+//! - [`apps`]: sector applications, their API keys (as SHA-256) and their rights.
+//! - [`topic`]: topic patterns matched as the broker matches them.
 //! - [`envelope`]: the properties of a message on the bus that a mapping may read.
 //! - [`step`]: the trait adapter crates implement for logic the mapping DSL cannot say,
 //!   the registry of steps, and warnings (`{code, field, message}`).
@@ -9,6 +11,8 @@
 //! The core knows no broker, no HTTP and no SQL.
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
+pub mod apps;
 pub mod config;
 pub mod envelope;
 pub mod step;
+pub mod topic;

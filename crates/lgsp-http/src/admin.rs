@@ -13,11 +13,11 @@ use axum::http::header::AUTHORIZATION;
 use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
+use lgsp_core::apps::{ct_eq, from_hex};
 use lgsp_store::record::{Filter, Status, parse_time};
 use lgsp_store::replay::{ReplayError, Replayer};
 use lgsp_store::{Page, Store, StoreError};
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 use tracing::{error, warn};
 
 use crate::{ApiError, AppState};
@@ -37,24 +37,7 @@ pub struct Tokens {
 
 /// SHA-256 of a token.
 pub fn token_hash(token: &str) -> [u8; 32] {
-    Sha256::digest(token.as_bytes()).into()
-}
-
-fn from_hex(s: &str) -> Option<[u8; 32]> {
-    let s = s.trim();
-    if s.len() != 64 || !s.is_ascii() {
-        return None;
-    }
-    let mut out = [0u8; 32];
-    for (i, b) in out.iter_mut().enumerate() {
-        *b = u8::from_str_radix(&s[2 * i..2 * i + 2], 16).ok()?;
-    }
-    Some(out)
-}
-
-/// Equal without an early exit, so timing tells nothing about where two hashes differ.
-fn ct_eq(a: &[u8; 32], b: &[u8; 32]) -> bool {
-    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+    lgsp_core::apps::key_hash(token)
 }
 
 impl Tokens {

@@ -13,6 +13,7 @@
 //! - [`edit`]: an edited body kept as a diff against the stored one.
 //! - [`approval`]: requests that a second operator approves.
 //! - [`audit`]: the append-only, hash-chained audit log.
+//! - [`idempotency`]: the HTTP gateway's idempotency keys.
 //! - [`failpoint`]: an injected store outage for tests.
 //!
 //! How messages move through these parts: `design.md` beside this file.
@@ -24,6 +25,7 @@ pub mod classify;
 pub mod edit;
 pub mod failpoint;
 pub mod fields;
+pub mod idempotency;
 pub mod ingest;
 pub mod ops;
 pub mod record;

@@ -129,6 +129,11 @@ const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
         "groups approvals audit",
         include_str!("../migrations/sqlite/0002_groups_approvals_audit.sql"),
     ),
+    (
+        3,
+        "idempotency keys",
+        include_str!("../migrations/sqlite/0003_idempotency_keys.sql"),
+    ),
 ];
 const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
     (
@@ -140,6 +145,11 @@ const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
         2,
         "groups approvals audit",
         include_str!("../migrations/postgres/0002_groups_approvals_audit.sql"),
+    ),
+    (
+        3,
+        "idempotency keys",
+        include_str!("../migrations/postgres/0003_idempotency_keys.sql"),
     ),
 ];
 

@@ -582,6 +582,70 @@ async fn two_stores_appending_500_entries_each_leave_a_chain_that_verifies(s: St
     assert_eq!(v.entries, 1000);
 }
 
+async fn an_idempotency_key_is_claimed_once_per_app_within_its_window(s: Store, _url: String) {
+    use lgsp_store::idempotency::Claim;
+    let day = 24 * 3600 * 1000;
+    assert_eq!(
+        s.claim_idempotency("dkkd", "k1", "m1", "h1", day)
+            .await
+            .unwrap(),
+        Claim::New
+    );
+    // Another app may use the same key.
+    assert_eq!(
+        s.claim_idempotency("thue", "k1", "m2", "h1", day)
+            .await
+            .unwrap(),
+        Claim::New
+    );
+    let pending = s
+        .claim_idempotency("dkkd", "k1", "m3", "h1", day)
+        .await
+        .unwrap();
+    assert_eq!(
+        pending,
+        Claim::Taken {
+            message_id: "m1".into(),
+            confirmed: false,
+            same_body: true
+        }
+    );
+    s.confirm_idempotency("dkkd", "k1", "m1").await.unwrap();
+    let other_body = s
+        .claim_idempotency("dkkd", "k1", "m4", "h2", day)
+        .await
+        .unwrap();
+    assert_eq!(
+        other_body,
+        Claim::Taken {
+            message_id: "m1".into(),
+            confirmed: true,
+            same_body: false
+        }
+    );
+    // A released claim (its publish failed) frees the key.
+    s.release_idempotency("thue", "k1", "m2").await.unwrap();
+    assert_eq!(
+        s.claim_idempotency("thue", "k1", "m5", "h1", day)
+            .await
+            .unwrap(),
+        Claim::New
+    );
+    // Past the window the key is new again.
+    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    assert_eq!(
+        s.claim_idempotency("dkkd", "k1", "m6", "h1", 1)
+            .await
+            .unwrap(),
+        Claim::New
+    );
+    let purged = s
+        .purge_idempotency(lgsp_store::record::now_ms() + 1)
+        .await
+        .unwrap();
+    assert_eq!(purged, 2);
+}
+
 macro_rules! on_both {
     ($($name:ident),* $(,)?) => {
         mod sqlite {
@@ -623,4 +687,5 @@ on_both!(
     a_request_is_approved_once_and_never_by_its_requester,
     the_audit_chain_names_an_altered_row_and_a_removed_tail,
     two_stores_appending_500_entries_each_leave_a_chain_that_verifies,
+    an_idempotency_key_is_claimed_once_per_app_within_its_window,
 );

@@ -251,6 +251,11 @@ impl YamlFile {
         self.index.get(path)
     }
 
+    /// Is the value at `key` set by an environment variable (not by the file)?
+    pub fn from_env(&self, key: &str) -> bool {
+        self.env.as_ref().is_some_and(|e| e.var_for(key).is_some())
+    }
+
     /// Does the (merged) document have this top-level or dotted key?
     pub fn has(&self, key: &str) -> bool {
         self.figment.find_value(key).is_ok()

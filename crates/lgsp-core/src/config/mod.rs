@@ -62,6 +62,8 @@ const TOP_LEVEL: &[&str] = &[
     "reference_dir",
     "adapters",
     "routes",
+    "apps",
+    "gateway",
 ];
 
 /// Load the root file at `path` with `env` overrides. Every problem found is returned,
@@ -109,6 +111,8 @@ fn build(file: &mut YamlFile) -> Option<LoadedConfig> {
     let reference_dir = file.section::<PathBuf>("reference_dir");
     let adapters = file.list::<String>("adapters");
     let routes = file.list::<RouteConfig>("routes");
+    let apps = file.entries::<AppConfig>("apps");
+    let gateway = file.section::<GatewayConfig>("gateway");
     let route_count = file
         .section::<Vec<figment::value::Value>>("routes")
         .map_or(0, |r| r.len());
@@ -129,9 +133,12 @@ fn build(file: &mut YamlFile) -> Option<LoadedConfig> {
         reference_dir: reference_dir.unwrap_or_else(model::default_reference_dir),
         adapters: adapters.into_iter().map(|(_, a)| a).collect(),
         routes: routes.into_iter().map(|(_, r)| r).collect(),
+        apps: apps.into_iter().collect(),
+        gateway: gateway.unwrap_or_default(),
     };
     let complete = config.routes.len() == route_count && config.adapters.len() == adapter_count;
     validate(&config, &route_index, file);
+    validate_apps(&config, &route_index, file);
     if !complete && file.problems.is_empty() {
         file.problem("", "some list items could not be read");
     }
@@ -208,6 +215,102 @@ fn validate_admin(c: &Config, file: &mut YamlFile) {
     }
     if c.replay.batch_size == 0 || c.replay.batch_size > 1000 {
         file.problem("replay.batch_size", "must be between 1 and 1000");
+    }
+}
+
+/// Applications: ids are names, hashes are SHA-256 in hex and belong to one application
+/// only, plain keys come from the environment only, patterns are topic patterns, rate
+/// limits are positive; a route target `app:` names a configured application (when any
+/// is configured).
+fn validate_apps(c: &Config, route_index: &[usize], file: &mut YamlFile) {
+    let mut owner: std::collections::HashMap<String, String> = std::collections::HashMap::new();
+    for (id, app) in &c.apps {
+        let at = |k: &str| format!("apps.{id}.{k}");
+        if !valid_name(id) {
+            file.problem(
+                &format!("apps.{id}"),
+                format!("application id `{id}`: use lower-case letters, digits, `_` or `-`"),
+            );
+        }
+        let mut hashes: Vec<String> = Vec::new();
+        for (i, h) in app.api_key_sha256.iter().enumerate() {
+            let h = h.trim().to_ascii_lowercase();
+            if !is_sha256_hex(&h) {
+                file.problem(
+                    &format!("apps.{id}.api_key_sha256.{i}"),
+                    "not a SHA-256 in hex (64 digits); `lgsp apps keygen APP` prints a key and its hash",
+                );
+                continue;
+            }
+            hashes.push(h);
+        }
+        if let Some(k) = &app.api_key {
+            if !file.from_env(&at("api_key")) {
+                file.problem(
+                    &at("api_key"),
+                    format!(
+                        "a plain API key is read only from the environment (LGSP_APPS__{}__API_KEY); in the file, list its SHA-256 in api_key_sha256",
+                        id.to_ascii_uppercase()
+                    ),
+                );
+            } else if k.expose().len() < 16 {
+                file.problem(
+                    &at("api_key"),
+                    "an API key shorter than 16 characters is guessable; use `lgsp apps keygen APP`",
+                );
+            } else {
+                hashes.push(crate::apps::key_hash_hex(k.expose()));
+            }
+        }
+        for h in hashes {
+            match owner.get(&h) {
+                Some(other) if other != id => file.problem(
+                    &at("api_key_sha256"),
+                    format!(
+                        "the same API key is also a key of application `{other}`: a key must identify one application; give each its own (`lgsp apps keygen`)"
+                    ),
+                ),
+                Some(_) => file.problem(&at("api_key_sha256"), "the same key is listed twice"),
+                None => {
+                    owner.insert(h, id.clone());
+                }
+            }
+        }
+        for (list, key) in [(&app.publish, "publish"), (&app.receive, "receive")] {
+            for (i, p) in list.iter().enumerate() {
+                if let Some(why) = crate::topic::pattern_problem(p) {
+                    file.problem(&format!("apps.{id}.{key}.{i}"), why);
+                }
+            }
+        }
+        if app.rate_limit.per_second == 0 {
+            file.problem(&at("rate_limit.per_second"), "must be at least 1");
+        }
+        if app.rate_limit.burst == 0 {
+            file.problem(&at("rate_limit.burst"), "must be at least 1");
+        }
+    }
+    if c.gateway.confirm_timeout.get().is_zero() {
+        file.problem("gateway.confirm_timeout", "must be more than 0, e.g. 10s");
+    }
+    if c.apps.is_empty() {
+        return;
+    }
+    for (r, &i) in c.routes.iter().zip(route_index) {
+        for (j, t) in r.to.iter().enumerate() {
+            if let Some(app) = &t.app
+                && !c.apps.contains_key(app)
+            {
+                file.problem(
+                    &format!("routes.{i}.to.{j}.app"),
+                    format!(
+                        "route `{}` delivers to application `{app}`, which is not in `apps` ({}); add it there or fix the name",
+                        r.name,
+                        c.apps.keys().cloned().collect::<Vec<_>>().join(", ")
+                    ),
+                );
+            }
+        }
     }
 }
 

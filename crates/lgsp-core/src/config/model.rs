@@ -1,5 +1,6 @@
 //! The configuration model: plain serde data, every field with its default and purpose.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use serde::Deserialize;
@@ -46,6 +47,98 @@ pub struct Config {
     /// Routes: what is consumed, how it is mapped, where it goes.
     #[serde(default)]
     pub routes: Vec<RouteConfig>,
+    /// Sector applications by id (`dkkd`, `thue`, ...): their API keys, what they may
+    /// publish and receive, their rate limit. Default: none (the HTTP gateway then
+    /// refuses every request).
+    #[serde(default)]
+    pub apps: BTreeMap<String, AppConfig>,
+    /// The HTTP gateway (`POST /api/v1/messages/{routing_key}`).
+    #[serde(default)]
+    pub gateway: GatewayConfig,
+}
+
+/// One sector application: who it is (its API keys) and what it may do.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AppConfig {
+    /// What the application is, for people (e.g. `Hệ thống đăng ký doanh nghiệp`).
+    #[serde(default)]
+    pub description: Option<String>,
+    /// SHA-256 (hex) of each API key; several during a rotation. `lgsp apps keygen APP`
+    /// prints a new key and the line to paste here.
+    #[serde(default)]
+    pub api_key_sha256: Vec<String>,
+    /// A plain key, read only from the environment (`LGSP_APPS__<ID>__API_KEY`), for a
+    /// one-machine setup and tests; never written in a file.
+    #[serde(default)]
+    pub api_key: Option<Secret>,
+    /// Topic patterns of the routing keys it may publish on `<prefix>.in`, e.g. `bizreg.#`.
+    /// Default: none (it may publish nothing).
+    #[serde(default)]
+    pub publish: Vec<String>,
+    /// Patterns of the canonical events it may receive, e.g. `lgsp.enterprise.*`. Default:
+    /// none.
+    #[serde(default)]
+    pub receive: Vec<String>,
+    /// Requests per second over HTTP, with bursts up to `burst`. Default 200/s, burst 400.
+    #[serde(default)]
+    pub rate_limit: RateLimitConfig,
+}
+
+/// A token bucket: `per_second` sustained, `burst` at once.
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RateLimitConfig {
+    #[serde(default = "default_per_second", deserialize_with = "lenient::number")]
+    pub per_second: u32,
+    #[serde(default = "default_burst", deserialize_with = "lenient::number")]
+    pub burst: u32,
+}
+
+fn default_per_second() -> u32 {
+    200
+}
+fn default_burst() -> u32 {
+    400
+}
+
+impl Default for RateLimitConfig {
+    fn default() -> Self {
+        RateLimitConfig {
+            per_second: default_per_second(),
+            burst: default_burst(),
+        }
+    }
+}
+
+/// The HTTP gateway.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GatewayConfig {
+    /// A request repeating an `Idempotency-Key` of the same application within this
+    /// window publishes nothing and answers the first message id. Kept in the store, so
+    /// it holds across restarts and replicas. Default `24h`.
+    #[serde(default = "default_idempotency_window")]
+    pub idempotency_window: Duration,
+    /// How long a request waits for the broker's confirm before answering 503. Default `10s`.
+    #[serde(default = "default_confirm_timeout")]
+    pub confirm_timeout: Duration,
+}
+
+fn default_idempotency_window() -> Duration {
+    Duration::from_secs(24 * 3600)
+}
+fn default_confirm_timeout() -> Duration {
+    Duration::from_secs(10)
+}
+
+impl Default for GatewayConfig {
+    fn default() -> Self {
+        GatewayConfig {
+            idempotency_window: default_idempotency_window(),
+            confirm_timeout: default_confirm_timeout(),
+        }
+    }
 }
 
 fn default_adapter_dir() -> PathBuf {

@@ -255,3 +255,67 @@ fn token_names_must_be_unique_and_hashes_hex() {
         "{all:?}"
     );
 }
+
+const APPS: &str = r#"
+adapters: [bizreg]
+routes:
+  - name: r
+    from: { binding: "bizreg.#" }
+    map: bizreg
+    to: [{ app: thue }, { app: finance }]
+apps:
+  dkkd:
+    api_key_sha256: ["ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"]
+    publish: ["bizreg.#", "bizreg..x", "bizreg.enterprise*"]
+  thue:
+    api_key_sha256: ["BA7816BF8F01CFEA414140DE5DAE2223B00361A396177A9CB410FF61F20015AD", "xyz"]
+    rate_limit: { per_second: 0 }
+"#;
+
+#[test]
+fn apps_problems_are_all_reported_with_their_keys() {
+    let problems = load_text(APPS, &[]).unwrap_err();
+    let shown: Vec<String> = problems.iter().map(ToString::to_string).collect();
+    let has = |needle: &str| shown.iter().any(|s| s.contains(needle));
+    assert!(
+        has("routes[0].to[1].app"),
+        "unknown app in a route: {shown:#?}"
+    );
+    assert!(has("`finance`, which is not in `apps`"), "{shown:#?}");
+    assert!(has("apps.dkkd.publish[1]"), "empty word: {shown:#?}");
+    assert!(
+        has("apps.dkkd.publish[2]"),
+        "star inside a word: {shown:#?}"
+    );
+    assert!(
+        has("also a key of application `dkkd`"),
+        "overlap: {shown:#?}"
+    );
+    assert!(has("apps.thue.api_key_sha256[1]"), "bad hex: {shown:#?}");
+    assert!(has("apps.thue.rate_limit.per_second"), "{shown:#?}");
+    assert_eq!(problems.len(), 6, "{shown:#?}");
+}
+
+#[test]
+fn a_plain_app_key_comes_from_the_environment_only() {
+    let text = "apps:\n  emis:\n    api_key: \"0123456789abcdef0123\"\n    publish: [\"emis.#\"]\n";
+    let problems = load_text(text, &[]).unwrap_err();
+    assert!(
+        problems[0].to_string().contains("LGSP_APPS__EMIS__API_KEY"),
+        "{problems:#?}"
+    );
+    let env_only = "apps:\n  emis:\n    publish: [\"emis.#\"]\n";
+    let c = load_text(
+        env_only,
+        &[("LGSP_APPS__EMIS__API_KEY", "0123456789abcdef0123")],
+    )
+    .unwrap()
+    .config;
+    assert_eq!(
+        c.apps["emis"].api_key.as_ref().map(|k| k.expose()),
+        Some("0123456789abcdef0123")
+    );
+    assert_eq!(c.gateway.idempotency_window, Duration::from_secs(24 * 3600));
+    let short = load_text(env_only, &[("LGSP_APPS__EMIS__API_KEY", "short")]).unwrap_err();
+    assert!(short[0].to_string().contains("guessable"), "{short:#?}");
+}
