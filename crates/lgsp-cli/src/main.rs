@@ -7,6 +7,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod apps;
 mod bench;
 mod check;
 mod export_test;
@@ -67,6 +68,9 @@ enum Command {
     /// (through the admin API).
     #[command(subcommand)]
     Failed(failed::FailedCommand),
+    /// Sector applications: new API keys, RabbitMQ users and permissions.
+    #[command(subcommand)]
+    Apps(apps::AppsCommand),
 }
 
 /// jemalloc instead of the system allocator: a message makes hundreds of small
@@ -83,6 +87,7 @@ fn main() -> ExitCode {
         Command::Check { config } => check::run(&config.config),
         Command::Map(args) => map::run(&args),
         Command::Test(args) => test::run(&args),
+        Command::Apps(cmd) => apps::run(&cmd),
         // The one runtime of the process, for the commands that talk to the network.
         command => match tokio::runtime::Builder::new_multi_thread()
             .enable_all()
@@ -95,7 +100,10 @@ fn main() -> ExitCode {
                     Command::Watch(args) => watch::run(&args).await,
                     Command::Bench(args) => bench::run(&args).await,
                     Command::Failed(cmd) => failed::run(&cmd).await,
-                    Command::Check { .. } | Command::Map(_) | Command::Test(_) => exit::USAGE,
+                    Command::Check { .. }
+                    | Command::Map(_)
+                    | Command::Test(_)
+                    | Command::Apps(_) => exit::USAGE,
                 }
             }),
             Err(e) => {

@@ -7,6 +7,7 @@ use std::time::Duration;
 use lgsp_amqp::broker::{Reconnect, SessionEnd};
 use lgsp_amqp::reconnect::Recovery;
 use lgsp_http::AppState;
+use lgsp_http::gateway::Gateway;
 use lgsp_router::Router;
 use tokio_util::sync::CancellationToken;
 use tracing::{error, info, warn};
@@ -68,10 +69,27 @@ async fn run_async(args: &RunArgs, loaded: crate::load::Loaded) -> u8 {
             return exit::USAGE;
         }
     };
+    // The gateway publishes on its own connection; it is intake, so it stops with the
+    // signal, before the router drains.
+    let (publisher_tx, publisher_rx) = tokio::sync::watch::channel(None);
+    let gateway = Arc::new(Gateway::new(
+        &config,
+        publisher_rx,
+        Some(failed.admin.store.clone()),
+    ));
+    let gateway_task = (!config.apps.is_empty()).then(|| {
+        tokio::spawn(lgsp_http::gateway::keep_publisher(
+            lgsp_amqp::broker::Broker::from_config(&config.broker),
+            config.broker.confirm_window,
+            publisher_tx,
+            shutdown.clone(),
+        ))
+    });
     let state = AppState {
         broker_ready: router.ready.clone(),
         admin: Some(failed.admin.clone()),
         store_ok: Some(failed.store_ok.clone()),
+        gateway: Some(gateway),
     };
     let (addr, http) = match lgsp_http::serve(&config.http.listen, state, http_stop.clone()).await {
         Ok(x) => x,
@@ -112,6 +130,9 @@ async fn run_async(args: &RunArgs, loaded: crate::load::Loaded) -> u8 {
         }
     };
     shutdown.cancel();
+    if let Some(g) = gateway_task {
+        let _ = g.await;
+    }
     ingest_stop.cancel();
     let ingested = failed.ingestor.await.unwrap_or(false);
     let _ = failed.retention.await;

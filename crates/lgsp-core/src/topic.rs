@@ -17,6 +17,58 @@ pub fn matches(pattern: &str, key: &str) -> bool {
     go(&p, &k)
 }
 
+/// A regular expression (no anchors) matching the routing keys `pattern` matches, for
+/// RabbitMQ's topic permissions: `*` is one word, `#` zero or more (with their dots).
+pub fn to_regex(pattern: &str) -> String {
+    let mut words: Vec<&str> = Vec::new();
+    for w in pattern.split('.') {
+        if !(w == "#" && words.last() == Some(&"#")) {
+            words.push(w);
+        }
+    }
+    if words == ["#"] {
+        return ".*".into();
+    }
+    let mut out = String::new();
+    let mut after_leading_hash = false;
+    for (i, w) in words.iter().enumerate() {
+        let sep = if i == 0 || after_leading_hash {
+            ""
+        } else {
+            "\\."
+        };
+        after_leading_hash = false;
+        match *w {
+            "#" if i == 0 => {
+                out.push_str("(?:[^.]+\\.)*");
+                after_leading_hash = true;
+            }
+            "#" => out.push_str("(?:\\.[^.]+)*"),
+            "*" => {
+                out.push_str(sep);
+                out.push_str("[^.]+");
+            }
+            lit => {
+                out.push_str(sep);
+                out.push_str(&regex_escape(lit));
+            }
+        }
+    }
+    out
+}
+
+/// `s` with every regular-expression metacharacter escaped.
+pub fn regex_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        if "\\.+*?()|[]{}^$".contains(c) {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
 /// Why `pattern` is not a topic pattern the broker would take as meant: empty, longer
 /// than a routing key may be (255 bytes), an empty word (`a..b`, a leading or trailing
 /// `.`), or `*`/`#` inside a word (`bizreg.enterprise*` matches only that literal word).

@@ -1,11 +1,13 @@
 //! The HTTP side of lgsp: one [`router`] shared by the binary and the tests, an
 //! [`ApiError`] with the body of DESIGN section 8 (`{code, message, hint}`), `/healthz`
 //! (the process is alive), `/readyz` (broker connected and topology declared, store
-//! reachable) and the admin API under `/admin/v1/` ([`admin`]).
+//! reachable), the gateway for sector applications at `/api/v1/messages/{routing_key}`
+//! ([`gateway`]) and the admin API under `/admin/v1/` ([`admin`]).
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
 pub mod admin;
 pub mod console;
+pub mod gateway;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -28,6 +30,8 @@ pub struct AppState {
     pub admin: Option<Arc<admin::Admin>>,
     /// The store answered the ingestor's last request (`None`: no store here).
     pub store_ok: Option<Arc<AtomicBool>>,
+    /// The HTTP gateway, when this process publishes for applications.
+    pub gateway: Option<Arc<gateway::Gateway>>,
 }
 
 /// An error answered to an HTTP client: a stable code, a message, what to do.
@@ -72,6 +76,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
+        .route("/api/v1/messages/{routing_key}", post(gateway::publish))
         .route("/admin/v1/failed", get(admin::list))
         .route("/admin/v1/failed/{id}", get(admin::show))
         .route("/admin/v1/failed/{id}/replay", post(admin::replay))

@@ -233,6 +233,7 @@ pub struct Received {
     pub routing_key: String,
     pub message_id: Option<String>,
     pub correlation_id: Option<String>,
+    pub app_id: Option<String>,
     pub headers: HashMap<String, String>,
     pub body: Vec<u8>,
 }
@@ -389,6 +390,7 @@ impl Amqp {
                 routing_key: d.routing_key.as_str().to_owned(),
                 message_id: p.message_id().as_ref().map(|s| s.as_str().to_owned()),
                 correlation_id: p.correlation_id().as_ref().map(|s| s.as_str().to_owned()),
+                app_id: p.app_id().as_ref().map(|s| s.as_str().to_owned()),
                 headers,
                 body: d.data.clone(),
             });

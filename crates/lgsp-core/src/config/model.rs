@@ -76,7 +76,7 @@ pub struct AppConfig {
     /// Default: none (it may publish nothing).
     #[serde(default)]
     pub publish: Vec<String>,
-    /// Patterns of the canonical events it may receive, e.g. `lgsp.enterprise.*`. Default:
+    /// Patterns of the canonical events it may receive, e.g. `enterprise.*`. Default:
     /// none.
     #[serde(default)]
     pub receive: Vec<String>,
