@@ -50,6 +50,7 @@ struct Answer {
     status: u16,
     body: serde_json::Value,
     retry_after: Option<String>,
+    connection: Option<String>,
 }
 
 async fn post(
@@ -78,12 +79,18 @@ async fn post(
         .get("retry-after")
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
+    let connection = resp
+        .headers()
+        .get("connection")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
     let text = resp.text().await.unwrap();
     let body = serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text));
     Answer {
         status,
         body,
         retry_after,
+        connection,
     }
 }
 
@@ -427,6 +434,9 @@ async fn each_refusal_has_its_status_and_code_and_publishes_nothing() {
     for (status, code, a) in &cases {
         assert_eq!(a.status, *status, "{code}: {}", a.body);
         assert_eq!(a.body["code"], *code, "{}", a.body);
+        // The body may be unread: a client must not send its next request on this
+        // connection (each case here does, on the same client, and gets its answer).
+        assert_eq!(a.connection.as_deref(), Some("close"), "{code}");
         assert!(
             !a.body["message"].as_str().unwrap_or("").is_empty()
                 && !a.body["hint"].as_str().unwrap_or("").is_empty(),

@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 use axum::Json;
 use axum::body::Body;
 use axum::extract::{Path, State};
-use axum::http::header::{AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE, RETRY_AFTER};
+use axum::http::header::{AUTHORIZATION, CONNECTION, CONTENT_LENGTH, CONTENT_TYPE, RETRY_AFTER};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use http_body_util::{BodyExt, LengthLimitError, Limited};
@@ -242,8 +242,8 @@ pub(crate) async fn publish(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    match accept(&state, &routing_key, &headers, body).await {
-        Ok(a) => (StatusCode::ACCEPTED, Json(a)).into_response(),
+    let mut refusal = match accept(&state, &routing_key, &headers, body).await {
+        Ok(a) => return (StatusCode::ACCEPTED, Json(a)).into_response(),
         Err(Refused::Limited(e, secs)) => {
             let mut r = e.into_response();
             if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {
@@ -252,7 +252,14 @@ pub(crate) async fn publish(
             r
         }
         Err(Refused::Api(e)) => e.into_response(),
-    }
+    };
+    // Most refusals come before the body was read. The server then drops the
+    // connection instead of reading the rest, so a client that kept it for its next
+    // request would see that request fail: say so.
+    refusal
+        .headers_mut()
+        .insert(CONNECTION, HeaderValue::from_static("close"));
+    refusal
 }
 
 enum Refused {
