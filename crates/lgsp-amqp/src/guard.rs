@@ -57,22 +57,7 @@ pub fn vhost_of(amqp_url: &str) -> String {
     if path.is_empty() {
         return "/".into();
     }
-    let mut out = Vec::with_capacity(path.len());
-    let b = path.as_bytes();
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'%'
-            && i + 2 < b.len()
-            && let Ok(v) = u8::from_str_radix(&path[i + 1..i + 3], 16)
-        {
-            out.push(v);
-            i += 3;
-            continue;
-        }
-        out.push(b[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
+    lgsp_core::config::percent_decode(path)
 }
 
 fn encode(vhost: &str) -> String {

@@ -17,6 +17,55 @@ pub const ERROR: &str = "lgsp-error";
 pub const FAILED_AT: &str = "lgsp-failed-at";
 pub const REPLAY_OF: &str = "lgsp-replay-of";
 pub const TRACEPARENT: &str = "traceparent";
+/// The broker-checked `user_id` of the original publisher, on what lgsp republishes of
+/// an input (a retry, a failure record): the property itself cannot be carried, since
+/// RabbitMQ refuses a `user_id` other than the publishing connection's user.
+pub const ORIGINAL_USER_ID: &str = "lgsp-original-user-id";
+
+/// `p` without its `user_id`, to republish what someone else published.
+pub fn without_user_id(p: &lapin::BasicProperties) -> lapin::BasicProperties {
+    let mut out = lapin::BasicProperties::default();
+    if let Some(x) = p.content_type() {
+        out = out.with_content_type(x.clone());
+    }
+    if let Some(x) = p.content_encoding() {
+        out = out.with_content_encoding(x.clone());
+    }
+    if let Some(x) = p.headers() {
+        out = out.with_headers(x.clone());
+    }
+    if let Some(x) = p.delivery_mode() {
+        out = out.with_delivery_mode(*x);
+    }
+    if let Some(x) = p.priority() {
+        out = out.with_priority(*x);
+    }
+    if let Some(x) = p.correlation_id() {
+        out = out.with_correlation_id(x.clone());
+    }
+    if let Some(x) = p.reply_to() {
+        out = out.with_reply_to(x.clone());
+    }
+    if let Some(x) = p.expiration() {
+        out = out.with_expiration(x.clone());
+    }
+    if let Some(x) = p.message_id() {
+        out = out.with_message_id(x.clone());
+    }
+    if let Some(x) = p.timestamp() {
+        out = out.with_timestamp(*x);
+    }
+    if let Some(x) = p.kind() {
+        out = out.with_type(x.clone());
+    }
+    if let Some(x) = p.app_id() {
+        out = out.with_app_id(x.clone());
+    }
+    if let Some(x) = p.cluster_id() {
+        out = out.with_cluster_id(x.clone());
+    }
+    out
+}
 
 /// A header as text, whatever string type the publisher used.
 pub fn text(table: Option<&FieldTable>, name: &str) -> Option<String> {
@@ -50,6 +99,14 @@ pub fn attempt(table: Option<&FieldTable>) -> u32 {
 }
 
 /// Set a text header.
+pub fn remove(table: &mut FieldTable, name: &str) {
+    if table.inner().contains_key(name) {
+        let mut m = table.inner().clone();
+        m.remove(name);
+        *table = FieldTable::from(m);
+    }
+}
+
 pub fn set(table: &mut FieldTable, name: &str, value: impl Into<String>) {
     table.insert(
         ShortString::from(name),

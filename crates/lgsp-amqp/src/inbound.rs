@@ -39,7 +39,8 @@ impl Inbound {
         body: Vec<u8>,
     ) -> Inbound {
         let h = properties.headers().as_ref();
-        let (exchange, routing_key) = if exchange == input_exchange {
+        let fresh = exchange == input_exchange;
+        let (exchange, routing_key) = if fresh {
             (exchange.to_owned(), routing_key.to_owned())
         } else {
             (
@@ -54,7 +55,12 @@ impl Inbound {
             .filter(|t| !t.is_empty());
         let attempt = headers::attempt(h);
         let route = headers::text(h, headers::ROUTE).filter(|r| !r.is_empty());
-        let envelope = envelope(&properties, &body, &routing_key);
+        let mut envelope = envelope(&properties, &body, &routing_key);
+        // A retry or a replay is published by lgsp: the original publisher's user is in a
+        // header (only there, where a publisher cannot have set it for lgsp to believe).
+        if !fresh && envelope.user_id.is_none() {
+            envelope.user_id = headers::text(h, headers::ORIGINAL_USER_ID);
+        }
         Inbound {
             body,
             properties,

@@ -72,14 +72,15 @@ fn definitions(config: &crate::ConfigArg, vhost: &str) -> u8 {
     let mut permissions = Vec::new();
     let mut topic_permissions = Vec::new();
     for (id, app) in &c.apps {
+        let user = app.amqp_user.as_deref().unwrap_or(id);
         users.push(json!({
-            "name": id,
+            "name": user,
             "password_hash": "",
             "hashing_algorithm": "rabbit_password_hashing_sha256",
             "tags": []
         }));
         permissions.push(json!({
-            "user": id,
+            "user": user,
             "vhost": vhost,
             "configure": "^$",
             "write": format!("^{}$", lgsp_amqp::topic::regex_escape(&input)),
@@ -96,7 +97,7 @@ fn definitions(config: &crate::ConfigArg, vhost: &str) -> u8 {
             format!("^(?:{})$", alts.join("|"))
         };
         topic_permissions.push(json!({
-            "user": id,
+            "user": user,
             "vhost": vhost,
             "exchange": input,
             "write": write,

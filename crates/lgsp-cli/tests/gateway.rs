@@ -607,3 +607,246 @@ async fn twenty_concurrent_requests_with_one_idempotency_key_publish_once() {
     );
     again.terminate();
 }
+
+/// A RabbitMQ user of its own for one test, allowed to write `lgsp.in` of `vhost` and
+/// nothing else; deleted on drop.
+struct BrokerUser {
+    name: String,
+    url: String,
+}
+
+impl BrokerUser {
+    fn new(vhost: &Vhost, label: &str) -> BrokerUser {
+        let name = format!("{}-{label}", vhost.name);
+        let (s, b) = lgsp_testkit::management(
+            "PUT",
+            &format!("/api/users/{name}"),
+            r#"{"password":"pw","tags":""}"#,
+        )
+        .unwrap();
+        assert!((200..300).contains(&s), "create user {name}: {s} {b}");
+        let (s, b) = lgsp_testkit::management(
+            "PUT",
+            &format!("/api/permissions/{}/{name}", vhost.name),
+            r#"{"configure":"^$","write":"^lgsp\\.in$","read":"^$"}"#,
+        )
+        .unwrap();
+        assert!((200..300).contains(&s), "permissions of {name}: {s} {b}");
+        let url = format!("amqp://{name}:pw@127.0.0.1:5672/{}", vhost.name);
+        BrokerUser { name, url }
+    }
+}
+
+impl Drop for BrokerUser {
+    fn drop(&mut self) {
+        let _ = lgsp_testkit::management("DELETE", &format!("/api/users/{}", self.name), "");
+    }
+}
+
+async fn publish_as(amqp: &Amqp, user: Option<&str>, app: Option<&str>, id: &str, body: &[u8]) {
+    let mut props = lapin::BasicProperties::default()
+        .with_message_id(id.into())
+        .with_delivery_mode(2);
+    if let Some(u) = user {
+        props = props.with_user_id(u.into());
+    }
+    if let Some(a) = app {
+        props = props.with_app_id(a.into());
+    }
+    amqp.publish_with("lgsp.in", "bizreg.enterprise.registered", props, body)
+        .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_amqp_publisher_not_entitled_to_its_key_is_failed_as_forbidden() {
+    const VIEWER: &str = "viewer-secret-token";
+    const VIEWER_SHA256: &str = "a72bf14466a555a28f46b4fdba9d825359a9f1e5ebc9fa627fd113365cf67542";
+    let vhost = Vhost::new("gateway-amqp");
+    // bizreg may publish bizreg.#, tax only tax.#; `stranger` is no application's user.
+    let bizreg = BrokerUser::new(&vhost, "bizreg");
+    let tax = BrokerUser::new(&vhost, "tax");
+    let stranger = BrokerUser::new(&vhost, "stranger");
+    let dir = tempfile::tempdir().unwrap();
+    let config = small_config(dir.path());
+    let mut text = std::fs::read_to_string(&config).unwrap();
+    text.push_str(&format!(
+        "admin: {{ viewer_token_sha256: [\"{VIEWER_SHA256}\"] }}\n"
+    ));
+    std::fs::write(&config, text).unwrap();
+    let env = vec![
+        ("LGSP_BROKER__URL", vhost.url()),
+        ("LGSP_APPS__BIZREG__AMQP_USER", bizreg.name.clone()),
+        ("LGSP_APPS__TAX__AMQP_USER", tax.name.clone()),
+    ];
+    let mut bus = Lgsp::spawn(Path::new(env!("CARGO_BIN_EXE_lgsp")), &config, &env);
+    bus.wait_ready();
+    let guest = Amqp::connect(&vhost.url()).await;
+    guest.bind_queue("test.failed", "lgsp.failed", "").await;
+    let body = sample("bizreg", "enterprise-registered.xml");
+
+    // Entitled: the application's own user; the bus's user without an application.
+    let as_bizreg = Amqp::connect(&bizreg.url).await;
+    publish_as(&as_bizreg, Some(&bizreg.name), None, "m-bizreg", &body).await;
+    publish_as(&guest, None, None, "m-anonymous", &body).await;
+    // Not entitled: tax's user on a bizreg key; a user of no application; the bus's user
+    // naming tax in app_id (as the gateway does).
+    let as_tax = Amqp::connect(&tax.url).await;
+    publish_as(&as_tax, Some(&tax.name), None, "m-tax", &body).await;
+    let as_stranger = Amqp::connect(&stranger.url).await;
+    publish_as(
+        &as_stranger,
+        Some(&stranger.name),
+        None,
+        "m-stranger",
+        &body,
+    )
+    .await;
+    publish_as(&guest, Some("guest"), Some("tax"), "m-tax-app-id", &body).await;
+
+    let mut failed = amqp_ids(&guest, "test.failed", 3).await;
+    failed.sort();
+    assert_eq!(failed, ["m-stranger", "m-tax", "m-tax-app-id"]);
+    let delivered = ids(&guest.drain("lgsp.app.tax", 5, Duration::from_secs(2)).await);
+    assert_eq!(delivered, ["m-anonymous", "m-bizreg"], "only the entitled");
+
+    // In the store, each as kind forbidden, saying who was refused and why.
+    let client = reqwest::Client::new();
+    let page: serde_json::Value = client
+        .get(format!(
+            "http://{}/admin/v1/failed?kind=forbidden",
+            bus.addr
+        ))
+        .bearer_auth(VIEWER)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let items = page["items"].as_array().unwrap();
+    assert_eq!(items.len(), 3, "{page}");
+    let error_of = |id: &str| {
+        items
+            .iter()
+            .find(|i| i["message_id"] == id)
+            .map(|i| i.to_string())
+            .unwrap_or_default()
+    };
+    assert!(error_of("m-tax").contains("may not publish"), "{page}");
+    assert!(error_of("m-stranger").contains(&stranger.name), "{page}");
+    bus.terminate();
+}
+
+/// The message ids of the first `n` messages of `queue`, with kind `forbidden` asserted.
+async fn amqp_ids(amqp: &Amqp, queue: &str, n: usize) -> Vec<String> {
+    let got = amqp.drain(queue, n, Duration::from_secs(10)).await;
+    for r in &got {
+        assert_eq!(
+            r.headers.get("lgsp-error-kind").map(String::as_str),
+            Some("forbidden"),
+            "{:?}",
+            r.headers
+        );
+    }
+    got.into_iter().filter_map(|r| r.message_id).collect()
+}
+
+/// Publish `key` to `lgsp.in` with a confirm; whether the broker took it.
+async fn broker_takes(url: &str, key: &str) -> bool {
+    use lapin::options::{BasicPublishOptions, ConfirmSelectOptions};
+    let conn = lapin::Connection::connect(url, lapin::ConnectionProperties::default())
+        .await
+        .unwrap();
+    let ch = conn.create_channel().await.unwrap();
+    ch.confirm_select(ConfirmSelectOptions::default())
+        .await
+        .unwrap();
+    let r = match ch
+        .basic_publish(
+            "lgsp.in".into(),
+            key.into(),
+            BasicPublishOptions::default(),
+            b"<a/>",
+            lapin::BasicProperties::default(),
+        )
+        .await
+    {
+        Ok(confirm) => confirm.await.is_ok_and(|c| c.is_ack()),
+        Err(_) => false,
+    };
+    let _ = conn.close(0, "".into()).await;
+    r
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_printed_rabbitmq_definitions_let_each_application_write_only_its_keys() {
+    let vhost = Vhost::new("gateway-defs");
+    let dir = tempfile::tempdir().unwrap();
+    let config = small_config(dir.path());
+    let user = format!("{}-bizreg", vhost.name);
+    let users = [
+        ("LGSP_APPS__BIZREG__AMQP_USER", user.clone()),
+        ("LGSP_APPS__TAX__AMQP_USER", format!("{}-tax", vhost.name)),
+    ];
+    // The bus declares lgsp.in; then the definitions are imported as printed.
+    let mut env = vec![("LGSP_BROKER__URL", vhost.url())];
+    env.extend(users.iter().cloned());
+    let mut bus = Lgsp::spawn(Path::new(env!("CARGO_BIN_EXE_lgsp")), &config, &env);
+    bus.wait_ready();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_lgsp"))
+        .args(["apps", "rabbitmq-definitions", "--config"])
+        .arg(&config)
+        .args(["--vhost", &vhost.name])
+        .envs(users.iter().map(|(k, v)| (k, v)))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let defs = String::from_utf8(out.stdout).unwrap();
+    let parsed: serde_json::Value = serde_json::from_str(&defs).unwrap();
+    assert_eq!(parsed["users"][0]["name"], user.as_str(), "{defs}");
+    let (s, b) = lgsp_testkit::management("POST", "/api/definitions", &defs).unwrap();
+    let _cleanup = Users::of(&parsed);
+    assert!((200..300).contains(&s), "import: {s} {b}");
+    let (s, b) = lgsp_testkit::management(
+        "PUT",
+        &format!("/api/users/{user}"),
+        r#"{"password":"pw","tags":""}"#,
+    )
+    .unwrap();
+    assert!((200..300).contains(&s), "password: {s} {b}");
+    let url = format!("amqp://{user}:pw@127.0.0.1:5672/{}", vhost.name);
+    assert!(broker_takes(&url, "bizreg.enterprise.registered").await);
+    assert!(
+        !broker_takes(&url, "tax.einvoice.issued").await,
+        "the broker refuses a key outside bizreg's publish patterns"
+    );
+    bus.terminate();
+}
+
+/// Deletes every user a definitions file created, on drop.
+struct Users(Vec<String>);
+
+impl Users {
+    fn of(defs: &serde_json::Value) -> Users {
+        Users(
+            defs["users"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|u| u["name"].as_str().map(str::to_owned))
+                .collect(),
+        )
+    }
+}
+
+impl Drop for Users {
+    fn drop(&mut self) {
+        for u in &self.0 {
+            let _ = lgsp_testkit::management("DELETE", &format!("/api/users/{u}"), "");
+        }
+    }
+}

@@ -53,6 +53,8 @@ pub fn ct_eq(a: &[u8; 32], b: &[u8; 32]) -> bool {
 #[derive(Debug, Clone)]
 pub struct App {
     pub id: String,
+    /// The RabbitMQ user it publishes with (`amqp_user`, default its id).
+    pub amqp_user: String,
     keys: Vec<[u8; 32]>,
     publish: Vec<String>,
     receive: Vec<String>,
@@ -75,6 +77,10 @@ impl App {
         &self.publish
     }
 }
+
+/// Why a publisher was not entitled to a message: the failure record's text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Denied(pub String);
 
 /// Every configured application.
 #[derive(Debug, Clone, Default)]
@@ -102,6 +108,7 @@ impl Apps {
                 }
                 App {
                     id: id.clone(),
+                    amqp_user: c.amqp_user.clone().unwrap_or_else(|| id.clone()),
                     keys,
                     publish: c.publish.clone(),
                     receive: c.receive.clone(),
@@ -134,6 +141,52 @@ impl Apps {
 
     pub fn is_empty(&self) -> bool {
         self.apps.is_empty()
+    }
+
+    /// Whether a message that reached `<prefix>.in` over AMQP was published by someone
+    /// entitled to its routing key. `user_id` is the property RabbitMQ checked against
+    /// the publishing connection's user; `bus_users` are the users lgsp itself connects
+    /// with (the gateway and `lgsp publish`), trusted to name an application in `app_id`.
+    ///
+    /// - `user_id` of an application's `amqp_user`: that application's rights apply;
+    /// - `user_id` of the bus, or none: the application `app_id` names, if any, and
+    ///   without one (an anonymous publisher) the broker's permissions are the guard;
+    /// - any other `user_id`: a user the bus does not know, refused.
+    pub fn check_amqp(
+        &self,
+        user_id: Option<&str>,
+        app_id: Option<&str>,
+        bus_users: &[String],
+        routing_key: &str,
+    ) -> Result<(), Denied> {
+        let (app, how) = match user_id {
+            Some(u) if !bus_users.iter().any(|b| b == u) => {
+                match self.apps.iter().find(|a| a.amqp_user == u) {
+                    Some(a) => (a, format!("AMQP user `{u}`")),
+                    None => {
+                        return Err(Denied(format!(
+                            "AMQP user `{u}` is not the user of any application (apps.<id>.amqp_user, default the application id) nor the bus's own: it may publish nothing; add it to `apps`, or publish as an application"
+                        )));
+                    }
+                }
+            }
+            _ => match app_id.and_then(|id| self.get(id)) {
+                Some(a) => (a, "app_id".to_owned()),
+                None => return Ok(()),
+            },
+        };
+        if app.may_publish(routing_key) {
+            return Ok(());
+        }
+        let patterns = if app.publish.is_empty() {
+            "none".to_owned()
+        } else {
+            app.publish.join(", ")
+        };
+        Err(Denied(format!(
+            "application `{}` ({how}) may not publish routing key `{routing_key}` (its publish patterns: {patterns}); publish under one of them, or add a pattern to apps.{}.publish",
+            app.id, app.id
+        )))
     }
 
     pub fn iter(&self) -> impl Iterator<Item = &App> {
@@ -192,6 +245,50 @@ mod tests {
             !thue.may_receive("lgsp.invoice.issued"),
             "no receive patterns: nothing"
         );
+    }
+
+    #[test]
+    fn an_amqp_publisher_is_held_to_its_applications_rights() {
+        let mut m = BTreeMap::new();
+        m.insert(
+            "dkkd".to_owned(),
+            AppConfig {
+                publish: vec!["bizreg.#".into()],
+                ..AppConfig::default()
+            },
+        );
+        m.insert(
+            "thue".to_owned(),
+            AppConfig {
+                amqp_user: Some("gdt-publisher".into()),
+                publish: vec!["tax.#".into()],
+                ..AppConfig::default()
+            },
+        );
+        let a = Apps::from_config(&m);
+        let bus = ["lgsp".to_owned()];
+        let check =
+            |user: Option<&str>, app: Option<&str>, key: &str| a.check_amqp(user, app, &bus, key);
+        // The user is the application's (its id by default, or its amqp_user).
+        assert!(check(Some("dkkd"), None, "bizreg.enterprise.registered").is_ok());
+        assert!(check(Some("gdt-publisher"), None, "tax.einvoice.issued").is_ok());
+        let denied = check(Some("dkkd"), None, "tax.einvoice.issued").unwrap_err();
+        assert!(
+            denied.0.contains("`dkkd`") && denied.0.contains("bizreg.#"),
+            "{denied:?}"
+        );
+        // A verified user outweighs what app_id claims.
+        assert!(check(Some("dkkd"), Some("thue"), "tax.einvoice.issued").is_err());
+        // `thue` has its own amqp_user: a user named like the application is unknown.
+        assert!(check(Some("thue"), None, "tax.einvoice.issued").is_err());
+        assert!(check(Some("intruder"), None, "bizreg.x").is_err());
+        // The bus's own user is trusted to name the application in app_id.
+        assert!(check(Some("lgsp"), Some("thue"), "tax.x").is_ok());
+        assert!(check(Some("lgsp"), Some("thue"), "bizreg.x").is_err());
+        assert!(check(None, Some("dkkd"), "tax.x").is_err());
+        // Anonymous, or an app_id that is no application: the broker's permissions rule.
+        assert!(check(None, None, "anything.at.all").is_ok());
+        assert!(check(Some("lgsp"), Some("not-an-app"), "anything").is_ok());
     }
 
     #[test]

@@ -28,6 +28,7 @@ use lgsp_amqp::names::Names;
 use lgsp_amqp::publish::Publisher;
 use lgsp_amqp::routes::{RouteTable, qualify};
 use lgsp_amqp::topology::{self, TopologySpec};
+use lgsp_core::apps::{Apps, Denied};
 use lgsp_core::config::Config;
 use lgsp_mapping::decode::Limits;
 use lgsp_mapping::dsl::Adapters;
@@ -121,10 +122,39 @@ pub(crate) struct Shared<P = Publisher> {
     pub names: Names,
     pub adapters: Arc<Adapters>,
     pub limits: Limits,
+    /// Who may publish what, when applications are configured.
+    pub access: Option<Access>,
     pub publisher: P,
     /// Mapping is CPU work: at most this many large mappings run at once, off the reactor.
     pub cpu: Semaphore,
     pub stats: Arc<Stats>,
+}
+
+/// The applications and the users lgsp connects with: whether the publisher of an input
+/// was entitled to its routing key.
+#[derive(Clone)]
+pub(crate) struct Access {
+    apps: Apps,
+    bus_users: Vec<String>,
+}
+
+impl Access {
+    /// Why the publisher of `input` may not publish it, if it may not. Only a fresh input
+    /// is checked: a retry or a replay was published by lgsp (an administrator decided).
+    pub(crate) fn refuse(&self, input: &Inbound) -> Option<Denied> {
+        if input.targets.is_some() || input.attempt > 0 {
+            return None;
+        }
+        let e = &input.envelope;
+        self.apps
+            .check_amqp(
+                e.user_id.as_deref(),
+                e.app_id.as_deref(),
+                &self.bus_users,
+                &input.routing_key,
+            )
+            .err()
+    }
 }
 
 /// The routes of a configuration, ready to run.
@@ -136,6 +166,7 @@ pub struct Router {
     target_exchanges: Vec<(String, String)>,
     adapters: Arc<Adapters>,
     limits: Limits,
+    access: Option<Access>,
     prefetch: u16,
     confirm_window: u32,
     max_length: u64,
@@ -244,6 +275,10 @@ impl Router {
             target_exchanges,
             adapters,
             limits,
+            access: (!config.apps.is_empty()).then(|| Access {
+                apps: Apps::from_config(&config.apps),
+                bus_users: config.broker.users(),
+            }),
             prefetch: config.broker.prefetch,
             confirm_window: config.broker.confirm_window,
             max_length: config.broker.max_length,
@@ -291,6 +326,7 @@ impl Router {
             names: self.names.clone(),
             adapters: self.adapters.clone(),
             limits: self.limits,
+            access: self.access.clone(),
             publisher,
             cpu: Semaphore::new(workers),
             stats: self.stats.clone(),

@@ -65,11 +65,17 @@ fn onward(input: &Inbound, routes: &[String], attempt: u32, targets: &[String]) 
     );
     headers::set_int(&mut h, headers::ATTEMPT, i64::from(attempt));
     headers::set(&mut h, headers::TARGETS, targets.join(","));
+    // The publisher's user as the bus knows it, never as a publisher wrote the header.
+    match &input.envelope.user_id {
+        Some(u) => headers::set(&mut h, headers::ORIGINAL_USER_ID, u.as_str()),
+        None => headers::remove(&mut h, headers::ORIGINAL_USER_ID),
+    }
     h
 }
 
-/// The failed-path copy of the input: original body and properties plus the failure
-/// headers of DESIGN section 8; `lgsp-route` lists every route the failure cost.
+/// The failed-path copy of the input: original body and properties (the `user_id` in
+/// `lgsp-original-user-id`) plus the failure headers of DESIGN section 8; `lgsp-route`
+/// lists every route the failure cost.
 pub fn failure_properties(input: &Inbound, f: &Failure) -> BasicProperties {
     let mut h = onward(input, &f.routes, input.attempt, &f.targets);
     headers::set(
@@ -85,9 +91,7 @@ pub fn failure_properties(input: &Inbound, f: &Failure) -> BasicProperties {
         headers::FAILED_AT,
         chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
     );
-    input
-        .properties
-        .clone()
+    headers::without_user_id(&input.properties)
         .with_message_id(input.envelope.message_id.as_str().into())
         .with_headers(h)
 }
@@ -107,9 +111,80 @@ fn truncate(s: &str, max: usize) -> String {
 /// properties, the attempt count raised.
 pub fn retry_properties(input: &Inbound, r: &Retry) -> BasicProperties {
     let h = onward(input, &r.routes, input.attempt + 1, &r.targets);
-    input
-        .properties
-        .clone()
+    headers::without_user_id(&input.properties)
         .with_message_id(input.envelope.message_id.as_str().into())
         .with_headers(h)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    fn input(props: BasicProperties, exchange: &str) -> Inbound {
+        Inbound::read("lgsp.in", exchange, "bizreg.x", props, b"<a/>".to_vec())
+    }
+
+    /// RabbitMQ closes the channel of a publish whose user_id is not its connection's
+    /// user: what lgsp republishes of an input must not carry the publisher's.
+    #[test]
+    fn a_republished_input_carries_its_publishers_user_in_a_header_only() {
+        let i = input(
+            BasicProperties::default()
+                .with_message_id("m-1".into())
+                .with_user_id("dkkd".into())
+                .with_app_id("dkkd".into()),
+            "lgsp.in",
+        );
+        let f = Failure {
+            kind: "mapping",
+            code: "x".into(),
+            message: "bad".into(),
+            targets: vec![],
+            routes: vec!["r".into()],
+        };
+        let r = Retry {
+            targets: vec!["r/app:tax".into()],
+            routes: vec!["r".into()],
+            delay: Duration::from_secs(1),
+            reason: "x".into(),
+        };
+        for p in [failure_properties(&i, &f), retry_properties(&i, &r)] {
+            assert!(p.user_id().is_none());
+            assert_eq!(p.app_id().as_ref().map(|a| a.as_str()), Some("dkkd"));
+            let h = p.headers().as_ref();
+            assert_eq!(
+                headers::text(h, headers::ORIGINAL_USER_ID).as_deref(),
+                Some("dkkd")
+            );
+        }
+        // The retry, read back from the default exchange, knows its publisher.
+        let again = input(retry_properties(&i, &r), "");
+        assert_eq!(again.envelope.user_id.as_deref(), Some("dkkd"));
+    }
+
+    #[test]
+    fn a_publisher_cannot_claim_a_user_in_the_header() {
+        let mut h = FieldTable::default();
+        headers::set(&mut h, headers::ORIGINAL_USER_ID, "thue");
+        let i = input(
+            BasicProperties::default()
+                .with_message_id("m-1".into())
+                .with_headers(h),
+            "lgsp.in",
+        );
+        assert_eq!(i.envelope.user_id, None, "a fresh input: the property only");
+        let r = Retry {
+            targets: vec!["r/app:tax".into()],
+            routes: vec!["r".into()],
+            delay: Duration::from_secs(1),
+            reason: "x".into(),
+        };
+        let p = retry_properties(&i, &r);
+        assert_eq!(
+            headers::text(p.headers().as_ref(), headers::ORIGINAL_USER_ID),
+            None
+        );
+    }
 }

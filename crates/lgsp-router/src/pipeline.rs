@@ -210,6 +210,13 @@ pub(crate) async fn process<P: Publish>(
             .collect();
         decide::decide(input.attempt, &verdicts)
     };
+    if let Some(denied) = shared.access.as_ref().and_then(|a| a.refuse(input)) {
+        return fail_all(Cause {
+            kind: "forbidden",
+            code: "publish.forbidden".into(),
+            message: denied.0,
+        });
+    }
     if input.body.len() > shared.limits.max_bytes {
         return fail_all(Cause {
             kind: "limit",

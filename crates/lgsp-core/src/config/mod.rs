@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 
 pub use load::{ENV_PREFIX, EnvOverrides, Problem, YamlFile, display_key};
 pub use model::*;
-pub use secret::{Secret, SecretUrl, redact_url};
+pub use secret::{Secret, SecretUrl, percent_decode, redact_url};
 pub use units::{ByteSize, Duration, lenient};
 
 /// A loaded root configuration and where it came from.
@@ -288,6 +288,34 @@ fn validate_apps(c: &Config, route_index: &[usize], file: &mut YamlFile) {
         }
         if app.rate_limit.burst == 0 {
             file.problem(&at("rate_limit.burst"), "must be at least 1");
+        }
+    }
+    // The AMQP user of each application: one application per user, never the bus's own.
+    let bus_users = c.broker.users();
+    let mut amqp_owner: std::collections::HashMap<&str, &str> = std::collections::HashMap::new();
+    for (id, app) in &c.apps {
+        let user = app.amqp_user.as_deref().unwrap_or(id);
+        let at = format!("apps.{id}.amqp_user");
+        if user.trim().is_empty() {
+            file.problem(
+                &at,
+                "an empty AMQP user: leave the key out to use the application id",
+            );
+        } else if bus_users.iter().any(|b| b == user) {
+            file.problem(
+                &at,
+                format!(
+                    "`{user}` is the user lgsp itself connects with (broker.url): the bus trusts its messages to name any application, so an application must publish with a user of its own; set apps.{id}.amqp_user"
+                ),
+            );
+        }
+        if let Some(other) = amqp_owner.insert(user, id) {
+            file.problem(
+                &at,
+                format!(
+                    "AMQP user `{user}` is also application `{other}`'s: each application publishes with its own user"
+                ),
+            );
         }
     }
     if c.gateway.confirm_timeout.get().is_zero() {

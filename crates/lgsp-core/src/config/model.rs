@@ -72,6 +72,11 @@ pub struct AppConfig {
     /// one-machine setup and tests; never written in a file.
     #[serde(default)]
     pub api_key: Option<Secret>,
+    /// The RabbitMQ user it publishes with over AMQP; a message whose broker-checked
+    /// `user_id` is this user is this application's. Default: the application id (the
+    /// user `lgsp apps rabbitmq-definitions` creates).
+    #[serde(default)]
+    pub amqp_user: Option<String>,
     /// Topic patterns of the routing keys it may publish on `<prefix>.in`, e.g. `bizreg.#`.
     /// Default: none (it may publish nothing).
     #[serde(default)]
@@ -190,6 +195,25 @@ pub struct BrokerConfig {
         deserialize_with = "lenient::number"
     )]
     pub delivery_limit: u32,
+}
+
+impl BrokerConfig {
+    /// The users lgsp connects with: of `urls`, or of `url` when `urls` is empty.
+    pub fn users(&self) -> Vec<String> {
+        let mut users: Vec<String> = Vec::new();
+        let urls = if self.urls.is_empty() {
+            std::slice::from_ref(&self.url)
+        } else {
+            &self.urls[..]
+        };
+        for u in urls {
+            let u = u.user();
+            if !users.contains(&u) {
+                users.push(u);
+            }
+        }
+        users
+    }
 }
 
 fn default_max_length() -> u64 {

@@ -53,6 +53,45 @@ impl SecretUrl {
     pub fn redacted(&self) -> String {
         redact_url(&self.0)
     }
+
+    /// The user name of `scheme://user:password@host...`, percent-decoded; `guest` (the
+    /// AMQP default) when the URL names none.
+    pub fn user(&self) -> String {
+        let rest = self.0.split_once("://").map_or(self.0.as_str(), |(_, r)| r);
+        let authority = &rest[..rest.find(['/', '?', '#']).unwrap_or(rest.len())];
+        match authority.rfind('@') {
+            Some(at) => {
+                let user = authority[..at].split(':').next().unwrap_or("");
+                if user.is_empty() {
+                    "guest".to_owned()
+                } else {
+                    percent_decode(user)
+                }
+            }
+            None => "guest".to_owned(),
+        }
+    }
+}
+
+/// `%XX` escapes decoded (as in the user and vhost of an AMQP URL); a stray `%` stays.
+pub fn percent_decode(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%'
+            && let Some(v) = s
+                .get(i + 1..i + 3)
+                .and_then(|h| u8::from_str_radix(h, 16).ok())
+        {
+            out.push(v);
+            i += 3;
+            continue;
+        }
+        out.push(b[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// Replace the password of `scheme://user:password@host...` by `***`.
@@ -95,6 +134,16 @@ impl<'de> Deserialize<'de> for SecretUrl {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_user_is_read_from_the_url() {
+        let u = |s: &str| SecretUrl::new(s).user();
+        assert_eq!(u("amqp://guest:guest@127.0.0.1:5672/%2f"), "guest");
+        assert_eq!(u("amqp://lgsp%40bus:p%3Ass@host/vh"), "lgsp@bus");
+        assert_eq!(u("amqp://host:5672/%2f"), "guest");
+        assert_eq!(u("amqps://bus@host"), "bus");
+        assert_eq!(percent_decode("a%2Fb%zz%"), "a/b%zz%");
+    }
 
     #[test]
     fn passwords_are_redacted() {

@@ -319,3 +319,29 @@ fn a_plain_app_key_comes_from_the_environment_only() {
     let short = load_text(env_only, &[("LGSP_APPS__EMIS__API_KEY", "short")]).unwrap_err();
     assert!(short[0].to_string().contains("guessable"), "{short:#?}");
 }
+
+#[test]
+fn each_application_publishes_over_amqp_with_its_own_user() {
+    let shared = "apps:\n  a:\n    amqp_user: pub\n  b:\n    amqp_user: pub\n";
+    let problems = load_text(shared, &[]).unwrap_err();
+    assert!(
+        problems
+            .iter()
+            .any(|p| p.to_string().contains("also application `a`'s")),
+        "{problems:#?}"
+    );
+    // The default broker user is guest: an application called guest would be trusted.
+    let bus = "apps:\n  guest:\n    publish: [\"x.#\"]\n";
+    let problems = load_text(bus, &[]).unwrap_err();
+    assert!(
+        problems[0].to_string().contains("apps.guest.amqp_user"),
+        "{problems:#?}"
+    );
+    let ok = "apps:\n  guest:\n    amqp_user: guest-app\n";
+    assert_eq!(
+        load_text(ok, &[]).unwrap().config.apps["guest"]
+            .amqp_user
+            .as_deref(),
+        Some("guest-app")
+    );
+}
