@@ -656,8 +656,11 @@ fn compile_transform(
             }
         }
         TransformSpec::Date(p) | TransformSpec::Datetime(p) => {
-            let patterns = p.clone().into_vec();
-            match DatePatterns::compile(&patterns) {
+            let compiled = match p {
+                None => Ok(DatePatterns::family()),
+                Some(patterns) => DatePatterns::compile(patterns),
+            };
+            match compiled {
                 Ok(d) if matches!(t, TransformSpec::Date(_)) => Transform::Date(d),
                 Ok(d) => Transform::Datetime(d),
                 Err(e) => {
@@ -726,12 +729,12 @@ fn compile_reference(
         .name_path
         .as_deref()
         .and_then(|p| compile_path(p, &format!("{at}.name_path"), errors));
-    let patterns = r
-        .date_format
-        .clone()
-        .map_or_else(|| vec!["%Y-%m-%d".to_owned()], |p| p.into_vec());
     counted();
-    let date_patterns = match DatePatterns::compile(&patterns) {
+    let compiled = match r.date_format.clone() {
+        None => Ok(DatePatterns::family()),
+        Some(p) => DatePatterns::compile(&p.into_vec()),
+    };
+    let date_patterns = match compiled {
         Ok(d) => Some(d),
         Err(e) => {
             errors.push(err(

@@ -134,7 +134,9 @@ pub struct ReferenceSpec {
     pub table: String,
     /// JSONPath from the document root to the date the code must be valid on.
     pub date_path: String,
-    /// chrono pattern(s) of that date. Default `%Y-%m-%d`.
+    /// chrono pattern(s) of that date. Default: the default family of spellings of the
+    /// `date` transform (which reads `YYYY-MM-DD` as before, and `dd/mm/yyyy` and the
+    /// other Vietnamese spellings too).
     #[serde(default)]
     pub date_format: Option<OneOrMany<String>>,
     /// JSONPath (relative, like `path`) to the name the document gives the unit: a name
@@ -163,8 +165,10 @@ impl<T> OneOrMany<T> {
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
-#[serde(rename_all = "snake_case", deny_unknown_fields)]
+/// One transform: a name (`trim`, `date`) or a map with one key (`{ date: "%d/%m/%Y" }`).
+/// `date` and `datetime` take their patterns optionally: a bare `date` reads the default
+/// family of spellings ([`crate::values::DatePatterns::family`]).
+#[derive(Debug, Clone)]
 pub enum TransformSpec {
     Trim,
     Upper,
@@ -177,14 +181,102 @@ pub enum TransformSpec {
     CompactTaxCode,
     /// Multiply exactly by a factor (`1000000` for amounts in millions).
     Multiply(Value),
-    /// Parse a date with one or more chrono patterns -> `YYYY-MM-DD`.
-    Date(OneOrMany<String>),
-    /// Parse a date and time -> RFC 3339, `+07:00` when the source has no offset.
-    Datetime(OneOrMany<String>),
+    /// Parse a date -> `YYYY-MM-DD`, with chrono patterns or (`None`) the default family.
+    Date(Option<Vec<String>>),
+    /// Parse a date and time -> RFC 3339, `+07:00` when the source has no offset; with
+    /// chrono patterns or (`None`) the default family.
+    Datetime(Option<Vec<String>>),
     /// Replace by the value in a code table.
     Lookup(LookupSpec),
     /// Split text into a list on a separator.
     Split(String),
+}
+
+impl<'de> Deserialize<'de> for TransformSpec {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(TransformVisitor)
+    }
+}
+
+struct TransformVisitor;
+
+impl<'de> serde::de::Visitor<'de> for TransformVisitor {
+    type Value = TransformSpec;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a transform: a name such as trim or date, or a map with one key such as { date: \"%d/%m/%Y\" }")
+    }
+
+    fn visit_str<E: serde::de::Error>(self, name: &str) -> Result<TransformSpec, E> {
+        use serde::de::IntoDeserializer as _;
+        match name {
+            "date" => Ok(TransformSpec::Date(None)),
+            "datetime" => Ok(TransformSpec::Datetime(None)),
+            _ => TransformRepr::deserialize(name.into_deserializer()).map(Into::into),
+        }
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(
+        self,
+        mut map: A,
+    ) -> Result<TransformSpec, A::Error> {
+        use serde::de::Error as _;
+        let Some(name) = map.next_key::<String>()? else {
+            return Err(A::Error::invalid_length(0, &self));
+        };
+        let arg: Value = map.next_value()?;
+        if map.next_key::<serde::de::IgnoredAny>()?.is_some() {
+            return Err(A::Error::custom(
+                "a transform is a map with exactly one key, such as { date: \"%d/%m/%Y\" }; \
+                 give each transform its own list item",
+            ));
+        }
+        let one = Value::Object(std::iter::once((name, arg)).collect());
+        TransformRepr::deserialize(one)
+            .map(Into::into)
+            .map_err(A::Error::custom)
+    }
+}
+
+/// The YAML forms of [`TransformSpec`] other than bare `date` and `datetime`.
+#[derive(Deserialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+enum TransformRepr {
+    Trim,
+    Upper,
+    Lower,
+    Nfc,
+    Integer,
+    Decimal,
+    VnNumber,
+    Bool,
+    CompactTaxCode,
+    Multiply(Value),
+    Date(OneOrMany<String>),
+    Datetime(OneOrMany<String>),
+    Lookup(LookupSpec),
+    Split(String),
+}
+
+impl From<TransformRepr> for TransformSpec {
+    fn from(r: TransformRepr) -> TransformSpec {
+        match r {
+            TransformRepr::Trim => TransformSpec::Trim,
+            TransformRepr::Upper => TransformSpec::Upper,
+            TransformRepr::Lower => TransformSpec::Lower,
+            TransformRepr::Nfc => TransformSpec::Nfc,
+            TransformRepr::Integer => TransformSpec::Integer,
+            TransformRepr::Decimal => TransformSpec::Decimal,
+            TransformRepr::VnNumber => TransformSpec::VnNumber,
+            TransformRepr::Bool => TransformSpec::Bool,
+            TransformRepr::CompactTaxCode => TransformSpec::CompactTaxCode,
+            TransformRepr::Multiply(v) => TransformSpec::Multiply(v),
+            TransformRepr::Date(p) => TransformSpec::Date(Some(p.into_vec())),
+            TransformRepr::Datetime(p) => TransformSpec::Datetime(Some(p.into_vec())),
+            TransformRepr::Lookup(l) => TransformSpec::Lookup(l),
+            TransformRepr::Split(s) => TransformSpec::Split(s),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
