@@ -187,28 +187,81 @@ fn decimal_refuses_the_rest() {
     assert_eq!(err_code(decimal(&j("1e5"))), "number.exponent");
     assert_eq!(err_code(decimal(&j("1.5E-3"))), "number.exponent");
     assert_eq!(err_code(decimal(&s("1e5"))), "number.exponent");
-    for bad in [
-        "1,5",
-        "1.",
-        ".5",
-        "1.2.3",
-        "7.125.432,50",
-        "abc",
-        "1e",
-        "NaN",
-        "inf",
-        "- 1",
-    ] {
+    for bad in ["1.", ".5", "abc", "1e", "NaN", "inf", "- 1", "1.5a"] {
         let c = err_code(decimal(&s(bad)));
         assert!(
             c == "decimal.invalid" || c == "number.exponent",
             "{bad}: {c}"
         );
     }
-    assert_eq!(err_code(decimal(&s("1,5"))), "decimal.invalid");
     assert_eq!(err_code(decimal(&s(""))), "value.empty");
     assert_eq!(err_code(decimal(&json!(false))), "decimal.invalid");
     assert_eq!(err_code(decimal(&json!({"a": 1}))), "value.not_scalar");
+}
+
+#[test]
+fn decimal_reads_a_vietnamese_decimal_comma() {
+    let cases = [
+        ("21,8531", "21.8531"),
+        ("7.125.432,50", "7125432.50"),
+        ("1.234.567", "1234567"),
+        ("-0,5", "-0.5"),
+        ("+1.000,25", "1000.25"),
+        ("0,00", "0.00"),
+        ("-0,00", "0.00"),
+        ("1,000", "1.000"),
+        (" 104,79 ", "104.79"),
+        // A plain decimal is read first: one '.' is a decimal point.
+        ("1.500", "1.500"),
+        ("1.234", "1.234"),
+        // Beyond i64: still exact.
+        ("9.223.372.036.854.775.808", "9223372036854775808"),
+    ];
+    for (input, want) in cases {
+        assert_eq!(decimal(&s(input)).unwrap(), s(want), "{input}");
+    }
+    let refused = [
+        ("1,234.50", "vn_number.english_format"),
+        ("1,234,567", "vn_number.english_format"),
+        ("1.2.3", "vn_number.grouping"),
+        ("1.50,5", "vn_number.grouping"),
+        ("05.000,5", "vn_number.grouping"),
+        ("1..000", "vn_number.grouping"),
+        ("1,", "decimal.invalid"),
+        (",5", "decimal.invalid"),
+        ("-,5", "decimal.invalid"),
+        ("1,5a", "decimal.invalid"),
+        ("1,5e3", "decimal.invalid"),
+        ("+-1,5", "decimal.invalid"),
+    ];
+    for (input, want) in refused {
+        assert_eq!(err_code(decimal(&s(input))), want, "{input}");
+    }
+    let e = decimal(&s("1,234.50")).unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "found English number format (',' before '.'), expected Vietnamese format \
+         where '.' groups thousands and ',' marks decimals (e.g. 1.000,50)"
+    );
+    assert_eq!(
+        decimal(&s("x")).unwrap_err().to_string(),
+        "expected a decimal number such as 37.5 (digits, optional sign, optional '.' and \
+         fraction digits) or in Vietnamese format such as 21,8531 or 7.125.432,50 ('.' \
+         between thousands, ',' before decimals)"
+    );
+    // vn_number is unchanged: integral values stay integers.
+    assert_eq!(vn_number(&s("1.234.567")).unwrap(), json!(1_234_567));
+    assert_eq!(vn_number(&s("21,8531")).unwrap(), s("21.8531"));
+    // Long Vietnamese-formatted input stays linear.
+    let groups = format!("1{},5", ".000".repeat(1 << 18));
+    let start = Instant::now();
+    let out = decimal(&s(&groups)).unwrap();
+    assert_eq!(out.as_str().map(str::len), Some(1 + 3 * (1 << 18) + 2));
+    assert!(
+        start.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        start.elapsed()
+    );
 }
 
 // ----- vn_number ---------------------------------------------------------------------

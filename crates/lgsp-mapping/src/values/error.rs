@@ -51,8 +51,8 @@ pub enum ValueError {
     IntegerOverflow,
     /// Not a plain decimal number.
     #[error(
-        "expected a decimal number such as 37.5 (digits, optional sign, optional '.' and fraction digits); \
-         use vn_number for Vietnamese-formatted numbers such as 7.125.432,50"
+        "expected a decimal number such as 37.5 (digits, optional sign, optional '.' and fraction digits) \
+         or in Vietnamese format such as 21,8531 or 7.125.432,50 ('.' between thousands, ',' before decimals)"
     )]
     InvalidDecimal,
     /// A number written with an exponent (`1e5`).

@@ -244,9 +244,18 @@ pub fn integer(v: &Value) -> Result<Value, ValueError> {
     Ok(Value::from(plain.to_i64()?))
 }
 
-/// An exact decimal: `^[+-]?\d+(\.\d+)?$` text (surrounding white space ignored) or a
-/// JSON number without exponent, as a normalised decimal string: no `+`, no redundant
-/// leading zeros (`007.50` -> `7.50`), fraction digits kept as given, no sign on zero.
+/// An exact decimal, as a normalised decimal string: no `+`, no redundant leading zeros
+/// (`007.50` -> `7.50`), fraction digits kept as given, no sign on zero. Surrounding
+/// white space is ignored. Read as:
+///
+/// 1. a plain decimal `^[+-]?\d+(\.\d+)?$` first, so `1.500` is 1.500 (a JSON number
+///    without exponent is always read this way);
+/// 2. otherwise, when the text has a `,` or more than one `.`, by the Vietnamese rules
+///    of [`vn_number`] (`,` marks decimals, `.` groups thousands in groups of three):
+///    `21,8531` -> `"21.8531"`, `7.125.432,50` -> `"7125432.50"`, `1.234.567` ->
+///    `"1234567"`. English grouping (`1,234.50`, `1,234,567`) and bad groups (`1.2.3`)
+///    are refused with vn_number's errors.
+///
 /// Exponent notation (`1e5`) is refused rather than converted.
 pub fn decimal(v: &Value) -> Result<Value, ValueError> {
     let plain = match v {
@@ -257,6 +266,20 @@ pub fn decimal(v: &Value) -> Result<Value, ValueError> {
                 Some(p) => p,
                 None if has_exponent(t) && t.bytes().all(|b| b"+-.0123456789eE".contains(&b)) => {
                     return Err(ValueError::Exponent);
+                }
+                None if t.bytes().all(|b| b"+-.,0123456789".contains(&b))
+                    && (t.contains(',') || t.bytes().filter(|b| *b == b'.').count() > 1) =>
+                {
+                    let vn = split_vn(t).map_err(|e| match e {
+                        ValueError::InvalidVnNumber => ValueError::InvalidDecimal,
+                        e => e,
+                    })?;
+                    let plain = Plain {
+                        negative: vn.negative,
+                        int: &vn.int,
+                        frac: vn.frac,
+                    };
+                    return Ok(Value::String(plain.decimal_string()));
                 }
                 None => return Err(ValueError::InvalidDecimal),
             }
@@ -288,7 +311,28 @@ pub fn vn_number(v: &Value) -> Result<Value, ValueError> {
     }
 }
 
+/// A Vietnamese-formatted number in parts: sign, integer digits without the group dots,
+/// fraction digits.
+struct VnParts<'a> {
+    negative: bool,
+    int: Cow<'a, str>,
+    frac: Option<&'a str>,
+}
+
 fn parse_vn(s: &str) -> Result<Value, ValueError> {
+    let vn = split_vn(s)?;
+    let plain = Plain {
+        negative: vn.negative,
+        int: &vn.int,
+        frac: vn.frac,
+    };
+    Ok(match vn.frac {
+        None => Value::from(plain.to_i64()?),
+        Some(_) => Value::String(plain.decimal_string()),
+    })
+}
+
+fn split_vn(s: &str) -> Result<VnParts<'_>, ValueError> {
     let (negative, body) = match s.as_bytes().first() {
         Some(b'-') => (true, &s[1..]),
         Some(b'+') => (false, &s[1..]),
@@ -329,14 +373,10 @@ fn parse_vn(s: &str) -> Result<Value, ValueError> {
     } else {
         Cow::Borrowed(int)
     };
-    let plain = Plain {
+    Ok(VnParts {
         negative,
-        int: &digits,
+        int: digits,
         frac,
-    };
-    Ok(match frac {
-        None => Value::from(plain.to_i64()?),
-        Some(_) => Value::String(plain.decimal_string()),
     })
 }
 
