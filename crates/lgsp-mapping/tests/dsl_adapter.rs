@@ -289,3 +289,159 @@ fn a_reference_without_date_format_reads_the_date_in_the_default_family() {
     let err = map_json(&strict, "m", r#"{"w": "05977", "on": "01/08/2025"}"#).unwrap_err();
     assert_eq!(code_of(&err), "reference.bad_date", "{err}");
 }
+
+fn map_xml(
+    adapter: &Adapter,
+    mapping: &str,
+    body: &str,
+) -> Result<Vec<serde_json::Value>, MapError> {
+    adapter
+        .map_with(
+            mapping,
+            &Envelope::default(),
+            body.as_bytes(),
+            None,
+            &Limits::default(),
+        )
+        .map(|out| out.into_iter().map(|m| m.value).collect())
+}
+
+#[test]
+fn path_alternatives_take_the_first_that_yields_a_value() {
+    let adapter = adapter_from(
+        "mappings:\n  m:\n    fields:\n      tax_code: { path: [$.HoSo.MaSoThue, $.HoSo.@MaSoThue, $.HoSo.ma_so_thue], required: true }\n      name: { any_of: [$.HoSo.TenDN, $.HoSo.@TenDN] }\n      status: { path: [$.HoSo.TrangThai, $.HoSo.@TrangThai], default: active }\n",
+    )
+    .unwrap();
+    // A child element, an attribute, a snake_case key: all read.
+    let element = map_xml(
+        &adapter,
+        "m",
+        "<HoSo><MaSoThue>0100233488</MaSoThue><TenDN>A</TenDN></HoSo>",
+    )
+    .unwrap();
+    assert_eq!(element[0]["tax_code"], "0100233488");
+    assert_eq!(element[0]["name"], "A");
+    assert_eq!(element[0]["status"], "active");
+    let attribute = map_xml(
+        &adapter,
+        "m",
+        r#"<HoSo MaSoThue="0100233488" TenDN="B" TrangThai="x"/>"#,
+    )
+    .unwrap();
+    assert_eq!(attribute[0]["tax_code"], "0100233488");
+    assert_eq!(attribute[0]["name"], "B");
+    assert_eq!(attribute[0]["status"], "x");
+    let json = map_json(&adapter, "m", r#"{"HoSo": {"ma_so_thue": "0100233488"}}"#).unwrap();
+    assert_eq!(json["tax_code"], "0100233488");
+    assert!(json.get("name").is_none(), "{json}");
+    // The first alternative wins when several yield; an empty one does not count.
+    let both = map_xml(
+        &adapter,
+        "m",
+        r#"<HoSo MaSoThue="2"><MaSoThue>1</MaSoThue></HoSo>"#,
+    )
+    .unwrap();
+    assert_eq!(both[0]["tax_code"], "1");
+    let empty = map_xml(
+        &adapter,
+        "m",
+        r#"<HoSo MaSoThue="2"><MaSoThue> </MaSoThue></HoSo>"#,
+    )
+    .unwrap();
+    assert_eq!(empty[0]["tax_code"], "2");
+    // None yields: absent, so `required` fails and names every alternative.
+    let err = map_json(&adapter, "m", r#"{"HoSo": {"other": 1}}"#).unwrap_err();
+    assert_eq!(code_of(&err), "mapping.required", "{err}");
+    assert!(
+        err.to_string().contains(
+            "required value missing at $.HoSo.MaSoThue, $.HoSo.@MaSoThue or $.HoSo.ma_so_thue"
+        ),
+        "{err}"
+    );
+}
+
+#[test]
+fn each_and_root_path_take_alternatives_too() {
+    let adapter = adapter_from(
+        "mappings:\n  batch:\n    each: [$.L.Item, $.L.item]\n    fields:\n      v: { path: [$.V, $.@v] }\n      on: { root_path: [$.L.Ngay, $.L.@ngay], transform: [date] }\n      tags: { each: [$.Tags.Tag, $.tags], transform: [upper] }\n",
+    )
+    .unwrap();
+    let out = map_xml(
+        &adapter,
+        "batch",
+        r#"<L ngay="20/11/2025"><Item v="a"><Tags><Tag>x</Tag><Tag>y</Tag></Tags></Item><Item><V>b</V></Item></L>"#,
+    )
+    .unwrap();
+    assert_eq!(out.len(), 2);
+    assert_eq!(out[0]["v"], "a");
+    assert_eq!(out[0]["on"], "2025-11-20");
+    assert_eq!(out[0]["tags"], serde_json::json!(["X", "Y"]));
+    assert_eq!(out[1]["v"], "b");
+    assert!(out[1].get("tags").is_none());
+    let out = map_json(
+        &adapter,
+        "batch",
+        r#"{"L": {"Ngay": "2025-11-21", "item": [{"V": "c", "tags": ["z"]}]}}"#,
+    );
+    let out = out.unwrap();
+    assert_eq!(out["v"], "c");
+    assert_eq!(out["on"], "2025-11-21");
+    assert_eq!(out["tags"], serde_json::json!(["Z"]));
+    // No alternative selects a node: no outputs, as for a single path.
+    let none = map_xml(&adapter, "batch", "<L><Other/></L>").unwrap();
+    assert!(none.is_empty());
+}
+
+#[test]
+fn each_alternative_is_checked_with_its_own_key_path() {
+    let err = adapter_from(
+        "mappings:\n  x:\n    each: [$.a, \"$.b[\"]\n    fields:\n      tax_code: { path: [$.ok, \"$..[\", $.fine] }\n      r: { root_path: [\"$$\"] }\n      l: { each: [$.ok, \"$.[\"] }\n      a: { any_of: [$.ok, \"$.(\"] }\n      e: { path: [] }\n",
+    )
+    .unwrap_err();
+    for key in [
+        "mappings.x.each[1]: bad JSONPath `$.b[`",
+        "mappings.x.fields.tax_code.path[1]: bad JSONPath `$..[`",
+        "mappings.x.fields.r.root_path[0]: bad JSONPath `$$`",
+        "mappings.x.fields.l.each[1]: bad JSONPath `$.[`",
+        "mappings.x.fields.a.any_of[1]: bad JSONPath `$.(`",
+        "mappings.x.fields.e.path: an empty list of paths selects nothing",
+    ] {
+        assert!(err.contains(key), "{key}\n{err}");
+    }
+    assert!(
+        !err.contains("tax_code.path[0]") && !err.contains("tax_code.path[2]"),
+        "{err}"
+    );
+    let err = adapter_from(
+        "mappings:\n  x:\n    fields:\n      a: { path: $.a, any_of: [$.b] }\n      b: { required: true }\n",
+    )
+    .unwrap_err();
+    assert!(
+        err.contains(
+            "mappings.x.fields.a: more than one source: give only one of path, any_of, root_path, \
+             envelope, const, concat, fields or each"
+        ),
+        "{err}"
+    );
+    assert!(
+        err.contains("mappings.x.fields.b: no source: give one of path, any_of, root_path"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_projected_xml_decode_keeps_every_alternative() {
+    let adapter = adapter_from(
+        "mappings:\n  m:\n    fields:\n      a: { path: [$.R.A, $.R.@a] }\n      b: { path: $.R.B }\n",
+    )
+    .unwrap();
+    let program = adapter.program("m").unwrap();
+    assert!(
+        program.projection().is_some(),
+        "the mapping reads part of the payload"
+    );
+    assert_eq!(program.paths().len(), 3);
+    let out = map_xml(&adapter, "m", r#"<R a="1"><B>2</B><C>3</C></R>"#).unwrap();
+    assert_eq!(out[0]["a"], "1");
+    assert_eq!(out[0]["b"], "2");
+}

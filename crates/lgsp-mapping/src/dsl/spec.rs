@@ -60,8 +60,9 @@ pub struct MappingSpec {
     #[serde(default)]
     pub event: Option<String>,
     /// A batch: one output per node of this path; field paths are relative to the node.
+    /// A list of paths is tried in order: the first that selects a node is used.
     #[serde(default)]
-    pub each: Option<String>,
+    pub each: Option<OneOrMany<String>>,
     /// The output's fields. Without `fields`, the whole decoded document is the output.
     #[serde(default)]
     pub fields: Option<BTreeMap<String, FieldSpec>>,
@@ -76,17 +77,25 @@ pub struct MappingSpec {
     pub strict_admin_codes: bool,
 }
 
-/// One output field. Exactly one source: `path`, `root_path`, `envelope`, `const`,
-/// `concat`, `fields` (a nested object) or `each` (a list).
+/// One output field. Exactly one source: `path`, `any_of`, `root_path`, `envelope`,
+/// `const`, `concat`, `fields` (a nested object) or `each` (a list).
+///
+/// `path`, `root_path` and `each` take one JSONPath or a list of alternatives, tried in
+/// order: the first that yields a value (for `each`, a node) is used; when none does
+/// the value is absent, as when a single path selects nothing.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FieldSpec {
-    /// JSONPath relative to the current node (the document, or the item of `each`).
+    /// JSONPath relative to the current node (the document, or the item of `each`), or
+    /// a list of alternatives (`[$.MaSoThue, $.@MaSoThue, $.ma_so_thue]`).
     #[serde(default)]
-    pub path: Option<String>,
-    /// JSONPath from the document root, for use inside `each`.
+    pub path: Option<OneOrMany<String>>,
+    /// The same as a list of alternatives for `path`: `any_of: [$.a, $.@a]`.
     #[serde(default)]
-    pub root_path: Option<String>,
+    pub any_of: Option<Vec<String>>,
+    /// JSONPath from the document root, for use inside `each`, or a list of alternatives.
+    #[serde(default)]
+    pub root_path: Option<OneOrMany<String>>,
     /// An envelope field: `message_id`, `correlation_id`, `type`, `app_id`, `sender`,
     /// `timestamp`, `content_type`, `user_id`.
     #[serde(default)]
@@ -97,9 +106,10 @@ pub struct FieldSpec {
     /// Parts joined as text: parts starting with `$` are paths, others literal text.
     #[serde(default)]
     pub concat: Option<Vec<String>>,
-    /// A list: one entry per node of this path (one node or many, always a list).
+    /// A list: one entry per node of this path (one node or many, always a list); a
+    /// list of paths is tried in order, the first that selects a node is used.
     #[serde(default)]
-    pub each: Option<String>,
+    pub each: Option<OneOrMany<String>>,
     /// A nested object (with `each`: the shape of each entry).
     #[serde(default)]
     pub fields: Option<BTreeMap<String, FieldSpec>>,
