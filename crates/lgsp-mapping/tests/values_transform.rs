@@ -187,28 +187,81 @@ fn decimal_refuses_the_rest() {
     assert_eq!(err_code(decimal(&j("1e5"))), "number.exponent");
     assert_eq!(err_code(decimal(&j("1.5E-3"))), "number.exponent");
     assert_eq!(err_code(decimal(&s("1e5"))), "number.exponent");
-    for bad in [
-        "1,5",
-        "1.",
-        ".5",
-        "1.2.3",
-        "7.125.432,50",
-        "abc",
-        "1e",
-        "NaN",
-        "inf",
-        "- 1",
-    ] {
+    for bad in ["1.", ".5", "abc", "1e", "NaN", "inf", "- 1", "1.5a"] {
         let c = err_code(decimal(&s(bad)));
         assert!(
             c == "decimal.invalid" || c == "number.exponent",
             "{bad}: {c}"
         );
     }
-    assert_eq!(err_code(decimal(&s("1,5"))), "decimal.invalid");
     assert_eq!(err_code(decimal(&s(""))), "value.empty");
     assert_eq!(err_code(decimal(&json!(false))), "decimal.invalid");
     assert_eq!(err_code(decimal(&json!({"a": 1}))), "value.not_scalar");
+}
+
+#[test]
+fn decimal_reads_a_vietnamese_decimal_comma() {
+    let cases = [
+        ("21,8531", "21.8531"),
+        ("7.125.432,50", "7125432.50"),
+        ("1.234.567", "1234567"),
+        ("-0,5", "-0.5"),
+        ("+1.000,25", "1000.25"),
+        ("0,00", "0.00"),
+        ("-0,00", "0.00"),
+        ("1,000", "1.000"),
+        (" 104,79 ", "104.79"),
+        // A plain decimal is read first: one '.' is a decimal point.
+        ("1.500", "1.500"),
+        ("1.234", "1.234"),
+        // Beyond i64: still exact.
+        ("9.223.372.036.854.775.808", "9223372036854775808"),
+    ];
+    for (input, want) in cases {
+        assert_eq!(decimal(&s(input)).unwrap(), s(want), "{input}");
+    }
+    let refused = [
+        ("1,234.50", "vn_number.english_format"),
+        ("1,234,567", "vn_number.english_format"),
+        ("1.2.3", "vn_number.grouping"),
+        ("1.50,5", "vn_number.grouping"),
+        ("05.000,5", "vn_number.grouping"),
+        ("1..000", "vn_number.grouping"),
+        ("1,", "decimal.invalid"),
+        (",5", "decimal.invalid"),
+        ("-,5", "decimal.invalid"),
+        ("1,5a", "decimal.invalid"),
+        ("1,5e3", "decimal.invalid"),
+        ("+-1,5", "decimal.invalid"),
+    ];
+    for (input, want) in refused {
+        assert_eq!(err_code(decimal(&s(input))), want, "{input}");
+    }
+    let e = decimal(&s("1,234.50")).unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "found English number format (',' before '.'), expected Vietnamese format \
+         where '.' groups thousands and ',' marks decimals (e.g. 1.000,50)"
+    );
+    assert_eq!(
+        decimal(&s("x")).unwrap_err().to_string(),
+        "expected a decimal number such as 37.5 (digits, optional sign, optional '.' and \
+         fraction digits) or in Vietnamese format such as 21,8531 or 7.125.432,50 ('.' \
+         between thousands, ',' before decimals)"
+    );
+    // vn_number is unchanged: integral values stay integers.
+    assert_eq!(vn_number(&s("1.234.567")).unwrap(), json!(1_234_567));
+    assert_eq!(vn_number(&s("21,8531")).unwrap(), s("21.8531"));
+    // Long Vietnamese-formatted input stays linear.
+    let groups = format!("1{},5", ".000".repeat(1 << 18));
+    let start = Instant::now();
+    let out = decimal(&s(&groups)).unwrap();
+    assert_eq!(out.as_str().map(str::len), Some(1 + 3 * (1 << 18) + 2));
+    assert!(
+        start.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        start.elapsed()
+    );
 }
 
 // ----- vn_number ---------------------------------------------------------------------
@@ -584,4 +637,583 @@ fn messages_follow_the_house_style() {
         assert!(msg.chars().next().unwrap().is_lowercase(), "{msg}");
         assert!(e.code().contains('.'), "{}", e.code());
     }
+}
+
+// ----- the default family of date spellings --------------------------------------------
+
+fn family() -> DatePatterns {
+    DatePatterns::family()
+}
+
+fn fam_date(x: &str) -> Result<Value, ValueError> {
+    date(&s(x), &family())
+}
+
+fn fam_datetime(x: &str) -> Result<Value, ValueError> {
+    datetime(&s(x), &family())
+}
+
+#[test]
+fn the_family_reads_vietnamese_and_iso_dates() {
+    let cases = [
+        ("20/11/2025", "2025-11-20"),
+        ("3/4/2025", "2025-04-03"),
+        ("03/04/2025", "2025-04-03"),
+        ("20-11-2025", "2025-11-20"),
+        ("3-4-2025", "2025-04-03"),
+        ("20.11.2025", "2025-11-20"),
+        ("2025-11-20", "2025-11-20"),
+        ("2025/11/20", "2025-11-20"),
+        ("2025-1-5", "2025-01-05"),
+        ("29/02/2024", "2024-02-29"),
+        (" 20/11/2025 ", "2025-11-20"),
+        ("01/01/1000", "1000-01-01"),
+        ("31/12/9999", "9999-12-31"),
+        // A date-time without offset gives its date as written.
+        ("20/11/2025 16:42", "2025-11-20"),
+        ("20/11/2025 16:42:05", "2025-11-20"),
+        ("20-11-2025 23:59:59", "2025-11-20"),
+        ("2025-11-20T23:30:00", "2025-11-20"),
+        ("2025-11-20 23:30", "2025-11-20"),
+        ("2025/11/20 08:00:00", "2025-11-20"),
+        ("2025-11-20T16:42:05.123456", "2025-11-20"),
+    ];
+    for (input, want) in cases {
+        assert_eq!(
+            fam_date(input).map_err(|e| (input, e)).unwrap(),
+            s(want),
+            "{input}"
+        );
+    }
+    assert_eq!(
+        date(&j("\"2025-11-20\""), &family()).unwrap(),
+        s("2025-11-20")
+    );
+}
+
+#[test]
+fn the_family_takes_the_vietnam_calendar_date_of_a_date_time_with_an_offset() {
+    let cases = [
+        ("2025-11-20T23:30:00Z", "2025-11-21"),
+        ("2025-11-20T16:59:59Z", "2025-11-20"),
+        ("2025-11-20T17:00:00Z", "2025-11-21"),
+        ("2025-11-20T23:30:00+07:00", "2025-11-20"),
+        ("2025-11-20T23:30:00+0700", "2025-11-20"),
+        ("2025-11-20T16:00:00-05:00", "2025-11-21"),
+        ("2025-11-21T01:00:00+09:00", "2025-11-20"),
+        ("2025-11-20T23:30:00.5Z", "2025-11-21"),
+        ("20/11/2025 23:30:00Z", "2025-11-21"),
+    ];
+    for (input, want) in cases {
+        assert_eq!(
+            fam_date(input).map_err(|e| (input, e)).unwrap(),
+            s(want),
+            "{input}"
+        );
+    }
+    // Past the last representable year once moved to Vietnam time.
+    assert_eq!(
+        err_code(fam_date("9999-12-31T20:00:00Z")),
+        "date.year_out_of_range"
+    );
+}
+
+#[test]
+fn the_family_is_day_first_and_refuses_what_it_cannot_read_for_sure() {
+    // Month first is never read: month 20 does not exist.
+    let e = fam_date("11/20/2025").unwrap_err();
+    assert_eq!(e.code(), "date.impossible");
+    assert_eq!(
+        e.to_string(),
+        "impossible date: month out of range for dd/mm/yyyy, which is read day first \
+         (never month first); correct the value at the source"
+    );
+    let e = fam_date("31/02/2025").unwrap_err();
+    assert_eq!(e.code(), "date.impossible");
+    assert!(e.to_string().contains("day out of range"), "{e}");
+    let impossible = [
+        "29/02/2025",
+        "32/01/2025",
+        "00/01/2025",
+        "13/13/2025",
+        "10/00/2025",
+        "2025-13-01",
+        "2025-02-30",
+        "20/11/2025 24:00",
+        "20/11/2025 10:60",
+        "20/11/2025 10:00:60",
+        "2025-11-20T10:00:00+24:00",
+    ];
+    for x in impossible {
+        assert_eq!(err_code(fam_date(x)), "date.impossible", "{x}");
+    }
+    assert_eq!(
+        fam_date("2025-13-01").unwrap_err().to_string(),
+        "impossible date: month out of range for yyyy-mm-dd; correct the value at the source"
+    );
+    let e = fam_date("20/11/25").unwrap_err();
+    assert_eq!(e.code(), "date.two_digit_year");
+    assert_eq!(
+        e.to_string(),
+        "two-digit year in the date, the century would be a guess; send the year with four \
+         digits (e.g. 20/11/2025)"
+    );
+    assert_eq!(err_code(fam_date("20-11-25")), "date.two_digit_year");
+    assert_eq!(err_code(fam_date("20.11.25 10:00")), "date.two_digit_year");
+    for x in [
+        "20/11/20251",
+        "20/11/999",
+        "20/11/0999",
+        "0999-01-01",
+        "1/1/1",
+    ] {
+        assert_eq!(err_code(fam_date(x)), "date.year_out_of_range", "{x}");
+    }
+    assert_eq!(
+        fam_date("0999-01-01").unwrap_err().to_string(),
+        "year out of range, expected a four-digit year between 1000 and 9999"
+    );
+    let trailing = [
+        "20/11/2025x",
+        "20/11/2025 abc",
+        "20/11/2025T10:00",
+        "20/11/2025 10",
+        "20/11/2025 10:0",
+        "20/11/2025 10:00:0",
+        "20/11/2025 10:00.5",
+        "2025-11-20T10:00:00.",
+        "2025-11-20T10:00:00.1234567890",
+        "2025-11-20T10:00:00 GMT",
+        "2025-11-20T10:00:00+07",
+        "2025-11-20T10:00:00+07:00Z",
+        "2025-11-20  10:00",
+    ];
+    for x in trailing {
+        assert_eq!(err_code(fam_date(x)), "date.trailing_text", "{x}");
+    }
+    assert_eq!(
+        fam_date("20/11/2025 abc").unwrap_err().to_string(),
+        "unexpected text after the date for pattern dd/mm/yyyy"
+    );
+    let mismatch = [
+        "hôm nay",
+        "20251120",
+        "2025.11.20",
+        "20/11-2025",
+        "2025-11/20",
+        "20/11/",
+        "/11/2025",
+        "123/11/2025",
+        "2025-111-20",
+        "2025-11-200",
+        "+2025-11-20",
+        "１/１/２０２５",
+        "Nov 20, 2025",
+    ];
+    for x in mismatch {
+        assert_eq!(err_code(fam_date(x)), "date.mismatch", "{x}");
+    }
+    assert_eq!(
+        fam_date("hôm nay").unwrap_err().to_string(),
+        "date in no known spelling, expected day first (dd/mm/yyyy, dd-mm-yyyy, dd.mm.yyyy) \
+         or year first (yyyy-mm-dd, yyyy/mm/dd), optionally with a time; give the transform \
+         a pattern for any other spelling"
+    );
+    assert_eq!(err_code(date(&j("20251120"), &family())), "date.mismatch");
+    assert_eq!(err_code(date(&json!(true), &family())), "date.mismatch");
+    assert_eq!(err_code(fam_date("")), "value.empty");
+    assert_eq!(err_code(date(&json!([]), &family())), "value.not_scalar");
+    // Messages never quote the value.
+    for x in ["31/02/2025", "20/11/25", "20/11/2025 abc", "11/20/2025"] {
+        let msg = fam_date(x).unwrap_err().to_string();
+        assert!(!msg.contains(x), "{msg}");
+    }
+}
+
+#[test]
+fn the_family_reads_date_times_in_vietnam_time_unless_an_offset_is_given() {
+    let cases = [
+        ("20/11/2025 16:42:05", "2025-11-20T16:42:05+07:00"),
+        ("20/11/2025 16:42", "2025-11-20T16:42:00+07:00"),
+        ("3/4/2025 8:05", "2025-04-03T08:05:00+07:00"),
+        ("20-11-2025 16:42:05", "2025-11-20T16:42:05+07:00"),
+        ("20.11.2025 16:42:05", "2025-11-20T16:42:05+07:00"),
+        ("2025-11-20 16:42:05", "2025-11-20T16:42:05+07:00"),
+        ("2025/11/20 16:42:05", "2025-11-20T16:42:05+07:00"),
+        ("2025-11-20T16:42:05", "2025-11-20T16:42:05+07:00"),
+        ("2025-11-20T16:42", "2025-11-20T16:42:00+07:00"),
+        ("2025-11-20T16:42:05.250", "2025-11-20T16:42:05.250+07:00"),
+        ("2025-11-20T09:42:05Z", "2025-11-20T09:42:05+00:00"),
+        ("2025-11-20T16:42:05+07:00", "2025-11-20T16:42:05+07:00"),
+        ("2025-11-20T16:42:05+0700", "2025-11-20T16:42:05+07:00"),
+        ("2025-11-20T04:12:05-05:30", "2025-11-20T04:12:05-05:30"),
+        (
+            "2025-11-20T16:42:05.123456789Z",
+            "2025-11-20T16:42:05.123456789+00:00",
+        ),
+    ];
+    for (input, want) in cases {
+        assert_eq!(
+            fam_datetime(input).map_err(|e| (input, e)).unwrap(),
+            s(want),
+            "{input}"
+        );
+    }
+    let e = fam_datetime("20/11/2025").unwrap_err();
+    assert_eq!(e.code(), "datetime.no_time");
+    assert_eq!(
+        e.to_string(),
+        "expected a date and time, found a date without a time; send the time too \
+         (e.g. 20/11/2025 16:42:05) or use the date transform"
+    );
+    assert_eq!(err_code(fam_datetime("2025-11-20")), "datetime.no_time");
+    assert_eq!(
+        err_code(fam_datetime("11/20/2025 10:00")),
+        "datetime.impossible"
+    );
+    assert_eq!(
+        err_code(fam_datetime("20/11/2025 25:00")),
+        "datetime.impossible"
+    );
+    assert_eq!(
+        err_code(fam_datetime("20/11/25 10:00")),
+        "datetime.two_digit_year"
+    );
+    assert_eq!(
+        err_code(fam_datetime("20/11/2025 10:00 x")),
+        "datetime.trailing_text"
+    );
+    assert_eq!(err_code(fam_datetime("x")), "datetime.mismatch");
+    assert!(
+        fam_datetime("x")
+            .unwrap_err()
+            .to_string()
+            .contains("followed by a time HH:MM or HH:MM:SS"),
+    );
+    assert_eq!(
+        err_code(fam_datetime("0999-01-01 10:00")),
+        "date.year_out_of_range"
+    );
+}
+
+#[test]
+fn explicit_patterns_narrow_the_family() {
+    let p = pats(&["%d/%m/%Y"]);
+    assert!(!p.is_family() && family().is_family());
+    assert_eq!(family().patterns().count(), 0);
+    assert_eq!(err_code(date(&s("2025-11-20"), &p)), "date.mismatch");
+    assert_eq!(
+        err_code(date(&s("20/11/2025 10:00"), &p)),
+        "date.trailing_text"
+    );
+    assert_eq!(
+        err_code(date(&s("2025-11-20T23:30:00Z"), &p)),
+        "date.mismatch"
+    );
+    let iso = pats(&["%Y-%m-%d"]);
+    assert_eq!(err_code(date(&s("20/11/2025"), &iso)), "date.mismatch");
+    let dt = pats(&["%d/%m/%Y %H:%M:%S"]);
+    assert_eq!(
+        err_code(datetime(&s("2025-11-20T16:42:05Z"), &dt)),
+        "datetime.mismatch"
+    );
+}
+
+/// One spelling of the family as chrono patterns: a reading independent of the family's
+/// own scanner.
+struct Member {
+    pattern: String,
+    offset: MemberOffset,
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum MemberOffset {
+    /// A date only.
+    NoTime,
+    /// A time, no offset.
+    Local,
+    /// A literal `Z`.
+    Utc,
+    /// `%:z` or `%z`.
+    Read,
+}
+
+/// Every spelling the family documents.
+fn members() -> Vec<Member> {
+    let mut out = Vec::new();
+    for (date, year_first) in [
+        ("%d/%m/%Y", false),
+        ("%d-%m-%Y", false),
+        ("%d.%m.%Y", false),
+        ("%Y-%m-%d", true),
+        ("%Y/%m/%d", true),
+    ] {
+        out.push(Member {
+            pattern: date.to_owned(),
+            offset: MemberOffset::NoTime,
+        });
+        let seps: &[&str] = if year_first { &[" ", "T"] } else { &[" "] };
+        for sep in seps {
+            for time in ["%H:%M", "%H:%M:%S", "%H:%M:%S%.f"] {
+                for (off, kind) in [
+                    ("", MemberOffset::Local),
+                    ("Z", MemberOffset::Utc),
+                    ("%:z", MemberOffset::Read),
+                    ("%z", MemberOffset::Read),
+                ] {
+                    out.push(Member {
+                        pattern: format!("{date}{sep}{time}{off}"),
+                        offset: kind,
+                    });
+                }
+            }
+        }
+    }
+    out
+}
+
+/// What a value means: its date, its time if any, its offset if any.
+type Meaning = (
+    chrono::NaiveDate,
+    Option<chrono::NaiveTime>,
+    Option<chrono::FixedOffset>,
+);
+
+fn member_reading(m: &Member, x: &str) -> Option<Meaning> {
+    use chrono::{DateTime, Datelike, FixedOffset, NaiveDate, NaiveDateTime};
+    let r = match m.offset {
+        MemberOffset::NoTime => NaiveDate::parse_from_str(x, &m.pattern)
+            .ok()
+            .map(|d| (d, None, None)),
+        MemberOffset::Local => NaiveDateTime::parse_from_str(x, &m.pattern)
+            .ok()
+            .map(|n| (n.date(), Some(n.time()), None)),
+        MemberOffset::Utc => NaiveDateTime::parse_from_str(x, &m.pattern)
+            .ok()
+            .map(|n| (n.date(), Some(n.time()), FixedOffset::east_opt(0))),
+        MemberOffset::Read => DateTime::parse_from_str(x, &m.pattern).ok().map(|d| {
+            let n = d.naive_local();
+            (n.date(), Some(n.time()), Some(*d.offset()))
+        }),
+    }?;
+    (1000..=9999).contains(&r.0.year()).then_some(r)
+}
+
+/// What `date` and `datetime` must give for a meaning.
+fn expected(m: &Meaning) -> (Option<String>, Option<String>) {
+    use chrono::{FixedOffset, SecondsFormat};
+    let vn = FixedOffset::east_opt(7 * 3600).unwrap();
+    let Some(t) = m.1 else {
+        return (Some(m.0.format("%Y-%m-%d").to_string()), None);
+    };
+    let at =
+        m.0.and_time(t)
+            .and_local_timezone(m.2.unwrap_or(vn))
+            .unwrap();
+    let day = at.with_timezone(&vn).date_naive();
+    (
+        Some(day.format("%Y-%m-%d").to_string()),
+        Some(at.to_rfc3339_opts(SecondsFormat::AutoSi, false)),
+    )
+}
+
+/// A tiny deterministic generator (no dependency needed for a property test).
+struct Lcg(u64);
+
+impl Lcg {
+    fn next(&mut self, n: usize) -> usize {
+        self.0 = self
+            .0
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        ((self.0 >> 33) % n as u64) as usize
+    }
+}
+
+/// Checks one value: every spelling that reads it reads the same meaning, and the family
+/// accepts it only with that meaning (it may refuse what chrono's lenient parsing reads,
+/// such as a one-digit minute). Returns whether some spelling read it.
+fn check_value(members: &[Member], x: &str) -> bool {
+    // Transforms ignore surrounding white space; so do the readings.
+    let x = x.trim();
+    let readings: Vec<(usize, Meaning)> = members
+        .iter()
+        .enumerate()
+        .filter_map(|(i, m)| member_reading(m, x).map(|r| (i, r)))
+        .collect();
+    if let Some((i, first)) = readings.first() {
+        for (k, r) in &readings {
+            assert_eq!(
+                r, first,
+                "{x:?}: {} and {} disagree",
+                members[*i].pattern, members[*k].pattern
+            );
+        }
+    }
+    let got = (fam_date(x).ok(), fam_datetime(x).ok());
+    if got.0.is_some() || got.1.is_some() {
+        let Some((_, r)) = readings.first() else {
+            panic!("{x:?}: the family reads {got:?}, no documented spelling does");
+        };
+        let (d, dt) = expected(r);
+        assert_eq!(
+            got.0.as_ref().and_then(|v| v.as_str()),
+            d.as_deref(),
+            "{x:?}"
+        );
+        assert_eq!(
+            got.1.as_ref().and_then(|v| v.as_str()),
+            dt.as_deref(),
+            "{x:?}"
+        );
+    }
+    !readings.is_empty()
+}
+
+#[test]
+fn no_two_spellings_of_the_family_read_a_value_differently() {
+    use chrono::{Datelike, FixedOffset, NaiveDate, NaiveTime, TimeZone};
+    let members = members();
+    let offsets = [
+        FixedOffset::east_opt(7 * 3600).unwrap(),
+        FixedOffset::east_opt(0).unwrap(),
+        FixedOffset::west_opt(5 * 3600 + 1800).unwrap(),
+    ];
+    let times = [
+        NaiveTime::from_hms_opt(0, 0, 0).unwrap(),
+        NaiveTime::from_hms_milli_opt(9, 5, 7, 250).unwrap(),
+        NaiveTime::from_hms_nano_opt(23, 59, 59, 123_456_789).unwrap(),
+    ];
+    let mut dates = Vec::new();
+    for (year, days) in [
+        (2025, 1..=31),
+        (2024, 1..=31),
+        (1000, 1..=13),
+        (9999, 1..=13),
+    ] {
+        for month in 1..=12 {
+            for day in days.clone() {
+                dates.extend(NaiveDate::from_ymd_opt(year, month, day));
+            }
+        }
+    }
+    let alphabet: Vec<char> = "0123456789/-.: TZ+".chars().collect();
+    let mut rng = Lcg(20251120);
+    let (mut checked, mut read, mut accepted_spellings) = (0usize, 0usize, 0usize);
+    for (n, d) in dates.iter().enumerate() {
+        for (k, m) in members.iter().enumerate() {
+            // Each date in every spelling, padded and unpadded, with a rotating time and offset.
+            let t = times[(n + k) % times.len()];
+            let off = offsets[(n + 2 * k) % offsets.len()];
+            for pattern in [
+                m.pattern.clone(),
+                m.pattern.replace("%d", "%-d").replace("%m", "%-m"),
+            ] {
+                let x = match m.offset {
+                    MemberOffset::NoTime => d.format(&pattern).to_string(),
+                    MemberOffset::Local | MemberOffset::Utc => {
+                        d.and_time(t).format(&pattern).to_string()
+                    }
+                    MemberOffset::Read => off
+                        .from_local_datetime(&d.and_time(t))
+                        .unwrap()
+                        .format(&pattern)
+                        .to_string(),
+                };
+                assert!(check_value(&members, &x), "{x:?} from {pattern}");
+                // The family reads every documented spelling.
+                let want = member_reading(m, &x).map(|r| expected(&r)).unwrap();
+                assert_eq!(
+                    fam_date(&x).map_err(|e| (&x, e)).unwrap().as_str(),
+                    want.0.as_deref(),
+                    "{x:?} from {pattern}"
+                );
+                assert_eq!(
+                    fam_datetime(&x)
+                        .ok()
+                        .and_then(|v| v.as_str().map(str::to_owned)),
+                    want.1,
+                    "{x:?} from {pattern}"
+                );
+                accepted_spellings += 1;
+                checked += 1;
+                // Near misses: one character replaced, inserted or removed.
+                if (n + k) % 4 == 0 {
+                    let mut chars: Vec<char> = x.chars().collect();
+                    let at = rng.next(chars.len());
+                    match rng.next(3) {
+                        0 => chars[at] = alphabet[rng.next(alphabet.len())],
+                        1 => chars.insert(at, alphabet[rng.next(alphabet.len())]),
+                        _ => {
+                            chars.remove(at);
+                        }
+                    }
+                    let y: String = chars.into_iter().collect();
+                    read += usize::from(check_value(&members, &y));
+                    checked += 1;
+                }
+            }
+        }
+        assert!(d.year() >= 1000);
+    }
+    // Random text made of the characters dates are made of.
+    for _ in 0..20_000 {
+        let len = 6 + rng.next(24);
+        let y: String = (0..len)
+            .map(|_| alphabet[rng.next(alphabet.len())])
+            .collect();
+        read += usize::from(check_value(&members, &y));
+        checked += 1;
+    }
+    assert!(accepted_spellings > 100_000, "{accepted_spellings}");
+    assert!(checked > 150_000 && read > 1_000, "{checked} {read}");
+}
+
+#[test]
+fn the_family_is_bounded_on_hostile_input() {
+    let start = Instant::now();
+    let digits = "7".repeat(1 << 20);
+    assert_eq!(err_code(date(&s(&digits), &family())), "date.mismatch");
+    let long = format!("20/11/2025 10:00:00.{}", "1".repeat(1 << 20));
+    assert_eq!(err_code(date(&s(&long), &family())), "date.mismatch");
+    assert_eq!(
+        err_code(datetime(&s(&long), &family())),
+        "datetime.mismatch"
+    );
+    let just_fits = format!("2025-11-20T10:00:00{}", " ".repeat(200));
+    assert_eq!(
+        err_code(datetime(&s(&format!("{just_fits}x")), &family())),
+        "datetime.trailing_text"
+    );
+    // Every byte string of a few bytes: no panic.
+    let bytes = b"0123456789/-.:TZ+ \xc3\xa9";
+    let mut x = Vec::new();
+    for a in bytes {
+        for b in bytes {
+            for c in bytes {
+                x.clear();
+                x.extend_from_slice(b"20/11/2025 1");
+                x.extend([*a, *b, *c]);
+                if let Ok(t) = std::str::from_utf8(&x) {
+                    let _ = date(&s(t), &family());
+                    let _ = datetime(&s(t), &family());
+                }
+            }
+        }
+    }
+    // Reading is one pass: many values take little time even unoptimised.
+    for i in 0..100_000u32 {
+        let v = format!(
+            "{:02}/{:02}/2025 10:{:02}:00",
+            1 + i % 28,
+            1 + i % 12,
+            i % 60
+        );
+        assert!(date(&s(&v), &family()).is_ok());
+    }
+    assert!(
+        start.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        start.elapsed()
+    );
 }

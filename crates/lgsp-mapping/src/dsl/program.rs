@@ -20,8 +20,8 @@ use serde_json::{Map, Value};
 use super::error::{ErrorKind, FieldError};
 use super::path::CompiledPath;
 use super::spec::{
-    CheckSpec, FieldSpec, FormatSpec, LengthSpec, LookupSpec, MappingSpec, ReferenceSpec,
-    TransformSpec,
+    CheckSpec, FieldSpec, FormatSpec, LengthSpec, LookupSpec, MappingSpec, OneOrMany,
+    ReferenceSpec, TransformSpec,
 };
 use crate::decode::Format;
 use crate::decode::projection::{DOCUMENT, NodeId, Projection, ProjectionBuilder};
@@ -71,7 +71,7 @@ pub struct Program {
     pub from: Option<Format>,
     pub output: OutputFormat,
     pub event: Option<String>,
-    each: Option<CompiledPath>,
+    each: Option<Paths>,
     fields: Option<Vec<Field>>,
     steps: Steps,
     validate: Option<(Arc<Schemas>, Schema)>,
@@ -123,16 +123,59 @@ struct RefLookup {
     keep_former_as: Option<String>,
 }
 
+/// One JSONPath, or alternatives tried in order (`path: [$.a, $.@a]`). Never empty.
+#[derive(Debug, Clone)]
+struct Paths(Vec<CompiledPath>);
+
+impl Paths {
+    /// The value of the first alternative that yields one.
+    fn select<'a>(&self, node: &'a Value) -> Option<Cow<'a, Value>> {
+        self.0.iter().find_map(|p| select_cow(p, node))
+    }
+
+    /// The nodes of the first alternative that selects at least one.
+    fn each_nodes<'a>(&self, node: &'a Value) -> Vec<&'a Value> {
+        for p in &self.0 {
+            let nodes = each_nodes(p, node);
+            if !nodes.is_empty() {
+                return nodes;
+            }
+        }
+        Vec::new()
+    }
+
+    /// Where the projection may end: every alternative is read.
+    fn project(&self, from: &[NodeId], b: &mut ProjectionBuilder) -> Vec<NodeId> {
+        let mut out = Vec::new();
+        for p in &self.0 {
+            out.extend(p.project(from, b));
+        }
+        out
+    }
+
+    /// As written, for messages: `$.a`, or `$.a, $.@a or $.b`.
+    fn describe(&self) -> String {
+        let mut out = String::new();
+        for (i, p) in self.0.iter().enumerate() {
+            if i > 0 {
+                out.push_str(if i + 1 == self.0.len() { " or " } else { ", " });
+            }
+            out.push_str(&p.source);
+        }
+        out
+    }
+}
+
 #[derive(Debug, Clone)]
 enum Source {
-    Path(CompiledPath),
-    RootPath(CompiledPath),
+    Path(Paths),
+    RootPath(Paths),
     Envelope(String),
     Const(Value),
     Concat(Vec<Part>),
     Object(Vec<Field>),
     List {
-        each: CompiledPath,
+        each: Paths,
         item: Option<Vec<Field>>,
     },
 }
@@ -186,8 +229,8 @@ impl Program {
         let mut errors = Vec::new();
         let each = spec
             .each
-            .as_deref()
-            .and_then(|p| compile_path(p, "each", &mut errors));
+            .as_ref()
+            .and_then(|p| compile_paths(p, "each", &mut errors));
         let output = match (spec.to, &spec.xml) {
             (Some(FormatSpec::Xml), Some(x)) => {
                 if let Err(e) = x.validate() {
@@ -266,7 +309,7 @@ impl Program {
     pub fn run(&self, root: &Value, envelope: &Envelope) -> Result<Vec<Value>, FieldError> {
         let Some(fields) = &self.fields else {
             let docs: Vec<Value> = match &self.each {
-                Some(each) => each_nodes(each, root).into_iter().cloned().collect(),
+                Some(each) => each.each_nodes(root).into_iter().cloned().collect(),
                 None => vec![root.clone()],
             };
             return docs
@@ -287,7 +330,7 @@ impl Program {
                 Ok(vec![doc])
             }
             Some(each) => {
-                let items = each_nodes(each, root);
+                let items = each.each_nodes(root);
                 let mut out = Vec::with_capacity(items.len());
                 for (i, item) in items.into_iter().enumerate() {
                     let mut child = envelope.clone();
@@ -363,14 +406,14 @@ impl Program {
         fn collect<'a>(fields: &'a [Field], out: &mut Vec<&'a CompiledPath>) {
             for f in fields {
                 match &f.source {
-                    Source::Path(p) | Source::RootPath(p) => out.push(p),
+                    Source::Path(p) | Source::RootPath(p) => out.extend(&p.0),
                     Source::Concat(parts) => out.extend(parts.iter().filter_map(|p| match p {
                         Part::Path(p) => Some(p),
                         Part::Text(_) => None,
                     })),
                     Source::Object(fs) => collect(fs, out),
                     Source::List { each, item } => {
-                        out.push(each);
+                        out.extend(&each.0);
                         if let Some(fs) = item {
                             collect(fs, out);
                         }
@@ -380,7 +423,7 @@ impl Program {
             }
         }
         let mut out = Vec::new();
-        out.extend(self.each.iter());
+        out.extend(self.each.iter().flat_map(|p| &p.0));
         if let Some(f) = &self.fields {
             collect(f, &mut out);
         }
@@ -390,7 +433,7 @@ impl Program {
 
 /// What the paths of a mapping can read, from the document root: `None` when it is
 /// everything (no `fields`: the whole document is the output).
-fn project(each: Option<&CompiledPath>, fields: Option<&[Field]>) -> Option<Projection> {
+fn project(each: Option<&Paths>, fields: Option<&[Field]>) -> Option<Projection> {
     let fields = fields?;
     let mut b = ProjectionBuilder::new();
     let items = match each {
@@ -409,10 +452,15 @@ fn project_fields(fields: &[Field], nodes: &[NodeId], b: &mut ProjectionBuilder)
             b.whole(end);
         }
     };
+    let all = |ps: &Paths, from: &[NodeId], b: &mut ProjectionBuilder| {
+        for end in ps.project(from, b) {
+            b.whole(end);
+        }
+    };
     for f in fields {
         match &f.source {
-            Source::Path(p) => whole(p, nodes, b),
-            Source::RootPath(p) => whole(p, &[DOCUMENT], b),
+            Source::Path(p) => all(p, nodes, b),
+            Source::RootPath(p) => all(p, &[DOCUMENT], b),
             Source::Envelope(_) | Source::Const(_) => {}
             Source::Concat(parts) => {
                 for part in parts {
@@ -469,6 +517,30 @@ fn compile_path(p: &str, at: &str, errors: &mut Vec<CompileError>) -> Option<Com
     }
 }
 
+/// One JSONPath (errors at `at`) or alternatives (errors at `at.0`, `at.1`, ...).
+fn compile_paths(p: &OneOrMany<String>, at: &str, errors: &mut Vec<CompileError>) -> Option<Paths> {
+    match p {
+        OneOrMany::One(p) => compile_path(p, at, errors).map(|c| Paths(vec![c])),
+        OneOrMany::Many(ps) => compile_alternatives(ps, at, errors),
+    }
+}
+
+fn compile_alternatives(ps: &[String], at: &str, errors: &mut Vec<CompileError>) -> Option<Paths> {
+    if ps.is_empty() {
+        errors.push(err(
+            at,
+            "an empty list of paths selects nothing; give at least one JSONPath",
+        ));
+        return None;
+    }
+    let compiled: Vec<Option<CompiledPath>> = ps
+        .iter()
+        .enumerate()
+        .map(|(i, p)| compile_path(p, &format!("{at}.{i}"), errors))
+        .collect();
+    compiled.into_iter().collect::<Option<Vec<_>>>().map(Paths)
+}
+
 fn compile_fields(
     specs: &BTreeMap<String, FieldSpec>,
     at: &str,
@@ -496,6 +568,7 @@ fn compile_field(
     let before = errors.len();
     let sources = [
         spec.path.is_some(),
+        spec.any_of.is_some(),
         spec.root_path.is_some(),
         spec.envelope.is_some(),
         spec.constant.is_some(),
@@ -507,17 +580,19 @@ fn compile_field(
         errors.push(err(
             at,
             if n == 0 {
-                "no source: give one of path, root_path, envelope, const, concat, fields or each"
+                "no source: give one of path, any_of, root_path, envelope, const, concat, fields or each"
             } else {
-                "more than one source: give only one of path, root_path, envelope, const, concat, fields or each"
+                "more than one source: give only one of path, any_of, root_path, envelope, const, concat, fields or each"
             },
         ));
         return None;
     }
     let source = if let Some(p) = &spec.path {
-        compile_path(p, &format!("{at}.path"), errors).map(Source::Path)
+        compile_paths(p, &format!("{at}.path"), errors).map(Source::Path)
+    } else if let Some(p) = &spec.any_of {
+        compile_alternatives(p, &format!("{at}.any_of"), errors).map(Source::Path)
     } else if let Some(p) = &spec.root_path {
-        compile_path(p, &format!("{at}.root_path"), errors).map(Source::RootPath)
+        compile_paths(p, &format!("{at}.root_path"), errors).map(Source::RootPath)
     } else if let Some(e) = &spec.envelope {
         if Envelope::FIELDS.contains(&e.as_str()) {
             Some(Source::Envelope(e.clone()))
@@ -550,7 +625,7 @@ fn compile_field(
             .collect::<Option<Vec<_>>>()
             .map(Source::Concat)
     } else if let Some(each) = &spec.each {
-        let each = compile_path(each, &format!("{at}.each"), errors);
+        let each = compile_paths(each, &format!("{at}.each"), errors);
         let item = spec
             .fields
             .as_ref()
@@ -656,8 +731,11 @@ fn compile_transform(
             }
         }
         TransformSpec::Date(p) | TransformSpec::Datetime(p) => {
-            let patterns = p.clone().into_vec();
-            match DatePatterns::compile(&patterns) {
+            let compiled = match p {
+                None => Ok(DatePatterns::family()),
+                Some(patterns) => DatePatterns::compile(patterns),
+            };
+            match compiled {
                 Ok(d) if matches!(t, TransformSpec::Date(_)) => Transform::Date(d),
                 Ok(d) => Transform::Datetime(d),
                 Err(e) => {
@@ -726,12 +804,12 @@ fn compile_reference(
         .name_path
         .as_deref()
         .and_then(|p| compile_path(p, &format!("{at}.name_path"), errors));
-    let patterns = r
-        .date_format
-        .clone()
-        .map_or_else(|| vec!["%Y-%m-%d".to_owned()], |p| p.into_vec());
     counted();
-    let date_patterns = match DatePatterns::compile(&patterns) {
+    let compiled = match r.date_format.clone() {
+        None => Ok(DatePatterns::family()),
+        Some(p) => DatePatterns::compile(&p.into_vec()),
+    };
+    let date_patterns = match compiled {
         Ok(d) => Some(d),
         Err(e) => {
             errors.push(err(
@@ -1056,8 +1134,8 @@ impl Ctx<'_> {
         trail: &Trail<'_>,
     ) -> Result<Option<Value>, FieldError> {
         let raw: Option<Cow<'_, Value>> = match &f.source {
-            Source::Path(p) => select_cow(p, node),
-            Source::RootPath(p) => select_cow(p, self.root),
+            Source::Path(p) => p.select(node),
+            Source::RootPath(p) => p.select(self.root),
             Source::Envelope(name) => self
                 .envelope
                 .get(name)
@@ -1093,7 +1171,7 @@ impl Ctx<'_> {
                 (!m.is_empty()).then_some(Cow::Owned(Value::Object(m)))
             }
             Source::List { each, item } => {
-                let nodes = each_nodes(each, node);
+                let nodes = each.each_nodes(node);
                 let mut list = Vec::with_capacity(nodes.len());
                 for (i, n) in nodes.into_iter().enumerate() {
                     let t = Trail::Index(trail, i);
@@ -1155,8 +1233,8 @@ impl Ctx<'_> {
 
     fn where_from(&self, f: &Field) -> String {
         match &f.source {
-            Source::Path(p) | Source::RootPath(p) => format!(" at {}", p.source),
-            Source::List { each, .. } => format!(" at {}", each.source),
+            Source::Path(p) | Source::RootPath(p) => format!(" at {}", p.describe()),
+            Source::List { each, .. } => format!(" at {}", each.describe()),
             Source::Envelope(e) => format!(" in the envelope ({e})"),
             _ => String::new(),
         }

@@ -60,8 +60,9 @@ pub struct MappingSpec {
     #[serde(default)]
     pub event: Option<String>,
     /// A batch: one output per node of this path; field paths are relative to the node.
+    /// A list of paths is tried in order: the first that selects a node is used.
     #[serde(default)]
-    pub each: Option<String>,
+    pub each: Option<OneOrMany<String>>,
     /// The output's fields. Without `fields`, the whole decoded document is the output.
     #[serde(default)]
     pub fields: Option<BTreeMap<String, FieldSpec>>,
@@ -76,17 +77,25 @@ pub struct MappingSpec {
     pub strict_admin_codes: bool,
 }
 
-/// One output field. Exactly one source: `path`, `root_path`, `envelope`, `const`,
-/// `concat`, `fields` (a nested object) or `each` (a list).
+/// One output field. Exactly one source: `path`, `any_of`, `root_path`, `envelope`,
+/// `const`, `concat`, `fields` (a nested object) or `each` (a list).
+///
+/// `path`, `root_path` and `each` take one JSONPath or a list of alternatives, tried in
+/// order: the first that yields a value (for `each`, a node) is used; when none does
+/// the value is absent, as when a single path selects nothing.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FieldSpec {
-    /// JSONPath relative to the current node (the document, or the item of `each`).
+    /// JSONPath relative to the current node (the document, or the item of `each`), or
+    /// a list of alternatives (`[$.MaSoThue, $.@MaSoThue, $.ma_so_thue]`).
     #[serde(default)]
-    pub path: Option<String>,
-    /// JSONPath from the document root, for use inside `each`.
+    pub path: Option<OneOrMany<String>>,
+    /// The same as a list of alternatives for `path`: `any_of: [$.a, $.@a]`.
     #[serde(default)]
-    pub root_path: Option<String>,
+    pub any_of: Option<Vec<String>>,
+    /// JSONPath from the document root, for use inside `each`, or a list of alternatives.
+    #[serde(default)]
+    pub root_path: Option<OneOrMany<String>>,
     /// An envelope field: `message_id`, `correlation_id`, `type`, `app_id`, `sender`,
     /// `timestamp`, `content_type`, `user_id`.
     #[serde(default)]
@@ -97,9 +106,10 @@ pub struct FieldSpec {
     /// Parts joined as text: parts starting with `$` are paths, others literal text.
     #[serde(default)]
     pub concat: Option<Vec<String>>,
-    /// A list: one entry per node of this path (one node or many, always a list).
+    /// A list: one entry per node of this path (one node or many, always a list); a
+    /// list of paths is tried in order, the first that selects a node is used.
     #[serde(default)]
-    pub each: Option<String>,
+    pub each: Option<OneOrMany<String>>,
     /// A nested object (with `each`: the shape of each entry).
     #[serde(default)]
     pub fields: Option<BTreeMap<String, FieldSpec>>,
@@ -134,7 +144,9 @@ pub struct ReferenceSpec {
     pub table: String,
     /// JSONPath from the document root to the date the code must be valid on.
     pub date_path: String,
-    /// chrono pattern(s) of that date. Default `%Y-%m-%d`.
+    /// chrono pattern(s) of that date. Default: the default family of spellings of the
+    /// `date` transform (which reads `YYYY-MM-DD` as before, and `dd/mm/yyyy` and the
+    /// other Vietnamese spellings too).
     #[serde(default)]
     pub date_format: Option<OneOrMany<String>>,
     /// JSONPath (relative, like `path`) to the name the document gives the unit: a name
@@ -163,8 +175,10 @@ impl<T> OneOrMany<T> {
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
-#[serde(rename_all = "snake_case", deny_unknown_fields)]
+/// One transform: a name (`trim`, `date`) or a map with one key (`{ date: "%d/%m/%Y" }`).
+/// `date` and `datetime` take their patterns optionally: a bare `date` reads the default
+/// family of spellings ([`crate::values::DatePatterns::family`]).
+#[derive(Debug, Clone)]
 pub enum TransformSpec {
     Trim,
     Upper,
@@ -177,14 +191,102 @@ pub enum TransformSpec {
     CompactTaxCode,
     /// Multiply exactly by a factor (`1000000` for amounts in millions).
     Multiply(Value),
-    /// Parse a date with one or more chrono patterns -> `YYYY-MM-DD`.
-    Date(OneOrMany<String>),
-    /// Parse a date and time -> RFC 3339, `+07:00` when the source has no offset.
-    Datetime(OneOrMany<String>),
+    /// Parse a date -> `YYYY-MM-DD`, with chrono patterns or (`None`) the default family.
+    Date(Option<Vec<String>>),
+    /// Parse a date and time -> RFC 3339, `+07:00` when the source has no offset; with
+    /// chrono patterns or (`None`) the default family.
+    Datetime(Option<Vec<String>>),
     /// Replace by the value in a code table.
     Lookup(LookupSpec),
     /// Split text into a list on a separator.
     Split(String),
+}
+
+impl<'de> Deserialize<'de> for TransformSpec {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(TransformVisitor)
+    }
+}
+
+struct TransformVisitor;
+
+impl<'de> serde::de::Visitor<'de> for TransformVisitor {
+    type Value = TransformSpec;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a transform: a name such as trim or date, or a map with one key such as { date: \"%d/%m/%Y\" }")
+    }
+
+    fn visit_str<E: serde::de::Error>(self, name: &str) -> Result<TransformSpec, E> {
+        use serde::de::IntoDeserializer as _;
+        match name {
+            "date" => Ok(TransformSpec::Date(None)),
+            "datetime" => Ok(TransformSpec::Datetime(None)),
+            _ => TransformRepr::deserialize(name.into_deserializer()).map(Into::into),
+        }
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(
+        self,
+        mut map: A,
+    ) -> Result<TransformSpec, A::Error> {
+        use serde::de::Error as _;
+        let Some(name) = map.next_key::<String>()? else {
+            return Err(A::Error::invalid_length(0, &self));
+        };
+        let arg: Value = map.next_value()?;
+        if map.next_key::<serde::de::IgnoredAny>()?.is_some() {
+            return Err(A::Error::custom(
+                "a transform is a map with exactly one key, such as { date: \"%d/%m/%Y\" }; \
+                 give each transform its own list item",
+            ));
+        }
+        let one = Value::Object(std::iter::once((name, arg)).collect());
+        TransformRepr::deserialize(one)
+            .map(Into::into)
+            .map_err(A::Error::custom)
+    }
+}
+
+/// The YAML forms of [`TransformSpec`] other than bare `date` and `datetime`.
+#[derive(Deserialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+enum TransformRepr {
+    Trim,
+    Upper,
+    Lower,
+    Nfc,
+    Integer,
+    Decimal,
+    VnNumber,
+    Bool,
+    CompactTaxCode,
+    Multiply(Value),
+    Date(OneOrMany<String>),
+    Datetime(OneOrMany<String>),
+    Lookup(LookupSpec),
+    Split(String),
+}
+
+impl From<TransformRepr> for TransformSpec {
+    fn from(r: TransformRepr) -> TransformSpec {
+        match r {
+            TransformRepr::Trim => TransformSpec::Trim,
+            TransformRepr::Upper => TransformSpec::Upper,
+            TransformRepr::Lower => TransformSpec::Lower,
+            TransformRepr::Nfc => TransformSpec::Nfc,
+            TransformRepr::Integer => TransformSpec::Integer,
+            TransformRepr::Decimal => TransformSpec::Decimal,
+            TransformRepr::VnNumber => TransformSpec::VnNumber,
+            TransformRepr::Bool => TransformSpec::Bool,
+            TransformRepr::CompactTaxCode => TransformSpec::CompactTaxCode,
+            TransformRepr::Multiply(v) => TransformSpec::Multiply(v),
+            TransformRepr::Date(p) => TransformSpec::Date(Some(p.into_vec())),
+            TransformRepr::Datetime(p) => TransformSpec::Datetime(Some(p.into_vec())),
+            TransformRepr::Lookup(l) => TransformSpec::Lookup(l),
+            TransformRepr::Split(s) => TransformSpec::Split(s),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -51,8 +51,8 @@ pub enum ValueError {
     IntegerOverflow,
     /// Not a plain decimal number.
     #[error(
-        "expected a decimal number such as 37.5 (digits, optional sign, optional '.' and fraction digits); \
-         use vn_number for Vietnamese-formatted numbers such as 7.125.432,50"
+        "expected a decimal number such as 37.5 (digits, optional sign, optional '.' and fraction digits) \
+         or in Vietnamese format such as 21,8531 or 7.125.432,50 ('.' between thousands, ',' before decimals)"
     )]
     InvalidDecimal,
     /// A number written with an exponent (`1e5`).
@@ -139,8 +139,57 @@ pub enum ValueError {
         pattern: String,
     },
     /// A year the canonical `YYYY` form cannot hold.
-    #[error("year out of range, expected a year between 0001 and 9999")]
+    #[error("year out of range, expected a four-digit year between 1000 and 9999")]
     YearOutOfRange,
+    /// A value in none of the spellings of the default family (no pattern configured).
+    #[error(
+        "{} in no known spelling, expected day first (dd/mm/yyyy, dd-mm-yyyy, dd.mm.yyyy) \
+         or year first (yyyy-mm-dd, yyyy/mm/dd){}; give the transform a pattern for any other spelling",
+        kind.noun(),
+        match kind {
+            DateKind::Date => ", optionally with a time",
+            DateKind::DateTime => " followed by a time HH:MM or HH:MM:SS",
+        }
+    )]
+    DateNotInFamily {
+        /// Date or date and time.
+        kind: DateKind,
+    },
+    /// A two-digit year (`20/11/25`): the century would be a guess.
+    #[error(
+        "two-digit year in the {}, the century would be a guess; send the year with four digits \
+         (e.g. 20/11/2025)",
+        kind.noun()
+    )]
+    DateTwoDigitYear {
+        /// Date or date and time.
+        kind: DateKind,
+    },
+    /// A value of the default family whose day, month or time does not exist
+    /// (`31/02/2025`, `11/20/2025`: read day first, month 20).
+    #[error(
+        "impossible {}: {part} out of range for {shape}{}",
+        kind.noun(),
+        if shape.starts_with("dd") {
+            ", which is read day first (never month first); correct the value at the source"
+        } else {
+            "; correct the value at the source"
+        }
+    )]
+    DateOutOfRange {
+        /// Date or date and time.
+        kind: DateKind,
+        /// `day`, `month`, `hour`, `minute`, `second` or `offset`.
+        part: &'static str,
+        /// The spelling whose shape the value has, e.g. `dd/mm/yyyy`.
+        shape: &'static str,
+    },
+    /// A date without a time where a date and time is expected.
+    #[error(
+        "expected a date and time, found a date without a time; send the time too \
+         (e.g. 20/11/2025 16:42:05) or use the date transform"
+    )]
+    DateWithoutTime,
 
     /// `split` with an empty separator.
     #[error("the separator of split must not be empty")]
@@ -251,6 +300,12 @@ impl ValueError {
             }
             E::DateIncomplete { kind, .. } => date(kind, "date.incomplete", "datetime.incomplete"),
             E::YearOutOfRange => "date.year_out_of_range",
+            E::DateNotInFamily { kind } => date(kind, "date.mismatch", "datetime.mismatch"),
+            E::DateTwoDigitYear { kind } => {
+                date(kind, "date.two_digit_year", "datetime.two_digit_year")
+            }
+            E::DateOutOfRange { kind, .. } => date(kind, "date.impossible", "datetime.impossible"),
+            E::DateWithoutTime => "datetime.no_time",
             E::EmptySeparator => "split.empty_separator",
             E::TaxCodeLength => "tax_code.length",
             E::TaxCodeNotDigits => "tax_code.not_digits",

@@ -12,6 +12,7 @@
 //!   and [`mask`] for showing personal values.
 
 pub mod check;
+mod date_family;
 mod error;
 pub mod transform;
 

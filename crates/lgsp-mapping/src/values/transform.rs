@@ -15,6 +15,7 @@ use rust_decimal::Decimal;
 use serde_json::Value;
 use unicode_normalization::{IsNormalized, UnicodeNormalization, is_nfc_quick};
 
+use super::date_family::{self, Refusal};
 use super::error::{DateKind, ValueError};
 
 /// Offset of Vietnam local time (UTC+07:00, no daylight saving).
@@ -243,9 +244,18 @@ pub fn integer(v: &Value) -> Result<Value, ValueError> {
     Ok(Value::from(plain.to_i64()?))
 }
 
-/// An exact decimal: `^[+-]?\d+(\.\d+)?$` text (surrounding white space ignored) or a
-/// JSON number without exponent, as a normalised decimal string: no `+`, no redundant
-/// leading zeros (`007.50` -> `7.50`), fraction digits kept as given, no sign on zero.
+/// An exact decimal, as a normalised decimal string: no `+`, no redundant leading zeros
+/// (`007.50` -> `7.50`), fraction digits kept as given, no sign on zero. Surrounding
+/// white space is ignored. Read as:
+///
+/// 1. a plain decimal `^[+-]?\d+(\.\d+)?$` first, so `1.500` is 1.500 (a JSON number
+///    without exponent is always read this way);
+/// 2. otherwise, when the text has a `,` or more than one `.`, by the Vietnamese rules
+///    of [`vn_number`] (`,` marks decimals, `.` groups thousands in groups of three):
+///    `21,8531` -> `"21.8531"`, `7.125.432,50` -> `"7125432.50"`, `1.234.567` ->
+///    `"1234567"`. English grouping (`1,234.50`, `1,234,567`) and bad groups (`1.2.3`)
+///    are refused with vn_number's errors.
+///
 /// Exponent notation (`1e5`) is refused rather than converted.
 pub fn decimal(v: &Value) -> Result<Value, ValueError> {
     let plain = match v {
@@ -256,6 +266,20 @@ pub fn decimal(v: &Value) -> Result<Value, ValueError> {
                 Some(p) => p,
                 None if has_exponent(t) && t.bytes().all(|b| b"+-.0123456789eE".contains(&b)) => {
                     return Err(ValueError::Exponent);
+                }
+                None if t.bytes().all(|b| b"+-.,0123456789".contains(&b))
+                    && (t.contains(',') || t.bytes().filter(|b| *b == b'.').count() > 1) =>
+                {
+                    let vn = split_vn(t).map_err(|e| match e {
+                        ValueError::InvalidVnNumber => ValueError::InvalidDecimal,
+                        e => e,
+                    })?;
+                    let plain = Plain {
+                        negative: vn.negative,
+                        int: &vn.int,
+                        frac: vn.frac,
+                    };
+                    return Ok(Value::String(plain.decimal_string()));
                 }
                 None => return Err(ValueError::InvalidDecimal),
             }
@@ -287,7 +311,28 @@ pub fn vn_number(v: &Value) -> Result<Value, ValueError> {
     }
 }
 
+/// A Vietnamese-formatted number in parts: sign, integer digits without the group dots,
+/// fraction digits.
+struct VnParts<'a> {
+    negative: bool,
+    int: Cow<'a, str>,
+    frac: Option<&'a str>,
+}
+
 fn parse_vn(s: &str) -> Result<Value, ValueError> {
+    let vn = split_vn(s)?;
+    let plain = Plain {
+        negative: vn.negative,
+        int: &vn.int,
+        frac: vn.frac,
+    };
+    Ok(match vn.frac {
+        None => Value::from(plain.to_i64()?),
+        Some(_) => Value::String(plain.decimal_string()),
+    })
+}
+
+fn split_vn(s: &str) -> Result<VnParts<'_>, ValueError> {
     let (negative, body) = match s.as_bytes().first() {
         Some(b'-') => (true, &s[1..]),
         Some(b'+') => (false, &s[1..]),
@@ -328,14 +373,10 @@ fn parse_vn(s: &str) -> Result<Value, ValueError> {
     } else {
         Cow::Borrowed(int)
     };
-    let plain = Plain {
+    Ok(VnParts {
         negative,
-        int: &digits,
+        int: digits,
         frac,
-    };
-    Ok(match frac {
-        None => Value::from(plain.to_i64()?),
-        Some(_) => Value::String(plain.decimal_string()),
     })
 }
 
@@ -414,14 +455,41 @@ struct DatePattern {
     has_offset: bool,
 }
 
-/// Date or date-time patterns (chrono `strftime` syntax, e.g. `%d/%m/%Y`), checked once
-/// when a mapping is compiled and tried in order on each value.
+/// How `date` and `datetime` read a value: the default family of spellings (see
+/// [`DatePatterns::family`]), or date or date-time patterns (chrono `strftime` syntax,
+/// e.g. `%d/%m/%Y`) checked once when a mapping is compiled and tried in order on each
+/// value.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DatePatterns {
+    /// Empty for the family.
     patterns: Vec<DatePattern>,
 }
 
 impl DatePatterns {
+    /// The default family of Vietnamese and ISO spellings, read when no pattern is given:
+    ///
+    /// - day first `d/m/yyyy`, `d-m-yyyy`, `d.m.yyyy` (day and month with one or two
+    ///   digits: `dd/mm/yyyy` too), year first `yyyy-mm-dd`, `yyyy/mm/dd`;
+    /// - optionally a time after a space (or `T` after a year-first date): `HH:MM` or
+    ///   `HH:MM:SS` (the hour may have one digit), then optionally a fraction `.f` of the
+    ///   second (1-9 digits) and an offset `Z`, `+07:00` or `+0700`; so every ISO 8601 /
+    ///   RFC 3339 date-time with a four-digit year is in it.
+    ///
+    /// Never month first (`11/20/2025` is refused: month 20), never a two-digit year,
+    /// years 1000 to 9999. The digits before the first separator (1-2 or 4) decide day
+    /// first or year first, so no two spellings read one value differently, and a value
+    /// is read in one pass, without trying spellings in turn.
+    pub fn family() -> DatePatterns {
+        DatePatterns {
+            patterns: Vec::new(),
+        }
+    }
+
+    /// Is this the default family (no pattern configured)?
+    pub fn is_family(&self) -> bool {
+        self.patterns.is_empty()
+    }
+
     /// Checks each pattern: known specifiers only, and able to read back a full date it
     /// writes itself (so `%m/%Y` is refused: it has no day).
     pub fn compile(patterns: &[String]) -> Result<DatePatterns, ValueError> {
@@ -463,7 +531,7 @@ impl DatePatterns {
         Ok(DatePatterns { patterns: compiled })
     }
 
-    /// The patterns as configured, in order.
+    /// The patterns as configured, in order (none for the family).
     pub fn patterns(&self) -> impl Iterator<Item = &str> {
         self.patterns.iter().map(|p| p.text.as_str())
     }
@@ -557,11 +625,27 @@ fn date_input(v: &Value) -> Result<Cow<'_, str>, ValueError> {
     }
 }
 
-/// A calendar date read with the first pattern that matches, as `YYYY-MM-DD`.
-/// `31/02/2025` is "impossible", `10/12/2025 extra` has trailing text; both are refused.
+/// A calendar date, as `YYYY-MM-DD`: read with the first of the patterns that matches,
+/// or, for [`DatePatterns::family`], in the default family of spellings. `31/02/2025`
+/// is "impossible", `10/12/2025 extra` has trailing text; both are refused.
+///
+/// In the family a date-time gives its date: as written when it has no offset, and the
+/// calendar date in Vietnam (UTC+07:00) when it has one, so `2025-11-20T23:30:00Z` is
+/// `2025-11-21`.
 pub fn date(v: &Value, patterns: &DatePatterns) -> Result<Value, ValueError> {
     let kind = DateKind::Date;
     let s = date_input(v)?;
+    if patterns.is_family() {
+        let r = read_family(&s, kind)?;
+        let d = match (r.time, r.offset) {
+            (Some(t), Some(offset)) => vn_local(r.date.and_time(t), offset)?.date_naive(),
+            _ => r.date,
+        };
+        if !year_ok(d.year()) {
+            return Err(ValueError::YearOutOfRange);
+        }
+        return Ok(Value::String(d.format("%Y-%m-%d").to_string()));
+    }
     let mut failure = DateFailure::default();
     if s.len() <= MAX_DATE_LEN && !s.is_empty() {
         for p in &patterns.patterns {
@@ -582,14 +666,29 @@ pub fn date(v: &Value, patterns: &DatePatterns) -> Result<Value, ValueError> {
     Err(failure.into_error(kind, patterns))
 }
 
-/// A date and time read with the first pattern that matches, as RFC 3339 with seconds
-/// (`2025-11-20T16:42:05+07:00`; fractional seconds kept when present). A pattern with
-/// an offset (`%z`, `%:z`) keeps the offset read; without one the time is Vietnam local
-/// time and written with `+07:00`.
+/// A date and time read with the first pattern that matches (or in the default family
+/// of spellings, [`DatePatterns::family`]), as RFC 3339 with seconds
+/// (`2025-11-20T16:42:05+07:00`; fractional seconds kept when present). An offset read
+/// (`%z`, `%:z`; `Z`, `+07:00`, `+0700` in the family) is kept; without one the time is
+/// Vietnam local time and written with `+07:00`. In the family a date without a time is
+/// refused: midnight would be a guess.
 pub fn datetime(v: &Value, patterns: &DatePatterns) -> Result<Value, ValueError> {
     let kind = DateKind::DateTime;
     let s = date_input(v)?;
     let vn = FixedOffset::east_opt(VN_OFFSET_SECONDS).ok_or(ValueError::OutOfRange)?;
+    if patterns.is_family() {
+        let r = read_family(&s, kind)?;
+        let time = r.time.ok_or(ValueError::DateWithoutTime)?;
+        let dt = r
+            .date
+            .and_time(time)
+            .and_local_timezone(r.offset.unwrap_or(vn))
+            .single()
+            .ok_or(ValueError::OutOfRange)?;
+        return Ok(Value::String(
+            dt.to_rfc3339_opts(SecondsFormat::AutoSi, false),
+        ));
+    }
     let mut failure = DateFailure::default();
     if s.len() <= MAX_DATE_LEN && !s.is_empty() {
         for p in &patterns.patterns {
@@ -617,6 +716,40 @@ pub fn datetime(v: &Value, patterns: &DatePatterns) -> Result<Value, ValueError>
         }
     }
     Err(failure.into_error(kind, patterns))
+}
+
+/// `s` read in the default family, refusals as value errors of `kind`.
+fn read_family(s: &str, kind: DateKind) -> Result<date_family::Reading, ValueError> {
+    if s.len() > MAX_DATE_LEN {
+        return Err(ValueError::DateNotInFamily { kind });
+    }
+    date_family::read(s).map_err(|r| match r {
+        Refusal::Mismatch => ValueError::DateNotInFamily { kind },
+        Refusal::TwoDigitYear => ValueError::DateTwoDigitYear { kind },
+        Refusal::Year => ValueError::YearOutOfRange,
+        Refusal::Impossible { shape, part } => ValueError::DateOutOfRange {
+            kind,
+            part,
+            shape: shape.name(),
+        },
+        Refusal::Trailing { shape } => ValueError::DateTrailingText {
+            kind,
+            pattern: shape.name().to_owned(),
+        },
+    })
+}
+
+/// A date-time at `offset`, as Vietnam local time.
+fn vn_local(
+    local: NaiveDateTime,
+    offset: FixedOffset,
+) -> Result<DateTime<FixedOffset>, ValueError> {
+    let vn = FixedOffset::east_opt(VN_OFFSET_SECONDS).ok_or(ValueError::OutOfRange)?;
+    local
+        .and_local_timezone(offset)
+        .single()
+        .map(|dt| dt.with_timezone(&vn))
+        .ok_or(ValueError::OutOfRange)
 }
 
 // ---------------------------------------------------------------------------------------
