@@ -2,31 +2,10 @@
 //! flow, received at every receiver of that flow, in the receiver's format.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
-use lgsp_testkit::{Amqp, Lgsp, Received, Vhost};
-
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-fn sample(adapter: &str, file: &str) -> Vec<u8> {
-    std::fs::read(
-        repo()
-            .join("adapters")
-            .join(adapter)
-            .join("samples")
-            .join(file),
-    )
-    .unwrap()
-}
-
-fn ids(got: &[Received]) -> Vec<String> {
-    let mut v: Vec<String> = got.iter().filter_map(|r| r.message_id.clone()).collect();
-    v.sort();
-    v
-}
+use lgsp_testkit::{Amqp, Lgsp, Vhost, received_ids as ids, repo, sample};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_default_flow_reaches_every_receiver() {

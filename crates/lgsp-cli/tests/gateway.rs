@@ -7,27 +7,12 @@ use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use lgsp_testkit::{Amqp, Lgsp, Received, Vhost};
+use lgsp_testkit::{Amqp, Lgsp, Vhost, received_ids as ids, repo, sample};
 
 const BIZREG_KEY: &str = "bizreg-test-key-0123456789abcdef";
 const TAX_KEY: &str = "tax-test-key-0123456789abcdef";
 const FINANCE_KEY: &str = "finance-test-key-0123456789abcdef";
 const EMIS_KEY: &str = "emis-test-key-0123456789abcdef";
-
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-fn sample(adapter: &str, file: &str) -> Vec<u8> {
-    std::fs::read(
-        repo()
-            .join("adapters")
-            .join(adapter)
-            .join("samples")
-            .join(file),
-    )
-    .unwrap()
-}
 
 fn content_type(file: &str) -> &'static str {
     if file.ends_with(".json") {
@@ -97,12 +82,6 @@ async fn post(
 fn message_id(a: &Answer) -> String {
     assert_eq!(a.status, 202, "{}", a.body);
     a.body["message_id"].as_str().unwrap().to_owned()
-}
-
-fn ids(got: &[Received]) -> Vec<String> {
-    let mut v: Vec<String> = got.iter().filter_map(|r| r.message_id.clone()).collect();
-    v.sort();
-    v
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -268,6 +247,37 @@ apps:
     path
 }
 
+/// `lgsp run` of [`small_config`] with every test key, and a copy of `lgsp.in` in
+/// `test.in`: what the gateway published. Bind every field: the vhost and the directory go on drop.
+async fn small_bus(label: &str) -> SmallBus {
+    let vhost = Vhost::new(label);
+    let dir = tempfile::tempdir().unwrap();
+    let config = small_config(dir.path());
+    let mut env = keys();
+    env.push(("LGSP_BROKER__URL", vhost.url()));
+    let mut bus = Lgsp::spawn(Path::new(env!("CARGO_BIN_EXE_lgsp")), &config, &env);
+    bus.wait_ready();
+    let amqp = Amqp::connect(&vhost.url()).await;
+    amqp.bind_queue("test.in", "lgsp.in", "#").await;
+    SmallBus {
+        _vhost: vhost,
+        dir,
+        config,
+        env,
+        bus,
+        amqp,
+    }
+}
+
+struct SmallBus {
+    _vhost: Vhost,
+    dir: tempfile::TempDir,
+    config: PathBuf,
+    env: Vec<(&'static str, String)>,
+    bus: Lgsp,
+    amqp: Amqp,
+}
+
 /// Send a chunked body of `chunks` x 16 KiB without Content-Length; the status line.
 fn chunked(addr: &str, path: &str, key: &str, chunks: usize) -> u16 {
     let mut s = std::net::TcpStream::connect(addr).unwrap();
@@ -298,15 +308,14 @@ fn chunked(addr: &str, path: &str, key: &str, chunks: usize) -> u16 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn each_refusal_has_its_status_and_code_and_publishes_nothing() {
-    let vhost = Vhost::new("gateway-errors");
-    let dir = tempfile::tempdir().unwrap();
-    let config = small_config(dir.path());
-    let mut env = keys();
-    env.push(("LGSP_BROKER__URL", vhost.url()));
-    let mut bus = Lgsp::spawn(Path::new(env!("CARGO_BIN_EXE_lgsp")), &config, &env);
-    bus.wait_ready();
-    let amqp = Amqp::connect(&vhost.url()).await;
-    amqp.bind_queue("test.in", "lgsp.in", "#").await;
+    let SmallBus {
+        dir,
+        config,
+        bus,
+        amqp,
+        _vhost,
+        env: _,
+    } = small_bus("gateway-errors").await;
     let client = reqwest::Client::new();
     let good = sample("bizreg", "enterprise-registered.xml");
     let rk = "bizreg.enterprise.registered";
@@ -529,15 +538,14 @@ async fn each_refusal_has_its_status_and_code_and_publishes_nothing() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn twenty_concurrent_requests_with_one_idempotency_key_publish_once() {
-    let vhost = Vhost::new("gateway-idem");
-    let dir = tempfile::tempdir().unwrap();
-    let config = small_config(dir.path());
-    let mut env = keys();
-    env.push(("LGSP_BROKER__URL", vhost.url()));
-    let mut bus = Lgsp::spawn(Path::new(env!("CARGO_BIN_EXE_lgsp")), &config, &env);
-    bus.wait_ready();
-    let amqp = Amqp::connect(&vhost.url()).await;
-    amqp.bind_queue("test.in", "lgsp.in", "#").await;
+    let SmallBus {
+        config,
+        env,
+        bus,
+        amqp,
+        _vhost,
+        dir: _dir,
+    } = small_bus("gateway-idem").await;
     let client = reqwest::Client::new();
     let body = sample("bizreg", "enterprise-registered.xml");
     let rk = "bizreg.enterprise.registered";

@@ -9,25 +9,10 @@ use std::time::Duration;
 
 use lgsp_core::envelope::{Envelope, child_message_id};
 use lgsp_mapping::decode::Limits;
-use lgsp_testkit::{Amqp, Lgsp, Vhost};
+use lgsp_testkit::{Amqp, Lgsp, Vhost, repo, sample};
 
 fn bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_lgsp"))
-}
-
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-fn sample(adapter: &str, file: &str) -> Vec<u8> {
-    std::fs::read(
-        repo()
-            .join("adapters")
-            .join(adapter)
-            .join("samples")
-            .join(file),
-    )
-    .unwrap()
 }
 
 /// A config file with the repository's adapters and the given routes.

@@ -583,21 +583,24 @@ async fn every_broker_client_honours_broker_urls() {
         })
     };
     tokio::time::sleep(Duration::from_secs(2)).await;
+    let publish = |id: &str, file: &Path| {
+        lgsp(
+            &[
+                "publish",
+                "--config",
+                &cfg_s,
+                "--routing-key",
+                "bizreg.branch.registered",
+                "--message-id",
+                id,
+                &file.display().to_string(),
+            ],
+            &[],
+            Duration::from_secs(30),
+        )
+    };
     let sample = repo().join("adapters/bizreg/samples/branch-registered.xml");
-    let (code, out, err) = lgsp(
-        &[
-            "publish",
-            "--config",
-            &cfg_s,
-            "--routing-key",
-            "bizreg.branch.registered",
-            "--message-id",
-            "m-urls",
-            &sample.display().to_string(),
-        ],
-        &[],
-        Duration::from_secs(30),
-    );
+    let (code, out, err) = publish("m-urls", &sample);
     assert_eq!((code, out.trim()), (0, "m-urls"), "publish: {err}");
     let (code, out, err) = watch.join().unwrap();
     assert_eq!(code, 0, "watch: {err}");
@@ -609,20 +612,7 @@ async fn every_broker_client_honours_broker_urls() {
     // A failure is stored by the ingestor, then replayed.
     let bad = dir.path().join("bad.xml");
     std::fs::write(&bad, "<DangKyDonViPhuThuoc><x></DangKyDonViPhuThuoc>").unwrap();
-    let (code, _, err) = lgsp(
-        &[
-            "publish",
-            "--config",
-            &cfg_s,
-            "--routing-key",
-            "bizreg.branch.registered",
-            "--message-id",
-            "m-bad",
-            &bad.display().to_string(),
-        ],
-        &[],
-        Duration::from_secs(30),
-    );
+    let (code, _, err) = publish("m-bad", &bad);
     assert_eq!(code, 0, "{err}");
     let listed = |want: usize| -> Vec<serde_json::Value> {
         let until = Instant::now() + Duration::from_secs(30);

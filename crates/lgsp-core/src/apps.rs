@@ -10,9 +10,14 @@ use sha2::{Digest, Sha256};
 use crate::config::{AppConfig, RateLimitConfig};
 use crate::topic;
 
+/// SHA-256 of bytes.
+pub fn sha256(bytes: &[u8]) -> [u8; 32] {
+    Sha256::digest(bytes).into()
+}
+
 /// SHA-256 of an API key.
 pub fn key_hash(key: &str) -> [u8; 32] {
-    Sha256::digest(key.as_bytes()).into()
+    sha256(key.as_bytes())
 }
 
 /// SHA-256 of an API key, in lower-case hex (what `apps.<id>.api_key_sha256` lists).
@@ -75,6 +80,15 @@ impl App {
     /// The patterns it may publish.
     pub fn publish_patterns(&self) -> &[String] {
         &self.publish
+    }
+
+    /// The patterns it may publish, for a message: `bizreg.#, dkkd.#` or `nothing`.
+    pub fn publish_list(&self) -> String {
+        if self.publish.is_empty() {
+            "nothing".to_owned()
+        } else {
+            self.publish.join(", ")
+        }
     }
 }
 
@@ -178,14 +192,11 @@ impl Apps {
         if app.may_publish(routing_key) {
             return Ok(());
         }
-        let patterns = if app.publish.is_empty() {
-            "none".to_owned()
-        } else {
-            app.publish.join(", ")
-        };
         Err(Denied(format!(
-            "application `{}` ({how}) may not publish routing key `{routing_key}` (its publish patterns: {patterns}); publish under one of them, or add a pattern to apps.{}.publish",
-            app.id, app.id
+            "application `{}` ({how}) may not publish routing key `{routing_key}` (it may publish: {}); publish under one of them, or add a pattern to apps.{}.publish",
+            app.id,
+            app.publish_list(),
+            app.id
         )))
     }
 

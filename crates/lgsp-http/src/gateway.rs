@@ -314,11 +314,7 @@ async fn accept(
             format!(
                 "application `{}` may not publish `{routing_key}` (it may publish: {})",
                 app.id,
-                if app.publish_patterns().is_empty() {
-                    "nothing".to_owned()
-                } else {
-                    app.publish_patterns().join(", ")
-                }
+                app.publish_list()
             ),
             "ask the bus administrator to add the key to apps.<id>.publish",
         )
@@ -421,7 +417,7 @@ async fn accept(
                 "retry later, or send the request without Idempotency-Key",
             )
         })?;
-    let body_hash = lgsp_core::apps::hex(&sha256(&body));
+    let body_hash = lgsp_core::apps::hex(&lgsp_core::apps::sha256(&body));
     let window_ms = i64::try_from(gw.idempotency_window.as_millis()).unwrap_or(i64::MAX);
     let deadline = Instant::now() + gw.confirm_timeout + Duration::from_secs(1);
     loop {
@@ -496,11 +492,6 @@ async fn accept(
         routing_key: routing_key.to_owned(),
         idempotent_replay: false,
     })
-}
-
-fn sha256(b: &[u8]) -> [u8; 32] {
-    use sha2::Digest;
-    sha2::Sha256::digest(b).into()
 }
 
 fn too_large(max: usize) -> ApiError {

@@ -34,6 +34,28 @@ fn base_url() -> String {
     std::env::var("TEST_AMQP_URL").unwrap_or_else(|_| "amqp://guest:guest@127.0.0.1:5672".into())
 }
 
+/// The repository's root (adapters, config, schemas).
+pub fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// A sample payload of an adapter: `adapters/<adapter>/samples/<file>`.
+pub fn sample(adapter: &str, file: &str) -> Vec<u8> {
+    let path = repo()
+        .join("adapters")
+        .join(adapter)
+        .join("samples")
+        .join(file);
+    std::fs::read(&path).unwrap_or_else(|e| panic!("sample {}: {e}", path.display()))
+}
+
+/// The message ids of what was received, sorted.
+pub fn received_ids(got: &[Received]) -> Vec<String> {
+    let mut v: Vec<String> = got.iter().filter_map(|r| r.message_id.clone()).collect();
+    v.sort();
+    v
+}
+
 /// A minimal HTTP/1.1 request to the management API: `(status, body)`.
 pub fn management(method: &str, path: &str, body: &str) -> std::io::Result<(u16, String)> {
     http(MGMT, method, path, body, Some(AUTH))
