@@ -1,14 +1,24 @@
 //! Confirmed publishing: persistent, `mandatory`, a bounded window of publishes awaiting
 //! their confirm. A nack is an error; a mandatory publish the broker could not route is
-//! acked *with the returned message attached*, and that is reported as unroutable, not
+//! returned (`basic.return`) before it is acked, and that is reported as unroutable, not
 //! as success.
+//!
+//! Which publish a return belongs to is decided here, not by the AMQP client. The client
+//! hands each waiting return to *some* confirm resolved by the next ack frame: with a
+//! multiple ack it is an arbitrary one of the frame's confirms, and a return that arrived
+//! before the ack of an earlier tag goes to that earlier confirm. Taken at its word, a
+//! returned publish would be reported delivered (a silent loss) and a delivered one
+//! unroutable. So every confirm of a channel is awaited by one [`ledger`] task, which
+//! collects the returns of all resolved confirms and matches each to its publish by
+//! exchange, routing key and message id (see [`ledger`] for why that is sound).
+
+mod ledger;
 
 use std::sync::Arc;
 
 use lapin::options::{BasicPublishOptions, ConfirmSelectOptions};
 use lapin::{BasicProperties, Channel, Connection};
-use lapin::{Confirmation, PublisherConfirm};
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, oneshot};
 
 use crate::TransportError;
 
@@ -86,6 +96,7 @@ impl Confirm for Pending {
 pub struct Publisher {
     channel: Channel,
     window: Arc<Semaphore>,
+    ledger: ledger::Handle,
 }
 
 impl std::fmt::Debug for Publisher {
@@ -98,7 +109,7 @@ impl std::fmt::Debug for Publisher {
 
 /// A publish awaiting its confirm; holds a place in the window until then.
 pub struct Pending {
-    confirm: PublisherConfirm,
+    outcome: oneshot::Receiver<ledger::Outcome>,
     exchange: String,
     routing_key: String,
     _permit: OwnedSemaphorePermit,
@@ -106,6 +117,7 @@ pub struct Pending {
 
 impl Publisher {
     /// Open a channel in confirm mode with at most `window` publishes unconfirmed.
+    /// Call it inside a tokio runtime: the channel's confirms are awaited by a task.
     pub async fn open(conn: &Connection, window: u32) -> Result<Publisher, TransportError> {
         let channel = conn
             .create_channel()
@@ -115,9 +127,11 @@ impl Publisher {
             .confirm_select(ConfirmSelectOptions::default())
             .await
             .map_err(|e| TransportError::broker("enable publisher confirms", e))?;
+        let ledger = ledger::spawn(channel.clone());
         Ok(Publisher {
             channel,
             window: Arc::new(Semaphore::new(window.max(1) as usize)),
+            ledger,
         })
     }
 
@@ -137,6 +151,9 @@ impl Publisher {
                 .map_err(|_| PublishError::Nacked {
                     exchange: exchange.to_owned(),
                 })?;
+        let key = ledger::Key::new(exchange, routing_key, properties.message_id().as_ref());
+        // Announced before the client assigns the delivery tag, handed over after.
+        let handover = self.ledger.announce();
         let confirm = self
             .channel
             .basic_publish(
@@ -154,8 +171,9 @@ impl Publisher {
                 exchange: exchange.to_owned(),
                 source,
             })?;
+        let outcome = handover.hand_over(confirm, key);
         Ok(Pending {
-            confirm,
+            outcome,
             exchange: exchange.to_owned(),
             routing_key: routing_key.to_owned(),
             _permit: permit,
@@ -196,22 +214,28 @@ impl Pending {
     /// Wait for the broker's confirm.
     pub async fn wait(self) -> Result<(), PublishError> {
         let Pending {
-            confirm,
+            outcome,
             exchange,
             routing_key,
             _permit,
         } = self;
-        match confirm.await {
-            Ok(Confirmation::Ack(None)) => Ok(()),
-            Ok(Confirmation::Ack(Some(returned))) => Err(PublishError::Unroutable {
+        match outcome.await {
+            Ok(ledger::Outcome::Delivered) => Ok(()),
+            Ok(ledger::Outcome::Returned(reply)) => Err(PublishError::Unroutable {
                 exchange,
                 routing_key,
-                reply: format!("{} {}", returned.reply_code, returned.reply_text.as_str()),
+                reply,
             }),
-            Ok(Confirmation::Nack(_)) | Ok(Confirmation::NotRequested) => {
-                Err(PublishError::Nacked { exchange })
-            }
-            Err(source) => Err(PublishError::Broker { exchange, source }),
+            Ok(ledger::Outcome::Nacked) => Err(PublishError::Nacked { exchange }),
+            Ok(ledger::Outcome::Failed(source)) => Err(PublishError::Broker { exchange, source }),
+            // The ledger task ended without an answer: only when the runtime shuts down.
+            Err(_) => Err(PublishError::Broker {
+                exchange,
+                source: lapin::Error::from(lapin::ErrorKind::InvalidChannelState(
+                    lapin::ChannelState::Closed,
+                    "confirm",
+                )),
+            }),
         }
     }
 }
