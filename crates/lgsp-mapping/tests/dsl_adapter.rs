@@ -445,3 +445,63 @@ fn a_projected_xml_decode_keeps_every_alternative() {
     assert_eq!(out[0]["a"], "1");
     assert_eq!(out[0]["b"], "2");
 }
+
+/// The list form of a message (a JSON array of documents, an XML root of any name
+/// holding documents of one root) maps item by item with the single form's mapping;
+/// every output is a batch child of the input.
+#[test]
+fn a_list_root_maps_each_item_as_a_batch_child() {
+    let (adapter, dir) = bizreg();
+    let limits = Limits::default();
+    let ty = "bizreg.enterprise.registered";
+    let json = std::fs::read_to_string(dir.join("samples/enterprise-registered.json")).unwrap();
+    let one = adapter
+        .map_message(&envelope(ty), json.as_bytes(), None, &limits)
+        .unwrap();
+    let list = format!("[{json}, {json}]");
+    let out = adapter
+        .map_message(&envelope(ty), list.as_bytes(), None, &limits)
+        .unwrap();
+    assert_eq!(out.len(), 2);
+    for (i, m) in out.iter().enumerate() {
+        assert_eq!(m.value, one[0].value, "item {i}");
+        assert_eq!(
+            m.message_id,
+            lgsp_core::envelope::child_message_id("m-1", i)
+        );
+        assert_eq!(m.correlation_id.as_deref(), Some("m-1"));
+        assert_eq!(m.index, Some(i));
+    }
+
+    let xml = std::fs::read_to_string(dir.join("samples/enterprise-registered.xml")).unwrap();
+    let doc = xml.trim_start_matches('\u{feff}');
+    let doc = doc.find("?>").map_or(doc, |at| &doc[at + 2..]);
+    let single = adapter
+        .map_message(&envelope(ty), xml.as_bytes(), None, &limits)
+        .unwrap();
+    let list = format!("<DanhSachHoSo SoLuong=\"2\">{doc}{doc}</DanhSachHoSo>");
+    let out = adapter
+        .map_message(&envelope(ty), list.as_bytes(), None, &limits)
+        .unwrap();
+    assert_eq!(out.len(), 2);
+    assert!(out.iter().all(|m| m.value == single[0].value));
+    assert_eq!(
+        out[1].message_id,
+        lgsp_core::envelope::child_message_id("m-1", 1)
+    );
+
+    // One bad item fails the input, and says which item.
+    let bad = format!("[{json}, {}]", json.replace("\"0", "\"X"));
+    let err = adapter
+        .map_message(&envelope(ty), bad.as_bytes(), None, &limits)
+        .unwrap_err();
+    assert!(err.to_string().contains("list item 2"), "{err}");
+
+    // An empty list, or a list of something else, matches no mapping.
+    for body in ["[]", "[{\"other\": 1}]", "<DanhSach><Khac/></DanhSach>"] {
+        let err = adapter
+            .map_message(&envelope(ty), body.as_bytes(), None, &limits)
+            .unwrap_err();
+        assert_eq!(err.code(), "dispatch.no_match", "{body}: {err}");
+    }
+}

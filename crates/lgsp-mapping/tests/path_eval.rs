@@ -210,7 +210,9 @@ fn every_adapter_path_agrees_with_jsonpath_rust_at_every_node_of_every_sample() 
                     let mut nodes = Vec::new();
                     every_node(v, &mut nodes);
                     for n in nodes {
-                        match agree(path, n) {
+                        // RFC 9535 names exactly; the fallback to a field's other
+                        // spellings is tested on its own below.
+                        match lgsp_mapping::dsl::path::exact_names(|| agree(path, n)) {
                             Ok(k) => selected += k,
                             Err(e) => failures.push(format!("{file}: {e}")),
                         }
@@ -225,4 +227,34 @@ fn every_adapter_path_agrees_with_jsonpath_rust_at_every_node_of_every_sample() 
         "only {filters} paths with filters or descendants"
     );
     assert!(selected > 0, "no path selected anything");
+}
+
+/// A name that is absent is read in the field's other spellings: the attribute for an
+/// element and the reverse, another key style; a union of names stays exact.
+#[test]
+fn an_absent_name_reads_the_same_field_in_another_spelling() {
+    use lgsp_mapping::dsl::path::CompiledPath;
+    let tree = serde_json::json!({
+        "HDon": {"@MST": "0312345678", "Ten": "Công ty A", "#text": "x"},
+        "nguoi_mua": {"ma_so_thue": "0101234567", "TenDonVi": "B"},
+        "Khoi": {"Nu": "47"}
+    });
+    let sel = |p: &str| {
+        let p = CompiledPath::compile(p).unwrap();
+        let mut out = Vec::new();
+        p.select(&tree, &mut out);
+        out.into_iter().cloned().collect::<Vec<_>>()
+    };
+    assert_eq!(sel("$.HDon.MST"), vec![serde_json::json!("0312345678")]);
+    assert_eq!(sel("$.HDon.@Ten"), vec![serde_json::json!("Công ty A")]);
+    assert_eq!(
+        sel("$.nguoiMua.maSoThue"),
+        vec![serde_json::json!("0101234567")]
+    );
+    assert_eq!(sel("$.nguoi_mua.ten_don_vi"), vec![serde_json::json!("B")]);
+    assert_eq!(sel("$.Khoi['Nu','@Nu']"), vec![serde_json::json!("47")]);
+    assert!(sel("$.HDon.text").is_empty(), "#text is not a field");
+    assert!(sel("$.HDon.MSTX").is_empty());
+    let exact = lgsp_mapping::dsl::path::exact_names(|| sel("$.HDon.MST"));
+    assert!(exact.is_empty(), "exact_names reads RFC 9535 names only");
 }

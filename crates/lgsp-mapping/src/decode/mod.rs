@@ -30,6 +30,22 @@ mod xml;
 #[cfg(test)]
 mod tests;
 
+/// Do a name a mapping reads and a key of the tree name the same field, in another
+/// spelling a sender may use? An attribute and a child element (`@Ten` / `Ten`), and
+/// key styles (`maSoThue`, `ma_so_thue`, `MaSoThue`, `ma-so-thue`): a leading `@` is
+/// ignored, `_` and `-` are ignored, ASCII letters compare without case. Paths look a
+/// name up exactly first; this is the fallback when the exact name is absent.
+pub(crate) fn same_field(name: &str, key: &str) -> bool {
+    fn folded(s: &str) -> impl Iterator<Item = u8> + '_ {
+        s.strip_prefix('@')
+            .unwrap_or(s)
+            .bytes()
+            .filter(|b| *b != b'_' && *b != b'-')
+            .map(|b| b.to_ascii_lowercase())
+    }
+    folded(name).eq(folded(key))
+}
+
 /// The two payload formats the bus decodes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {

@@ -46,7 +46,14 @@ impl Projection {
         let n = self.nodes.get(node as usize)?;
         match n.children.binary_search_by(|(k, _)| k.as_ref().cmp(name)) {
             Ok(i) => Some(n.children[i].1),
-            Err(_) => n.any,
+            // A path reads a name the sender spells otherwise (`@Ten` given as <Ten>,
+            // another key style): the path's lookup falls back the same way.
+            Err(_) => n
+                .children
+                .iter()
+                .find(|(k, _)| super::same_field(k, name))
+                .map(|(_, id)| *id)
+                .or(n.any),
         }
     }
 

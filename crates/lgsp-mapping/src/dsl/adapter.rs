@@ -286,7 +286,10 @@ impl Adapter {
         {
             // The mapping the whole tree would pick, known from the root element alone.
             let chosen = cands.iter().find(|c| {
-                c.format.is_none_or(|f| f == format) && c.root.as_deref().is_none_or(|r| r == root)
+                c.format.is_none_or(|f| f == format)
+                    && c.root
+                        .as_deref()
+                        .is_none_or(|r| r == root || decode::same_field(r, &root))
             });
             if let Some(c) = chosen {
                 let program = self.program(&c.mapping)?;
@@ -301,6 +304,10 @@ impl Adapter {
                 && c.root.as_deref().is_none_or(|r| has_root(&tree, r))
         });
         let Some(c) = chosen else {
+            if let Some(items) = list_items(cands, format, &tree) {
+                let outputs = self.run_list(items, format, envelope)?;
+                return Ok((outputs, Decoded::Tree));
+            }
             return Err(MapError::NoMatch {
                 adapter: self.name.clone(),
                 message_type: ty.to_owned(),
@@ -314,6 +321,42 @@ impl Adapter {
         };
         let outputs = self.run_owned(self.program(&c.mapping)?, tree, format, envelope)?;
         Ok((outputs, Decoded::Tree))
+    }
+
+    /// Map each item of a list payload ([`list_items`]) with the mapping of its own
+    /// form. Every output is a batch child of the input (DESIGN section 8), numbered in
+    /// order over all items: the child id of the input's id and the input's id as its
+    /// correlation id, so a list of one batch document has the batch's own ids. One bad
+    /// item fails the whole input (one input, one outcome), naming the item.
+    fn run_list(
+        &self,
+        items: Vec<(&Candidate, Value)>,
+        format: Format,
+        envelope: &Envelope,
+    ) -> Result<Vec<Mapped>, MapError> {
+        let mut outputs = Vec::with_capacity(items.len());
+        for (i, (candidate, item)) in items.into_iter().enumerate() {
+            let program = self.program(&candidate.mapping)?;
+            let mapped = self
+                .run_owned(program, item, format, envelope)
+                .map_err(|e| match e {
+                    MapError::Field(mut f) => {
+                        f.field = format!("list item {}: {}", i + 1, f.field);
+                        MapError::Field(f)
+                    }
+                    other => other,
+                })?;
+            for mut m in mapped {
+                let k = outputs.len();
+                if !envelope.message_id.is_empty() {
+                    m.message_id = lgsp_core::envelope::child_message_id(&envelope.message_id, k);
+                    m.correlation_id = Some(envelope.message_id.clone());
+                }
+                m.index = Some(k);
+                outputs.push(m);
+            }
+        }
+        Ok(outputs)
     }
 
     /// Map a payload with the named mapping (no dispatch).
@@ -478,8 +521,59 @@ pub fn payload_format(given: Option<Format>, envelope: &Envelope, body: &[u8]) -
         .unwrap_or(Format::Xml)
 }
 
+/// The items of a list form of the message: a JSON array of documents each of which a
+/// candidate's root matches, or an XML root element (of any name, e.g. `DanhSachHoSo`)
+/// whose child elements, all of one name, are what a candidate's root matches (one
+/// child is a list of one). Each item is given back as the single document
+/// (`{root: item}`) with the candidate that maps it; `None` when the payload is no
+/// such list, or an empty one.
+fn list_items<'c>(
+    cands: &'c [Candidate],
+    format: Format,
+    tree: &Value,
+) -> Option<Vec<(&'c Candidate, Value)>> {
+    let fits = |c: &&Candidate| c.format.is_none_or(|f| f == format) && c.root.is_some();
+    match (format, tree) {
+        (Format::Json, Value::Array(items)) if !items.is_empty() => items
+            .iter()
+            .map(|item| {
+                let c = cands
+                    .iter()
+                    .filter(fits)
+                    .find(|c| c.root.as_deref().is_some_and(|r| has_root(item, r)))?;
+                Some((c, item.clone()))
+            })
+            .collect(),
+        (Format::Xml, Value::Object(top)) if top.len() == 1 => {
+            let Some(Value::Object(list)) = top.values().next() else {
+                return None;
+            };
+            let mut children = list.iter().filter(|(k, _)| !k.starts_with(['@', '#']));
+            let (name, value) = children.next()?;
+            if children.next().is_some() {
+                return None;
+            }
+            let c = cands.iter().filter(fits).find(|c| {
+                c.root
+                    .as_deref()
+                    .is_some_and(|r| r == name || decode::same_field(r, name))
+            })?;
+            let wrap =
+                |item: &Value| Value::Object([(name.clone(), item.clone())].into_iter().collect());
+            Some(match value {
+                Value::Array(items) => items.iter().map(|item| (c, wrap(item))).collect(),
+                single => vec![(c, wrap(single))],
+            })
+        }
+        _ => None,
+    }
+}
+
+/// Does the tree's top level hold `root` (in the spelling of the mapping or another
+/// one of the same field, as paths read it)?
 fn has_root(tree: &Value, root: &str) -> bool {
-    tree.as_object().is_some_and(|m| m.contains_key(root))
+    tree.as_object()
+        .is_some_and(|m| super::path::member(m, root).is_some())
 }
 
 fn describe_payload(format: Format, tree: &Value) -> String {

@@ -20,7 +20,7 @@ use jsonpath_rust::parser::model::{
 use regex::Regex;
 use serde_json::Value;
 
-use super::path::member;
+use super::path::{member, member_exact};
 
 #[derive(Debug, Clone)]
 pub(crate) struct Query {
@@ -365,6 +365,16 @@ fn arg(a: &FnArg) -> Option<Operand> {
 
 fn apply_segment<'a>(seg: &Seg, node: &'a Value, root: &'a Value, out: &mut Vec<&'a Value>) {
     match seg {
+        // A union of names names the spellings it wants itself: no fallback, or
+        // `$['Nu','@Nu']` would select one node twice.
+        Seg::Child(sels) if sels.len() > 1 => {
+            for s in sels {
+                match (s, node) {
+                    (Sel::Name(n), Value::Object(m)) => out.extend(member_exact(m, n)),
+                    _ => apply_selector(s, node, root, out),
+                }
+            }
+        }
         Seg::Child(sels) => {
             for s in sels {
                 apply_selector(s, node, root, out);

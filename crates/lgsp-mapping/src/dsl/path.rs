@@ -380,15 +380,48 @@ fn walk<'a>(node: &'a Value, root: &'a Value, steps: &[Step], out: &mut Vec<&'a 
     }
 }
 
-/// The member `key` of an object. Elements have few members: comparing the keys in
-/// order costs less than hashing one (the map's hasher is SipHash), so small maps are
-/// scanned.
-pub(crate) fn member<'a>(m: &'a Map<String, Value>, key: &str) -> Option<&'a Value> {
+thread_local! {
+    static EXACT_NAMES: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Run `f` with names looked up exactly as RFC 9535 does (no other spelling of a
+/// field): what the tests comparing the evaluator with jsonpath-rust need, and what a
+/// union of names (`$['Nu','@Nu']`, which names both spellings itself) gets.
+pub fn exact_names<T>(f: impl FnOnce() -> T) -> T {
+    struct Restore(bool);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            EXACT_NAMES.set(self.0);
+        }
+    }
+    let _restore = Restore(EXACT_NAMES.replace(true));
+    f()
+}
+
+/// The member `key` of an object, exactly as named.
+pub(crate) fn member_exact<'a>(m: &'a Map<String, Value>, key: &str) -> Option<&'a Value> {
     if m.len() <= 16 {
         m.iter().find(|(k, _)| k.as_str() == key).map(|(_, v)| v)
     } else {
         m.get(key)
     }
+}
+
+/// The member `key` of an object; when it has none, the member that names the same
+/// field in another spelling ([`crate::decode::same_field`]: an attribute for an
+/// element and the reverse, another key style), so a sender's variant reads as the
+/// mapping's own. Elements have few members: comparing the keys in order costs less
+/// than hashing one (the map's hasher is SipHash), so small maps are scanned.
+pub(crate) fn member<'a>(m: &'a Map<String, Value>, key: &str) -> Option<&'a Value> {
+    member_exact(m, key).or_else(|| {
+        // `#text` is the element's own text, never a field.
+        if key.starts_with('#') || EXACT_NAMES.get() {
+            return None;
+        }
+        m.iter()
+            .find(|(k, _)| !k.starts_with('#') && crate::decode::same_field(key, k))
+            .map(|(_, v)| v)
+    })
 }
 
 fn index(a: &[Value], i: i64) -> Option<&Value> {

@@ -20,8 +20,8 @@ use serde_json::{Map, Value};
 use super::error::{ErrorKind, FieldError};
 use super::path::CompiledPath;
 use super::spec::{
-    CheckSpec, FieldSpec, FormatSpec, LengthSpec, LookupSpec, MappingSpec, OneOrMany,
-    ReferenceSpec, TransformSpec,
+    CheckSpec, ConcatPartSpec, FieldSpec, FormatSpec, LengthSpec, LookupSpec, MappingSpec,
+    OneOrMany, ReferenceSpec, TransformSpec,
 };
 use crate::decode::Format;
 use crate::decode::projection::{DOCUMENT, NodeId, Projection, ProjectionBuilder};
@@ -182,7 +182,7 @@ enum Source {
 
 #[derive(Debug, Clone)]
 enum Part {
-    Path(CompiledPath),
+    Path(CompiledPath, Vec<Transform>),
     Text(String),
 }
 
@@ -408,7 +408,7 @@ impl Program {
                 match &f.source {
                     Source::Path(p) | Source::RootPath(p) => out.extend(&p.0),
                     Source::Concat(parts) => out.extend(parts.iter().filter_map(|p| match p {
-                        Part::Path(p) => Some(p),
+                        Part::Path(p, _) => Some(p),
                         Part::Text(_) => None,
                     })),
                     Source::Object(fs) => collect(fs, out),
@@ -464,7 +464,7 @@ fn project_fields(fields: &[Field], nodes: &[NodeId], b: &mut ProjectionBuilder)
             Source::Envelope(_) | Source::Const(_) => {}
             Source::Concat(parts) => {
                 for part in parts {
-                    if let Part::Path(p) = part {
+                    if let Part::Path(p, _) = part {
                         whole(p, nodes, b);
                     }
                 }
@@ -612,11 +612,24 @@ fn compile_field(
         let compiled: Vec<Option<Part>> = parts
             .iter()
             .enumerate()
-            .map(|(i, p)| {
-                if p.starts_with('$') {
-                    compile_path(p, &format!("{at}.concat.{i}"), errors).map(Part::Path)
-                } else {
-                    Some(Part::Text(p.clone()))
+            .map(|(i, part)| match part {
+                ConcatPartSpec::Text(p) if p.starts_with('$') => {
+                    compile_path(p, &format!("{at}.concat.{i}"), errors)
+                        .map(|p| Part::Path(p, Vec::new()))
+                }
+                ConcatPartSpec::Text(p) => Some(Part::Text(p.clone())),
+                ConcatPartSpec::Path(spec) => {
+                    let at = format!("{at}.concat.{i}");
+                    let path = compile_path(&spec.path, &format!("{at}.path"), errors);
+                    let transforms: Option<Vec<Transform>> = spec
+                        .transform
+                        .iter()
+                        .enumerate()
+                        .map(|(k, t)| {
+                            compile_transform(t, &format!("{at}.transform.{k}"), env, errors)
+                        })
+                        .collect();
+                    Some(Part::Path(path?, transforms?))
                 }
             })
             .collect();
@@ -1147,8 +1160,10 @@ impl Ctx<'_> {
                 for part in parts {
                     match part {
                         Part::Text(t) => s.push_str(t),
-                        Part::Path(p) => match select_value(p, node) {
-                            Some(v) => match values::text(&v) {
+                        Part::Path(p, transforms) => match select_value(p, node) {
+                            Some(mut v) => match transformed(transforms, &mut v)
+                                .and_then(|()| values::text(&v))
+                            {
                                 Ok(t) => s.push_str(t.trim()),
                                 Err(e) => {
                                     return Err(self.value_error(
@@ -1358,6 +1373,14 @@ fn normalise(v: Value) -> Option<Value> {
         Value::Null => None,
         other => Some(other),
     }
+}
+
+/// `v` through `transforms`, in order.
+fn transformed(transforms: &[Transform], v: &mut Value) -> Result<(), ValueError> {
+    for t in transforms {
+        *v = apply_each(t, v)?;
+    }
+    Ok(())
 }
 
 fn apply_each(t: &Transform, v: &Value) -> Result<Value, ValueError> {

@@ -103,9 +103,11 @@ pub struct FieldSpec {
     /// A constant value.
     #[serde(default, rename = "const")]
     pub constant: Option<Value>,
-    /// Parts joined as text: parts starting with `$` are paths, others literal text.
+    /// Parts joined as text: parts starting with `$` are paths, others literal text; a
+    /// part `{ path, transform }` is a path whose value is transformed first (a date
+    /// in an id is the same id however the sender spelled the date).
     #[serde(default)]
-    pub concat: Option<Vec<String>>,
+    pub concat: Option<Vec<ConcatPartSpec>>,
     /// A list: one entry per node of this path (one node or many, always a list); a
     /// list of paths is tried in order, the first that selects a node is used.
     #[serde(default)]
@@ -173,6 +175,24 @@ impl<T> OneOrMany<T> {
             OneOrMany::Many(v) => v,
         }
     }
+}
+
+/// One part of a `concat`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum ConcatPartSpec {
+    /// A path (`$...`) or literal text.
+    Text(String),
+    /// A path with transforms.
+    Path(ConcatPathSpec),
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConcatPathSpec {
+    pub path: String,
+    #[serde(default)]
+    pub transform: Vec<TransformSpec>,
 }
 
 /// One transform: a name (`trim`, `date`) or a map with one key (`{ date: "%d/%m/%Y" }`).
