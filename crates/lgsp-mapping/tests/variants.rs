@@ -284,6 +284,126 @@ fn prefix_elements(root: &mut Element) {
     root.attrs.push(("xmlns:v".into(), uri));
 }
 
+/// The JSON form of an XML document as a JSON sender writes it: an element of text alone
+/// is a string, any other element an object whose attributes and children are keys (a
+/// repeated child is an array; text beside them is `#text`); prefixes are dropped.
+fn xml_to_json(root: &Element) -> Value {
+    fn local(name: &str) -> String {
+        name.rsplit(':').next().unwrap_or(name).to_owned()
+    }
+    fn element(e: &Element) -> Value {
+        let attrs: Vec<&(String, String)> = e
+            .attrs
+            .iter()
+            .filter(|(k, _)| !k.starts_with("xmlns") && !k.contains(':'))
+            .collect();
+        let text: String = e
+            .children
+            .iter()
+            .filter_map(|c| match c {
+                Node::Text(t) => Some(t.as_str()),
+                Node::Element(_) => None,
+            })
+            .collect();
+        let elements: Vec<&Element> = e
+            .children
+            .iter()
+            .filter_map(|c| match c {
+                Node::Element(e) => Some(e),
+                Node::Text(_) => None,
+            })
+            .collect();
+        if attrs.is_empty() && elements.is_empty() {
+            return Value::String(text);
+        }
+        let mut m = serde_json::Map::new();
+        for (k, v) in attrs {
+            m.insert(k.clone(), Value::String(v.clone()));
+        }
+        for child in elements {
+            let name = local(&child.name);
+            let v = element(child);
+            match m.get_mut(&name) {
+                Some(Value::Array(a)) => a.push(v),
+                Some(prev) => *prev = Value::Array(vec![prev.take(), v]),
+                None => {
+                    m.insert(name, v);
+                }
+            }
+        }
+        if !text.trim().is_empty() {
+            m.insert("#text".into(), Value::String(text));
+        }
+        Value::Object(m)
+    }
+    let mut top = serde_json::Map::new();
+    top.insert(local(&root.name), element(root));
+    Value::Object(top)
+}
+
+fn is_xml_name(k: &str) -> bool {
+    let mut chars = k.chars();
+    chars.next().is_some_and(|c| c.is_alphabetic() || c == '_')
+        && chars.all(|c| c.is_alphanumeric() || matches!(c, '_' | '-' | '.'))
+}
+
+/// The XML form of a JSON document: keys are elements, an array is repeated elements,
+/// a scalar is text. `None` when a key is no XML name, or an array holds arrays.
+fn json_to_xml(doc: &Value) -> Option<String> {
+    fn children(v: &Value, name: &str, out: &mut Vec<Node>) -> Option<()> {
+        match v {
+            Value::Null => {}
+            Value::Array(items) => {
+                for item in items {
+                    if item.is_array() {
+                        return None;
+                    }
+                    children(item, name, out)?;
+                }
+            }
+            other => out.push(Node::Element(element(other, name)?)),
+        }
+        Some(())
+    }
+    fn element(v: &Value, name: &str) -> Option<Element> {
+        if !is_xml_name(name) {
+            return None;
+        }
+        let mut e = Element {
+            name: name.to_owned(),
+            attrs: Vec::new(),
+            children: Vec::new(),
+        };
+        match v {
+            Value::Object(m) => {
+                for (k, v) in m {
+                    children(v, k, &mut e.children)?;
+                }
+            }
+            Value::String(s) => e.children.push(Node::Text(s.clone())),
+            other => e.children.push(Node::Text(other.to_string())),
+        }
+        Some(e)
+    }
+    // A document of one key is that element; any other is wrapped in a root element
+    // (XML has one root), as a sender writing its JSON as XML does.
+    let root = match doc {
+        Value::Object(top) if top.len() == 1 => {
+            let (name, value) = top.iter().next()?;
+            element(value, name)?
+        }
+        Value::Object(_) => element(doc, "ThongDiep")?,
+        _ => return None,
+    };
+    Some(write(
+        &root,
+        Style {
+            indent: true,
+            cdata: false,
+        },
+    ))
+}
+
 // ---- value spellings ----
 
 fn is_digits(s: &str, n: usize) -> bool {
@@ -491,6 +611,10 @@ fn xml_variants(xml: &str) -> Vec<Variant> {
             edited(&|r| r.attrs.push(("xmlns".into(), "urn:lgsp:variant".into()))),
         ));
     }
+    out.push(variant(
+        "JSON form",
+        serde_json::to_vec_pretty(&xml_to_json(&root)).unwrap(),
+    ));
     let list = Element {
         name: "DanhSach".into(),
         attrs: Vec::new(),
@@ -508,7 +632,7 @@ fn json_variants(json: &Value) -> Vec<Variant> {
     let pretty = |v: &Value| serde_json::to_vec_pretty(v).unwrap();
     let mut bom = b"\xef\xbb\xbf".to_vec();
     bom.extend(pretty(json));
-    vec![
+    let mut out = vec![
         variant("bom", bom),
         variant("single line", serde_json::to_vec(json).unwrap()),
         variant("nfd", pretty(&map_strings(json, &nfd))),
@@ -532,7 +656,11 @@ fn json_variants(json: &Value) -> Vec<Variant> {
             body: pretty(&Value::Array(vec![json.clone()])),
             list: true,
         },
-    ]
+    ];
+    if let Some(xml) = json_to_xml(json) {
+        out.push(variant("XML form", xml));
+    }
+    out
 }
 
 /// What must not change between a sample and its variant: each output's document and
@@ -575,7 +703,7 @@ fn check_sample(
     adapter: &Adapter,
     case: &lgsp_mapping::dsl::testing::TestCase,
     input: &CaseInput,
-    counted: &mut usize,
+    counted: &mut std::collections::BTreeMap<&'static str, usize>,
     failures: &mut Vec<String>,
 ) {
     let limits = Limits::default();
@@ -604,7 +732,7 @@ fn check_sample(
             Ok((outputs, _)) => same(&original, &outputs, v.list),
             Err(e) => Err(format!("refused: {e}")),
         };
-        *counted += 1;
+        *counted.entry(v.kind).or_default() += 1;
         if let Err(why) = verdict {
             failures.push(format!(
                 "{name} [{}]: {why}\n--- variant ---\n{}",
@@ -621,7 +749,8 @@ fn check_sample(
 #[test]
 fn every_variant_of_every_sample_maps_to_the_same_canonical_document() {
     let adapters = shipped::adapters();
-    let (mut samples, mut counted) = (0, 0);
+    let mut samples = 0;
+    let mut counted = std::collections::BTreeMap::new();
     let mut failures = Vec::new();
     for adapter in adapters.by_name.values() {
         for case in load_cases(&adapter.dir).unwrap() {
@@ -640,14 +769,26 @@ fn every_variant_of_every_sample_maps_to_the_same_canonical_document() {
             check_sample(adapter, &case, &input, &mut counted, &mut failures);
         }
     }
+    let total: usize = counted.values().sum();
     eprintln!(
-        "{samples} samples, {counted} variants, {} refused or different",
+        "{samples} samples, {total} variants ({counted:?}), {} refused or different",
         failures.len()
     );
     assert!(samples >= 25, "only {samples} samples found");
+    // Every kind was derived from several samples (an XML form needs a JSON sample of
+    // one root key, the other kinds apply to every sample of their format).
+    for kind in [
+        "JSON form",
+        "XML form",
+        "elements as attributes",
+        "other key style",
+    ] {
+        let n = counted.get(kind).copied().unwrap_or(0);
+        assert!(n >= 5, "only {n} variants of kind {kind}");
+    }
     assert!(
         failures.is_empty(),
-        "{} of {counted} variants do not map like their sample:\n\n{}",
+        "{} of {total} variants do not map like their sample:\n\n{}",
         failures.len(),
         failures.join("\n\n")
     );

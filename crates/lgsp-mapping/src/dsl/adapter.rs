@@ -299,28 +299,64 @@ impl Adapter {
             }
         }
         let tree = decode::decode(format, body, limits)?;
-        let chosen = cands.iter().find(|c| {
-            c.format.is_none_or(|f| f == format)
-                && c.root.as_deref().is_none_or(|r| has_root(&tree, r))
-        });
-        let Some(c) = chosen else {
-            if let Some(items) = list_items(cands, format, &tree) {
+        // The mappings of the payload's format first; then the same document in the
+        // other format (a JSON form of an XML message, or the reverse), which only a
+        // candidate with a root can claim.
+        for same in [true, false] {
+            let fitting: Vec<&Candidate> = cands
+                .iter()
+                .filter(|c| match c.format {
+                    None => same,
+                    Some(f) => (f == format) == same,
+                })
+                .filter(|c| same || c.root.is_some())
+                .collect();
+            let chosen = fitting
+                .iter()
+                .find(|c| c.root.as_deref().is_none_or(|r| has_root(&tree, r)));
+            if let Some(c) = chosen {
+                let program = self.program(&c.mapping)?;
+                let read_as = c.format.unwrap_or(format);
+                let outputs = self.run_owned(program, tree, read_as, envelope)?;
+                return Ok((outputs, Decoded::Tree));
+            }
+            if let Some(items) = list_items(&fitting, format, &tree) {
                 let outputs = self.run_list(items, format, envelope)?;
                 return Ok((outputs, Decoded::Tree));
             }
-            return Err(MapError::NoMatch {
-                adapter: self.name.clone(),
-                message_type: ty.to_owned(),
-                found: describe_payload(format, &tree),
-                expected: cands
-                    .iter()
-                    .map(Candidate::describe)
-                    .collect::<Vec<_>>()
-                    .join("; "),
-            });
-        };
-        let outputs = self.run_owned(self.program(&c.mapping)?, tree, format, envelope)?;
-        Ok((outputs, Decoded::Tree))
+            // The XML form of a JSON document: XML needs one root element, so the JSON
+            // document's keys are the children of a root of any name.
+            let inner = tree.as_object().and_then(|m| m.values().next());
+            let inner_match = (!same && format == Format::Xml)
+                .then_some(inner)
+                .flatten()
+                .filter(|v| v.is_object())
+                .and_then(|inner| {
+                    fitting.iter().find(|c| {
+                        c.format == Some(Format::Json)
+                            && c.root.as_deref().is_some_and(|r| has_root(inner, r))
+                    })
+                });
+            if let Some(c) = inner_match {
+                let program = self.program(&c.mapping)?;
+                let inner = match tree {
+                    Value::Object(m) => m.into_iter().next().map_or(Value::Null, |(_, v)| v),
+                    other => other,
+                };
+                let outputs = self.run_owned(program, inner, Format::Json, envelope)?;
+                return Ok((outputs, Decoded::Tree));
+            }
+        }
+        Err(MapError::NoMatch {
+            adapter: self.name.clone(),
+            message_type: ty.to_owned(),
+            found: describe_payload(format, &tree),
+            expected: cands
+                .iter()
+                .map(Candidate::describe)
+                .collect::<Vec<_>>()
+                .join("; "),
+        })
     }
 
     /// Map each item of a list payload ([`list_items`]) with the mapping of its own
@@ -337,8 +373,9 @@ impl Adapter {
         let mut outputs = Vec::with_capacity(items.len());
         for (i, (candidate, item)) in items.into_iter().enumerate() {
             let program = self.program(&candidate.mapping)?;
+            let read_as = candidate.format.unwrap_or(format);
             let mapped = self
-                .run_owned(program, item, format, envelope)
+                .run_owned(program, item, read_as, envelope)
                 .map_err(|e| match e {
                     MapError::Field(mut f) => {
                         f.field = format!("list item {}: {}", i + 1, f.field);
@@ -528,18 +565,18 @@ pub fn payload_format(given: Option<Format>, envelope: &Envelope, body: &[u8]) -
 /// (`{root: item}`) with the candidate that maps it; `None` when the payload is no
 /// such list, or an empty one.
 fn list_items<'c>(
-    cands: &'c [Candidate],
+    cands: &[&'c Candidate],
     format: Format,
     tree: &Value,
 ) -> Option<Vec<(&'c Candidate, Value)>> {
-    let fits = |c: &&Candidate| c.format.is_none_or(|f| f == format) && c.root.is_some();
+    let mut fits = cands.iter().copied().filter(|c| c.root.is_some());
     match (format, tree) {
         (Format::Json, Value::Array(items)) if !items.is_empty() => items
             .iter()
             .map(|item| {
                 let c = cands
                     .iter()
-                    .filter(fits)
+                    .copied()
                     .find(|c| c.root.as_deref().is_some_and(|r| has_root(item, r)))?;
                 Some((c, item.clone()))
             })
@@ -553,7 +590,7 @@ fn list_items<'c>(
             if children.next().is_some() {
                 return None;
             }
-            let c = cands.iter().filter(fits).find(|c| {
+            let c = fits.find(|c| {
                 c.root
                     .as_deref()
                     .is_some_and(|r| r == name || decode::same_field(r, name))
