@@ -497,8 +497,19 @@ fn a_list_root_maps_each_item_as_a_batch_child() {
         .unwrap_err();
     assert!(err.to_string().contains("list item 2"), "{err}");
 
-    // An empty list, or a list of something else, matches no mapping.
-    for body in ["[]", "[{\"other\": 1}]", "<DanhSach><Khac/></DanhSach>"] {
+    // An empty list, a list of something else, a list root holding more than the
+    // documents, and a document without its root match no mapping (README: variants
+    // not accepted).
+    let with_count = format!("<DanhSach><SoLuong>1</SoLuong>{doc}</DanhSach>");
+    let rootless = serde_json::to_string(&single[0].value["enterprise_code"]).unwrap();
+    let rootless = format!("{{\"DoanhNghiep\": {{\"MaSoDN\": {rootless}}}}}");
+    for body in [
+        "[]",
+        "[{\"other\": 1}]",
+        "<DanhSach><Khac/></DanhSach>",
+        with_count.as_str(),
+        rootless.as_str(),
+    ] {
         let err = adapter
             .map_message(&envelope(ty), body.as_bytes(), None, &limits)
             .unwrap_err();
