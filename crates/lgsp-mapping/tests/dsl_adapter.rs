@@ -497,10 +497,26 @@ fn a_list_root_maps_each_item_as_a_batch_child() {
         .unwrap_err();
     assert!(err.to_string().contains("list item 2"), "{err}");
 
-    // An empty list, a list of something else, a list root holding more than the
-    // documents, and a document without its root match no mapping (README: variants
-    // not accepted).
-    let with_count = format!("<DanhSach><SoLuong>1</SoLuong>{doc}</DanhSach>");
+    // The list's own leaf values (a count) stand beside the documents; a list of lists
+    // is one list.
+    for body in [
+        format!("<DanhSach><SoLuong>1</SoLuong>{doc}</DanhSach>"),
+        format!("<A><B Ngay=\"05/12/2025\">{doc}</B><B>{doc}{doc}</B></A>"),
+        format!("{{\"danhSach\": [{json}], \"soLuong\": 1}}"),
+    ] {
+        let out = adapter.map_message(&envelope(ty), body.as_bytes(), None, &limits);
+        let n = if body.contains("<B>") { 3 } else { 1 };
+        assert!(
+            out.as_ref()
+                .is_ok_and(|o| o.len() == n && o.iter().all(|m| m.index.is_some())),
+            "{body}: {out:?}"
+        );
+    }
+
+    // An empty list, a list of something else, a list root holding documents of two
+    // names, and a document without its root match no mapping (README: variants not
+    // accepted).
+    let with_count = format!("<DanhSach><Khac><X>1</X></Khac>{doc}</DanhSach>");
     let rootless = serde_json::to_string(&single[0].value["enterprise_code"]).unwrap();
     let rootless = format!("{{\"DoanhNghiep\": {{\"MaSoDN\": {rootless}}}}}");
     for body in [

@@ -320,10 +320,6 @@ impl Adapter {
                 let outputs = self.run_owned(program, tree, read_as, envelope)?;
                 return Ok((outputs, Decoded::Tree));
             }
-            if let Some(items) = list_items(&fitting, format, &tree) {
-                let outputs = self.run_list(items, format, envelope)?;
-                return Ok((outputs, Decoded::Tree));
-            }
             // The XML form of a JSON document: XML needs one root element, so the JSON
             // document's keys are the children of a root of any name.
             let inner = tree.as_object().and_then(|m| m.values().next());
@@ -344,6 +340,10 @@ impl Adapter {
                     other => other,
                 };
                 let outputs = self.run_owned(program, inner, Format::Json, envelope)?;
+                return Ok((outputs, Decoded::Tree));
+            }
+            if let Some(items) = list_items(&fitting, &tree, 1) {
+                let outputs = self.run_list(items, format, envelope)?;
                 return Ok((outputs, Decoded::Tree));
             }
         }
@@ -558,51 +558,71 @@ pub fn payload_format(given: Option<Format>, envelope: &Envelope, body: &[u8]) -
         .unwrap_or(Format::Xml)
 }
 
-/// The items of a list form of the message: a JSON array of documents each of which a
-/// candidate's root matches, or an XML root element (of any name, e.g. `DanhSachHoSo`)
-/// whose child elements, all of one name, are what a candidate's root matches (one
-/// child is a list of one). Each item is given back as the single document
-/// (`{root: item}`) with the candidate that maps it; `None` when the payload is no
-/// such list, or an empty one.
+/// The items of a list form of the message, each given back as the single document it
+/// holds with the candidate that maps it: a JSON array of documents; an object whose one
+/// non-leaf member is such an array (`{"danhSach": [...]}`), or the root key holding an
+/// array (`{"enterprise": [...]}`); or a root of any name
+/// (`<DanhSachHoSo>`, `{"DanhSach": {...}}`) whose child elements of one name are the
+/// documents (one child is a list of one), beside which only attributes and leaf values
+/// (a count, a date: the list's own data, not carried) may stand. An item may itself be
+/// a list form (a list of lists, one level deep). `None` when the payload is no such
+/// list, or an empty one.
 fn list_items<'c>(
     cands: &[&'c Candidate],
-    format: Format,
     tree: &Value,
+    depth: u8,
 ) -> Option<Vec<(&'c Candidate, Value)>> {
-    let mut fits = cands.iter().copied().filter(|c| c.root.is_some());
-    match (format, tree) {
-        (Format::Json, Value::Array(items)) if !items.is_empty() => items
-            .iter()
-            .map(|item| {
-                let c = cands
-                    .iter()
-                    .copied()
-                    .find(|c| c.root.as_deref().is_some_and(|r| has_root(item, r)))?;
-                Some((c, item.clone()))
-            })
-            .collect(),
-        (Format::Xml, Value::Object(top)) if top.len() == 1 => {
-            let Some(Value::Object(list)) = top.values().next() else {
-                return None;
-            };
-            let mut children = list.iter().filter(|(k, _)| !k.starts_with(['@', '#']));
-            let (name, value) = children.next()?;
-            if children.next().is_some() {
-                return None;
+    let docs = |items: Vec<Value>| -> Option<Vec<(&'c Candidate, Value)>> {
+        let mut out = Vec::with_capacity(items.len());
+        for item in items {
+            let matching = cands
+                .iter()
+                .copied()
+                .find(|c| c.root.as_deref().is_some_and(|r| has_root(&item, r)));
+            match matching {
+                Some(c) => out.push((c, item)),
+                None if depth > 0 => out.extend(list_items(cands, &item, depth - 1)?),
+                None => return None,
             }
-            let c = fits.find(|c| {
-                c.root
-                    .as_deref()
-                    .is_some_and(|r| r == name || decode::same_field(r, name))
-            })?;
-            let wrap =
-                |item: &Value| Value::Object([(name.clone(), item.clone())].into_iter().collect());
-            Some(match value {
-                Value::Array(items) => items.iter().map(|item| (c, wrap(item))).collect(),
-                single => vec![(c, wrap(single))],
-            })
         }
+        (!out.is_empty()).then_some(out)
+    };
+    let wrap = |name: &str, item: &Value| {
+        Value::Object([(name.to_owned(), item.clone())].into_iter().collect())
+    };
+    match tree {
+        Value::Array(items) => docs(items.clone()),
+        Value::Object(top) => match nested(top)? {
+            // `{"danhSach": [documents], "soLuong": 2}`, or the root key holding many
+            // (`{"enterprise": [{...}, {...}]}`).
+            (name, Value::Array(items)) => {
+                docs(items.clone()).or_else(|| docs(items.iter().map(|i| wrap(&name, i)).collect()))
+            }
+            // `<DanhSachHoSo SoLuong="2"><HoSo>...</HoSo>...</DanhSachHoSo>`.
+            (_, Value::Object(list)) if top.len() == 1 => {
+                let (name, value) = nested(list)?;
+                docs(match value {
+                    Value::Array(items) => items.iter().map(|i| wrap(&name, i)).collect(),
+                    single => vec![wrap(&name, single)],
+                })
+            }
+            _ => None,
+        },
         _ => None,
+    }
+}
+
+/// The one member of `m` that is an object or an array (attributes, `#text` and leaf
+/// values beside it are the list's own data), or `None` when there are none or several.
+fn nested(m: &serde_json::Map<String, Value>) -> Option<(String, &Value)> {
+    let mut it = m
+        .iter()
+        .filter(|(k, v)| !k.starts_with(['@', '#']) && (v.is_object() || v.is_array()));
+    let one = it.next();
+    if it.next().is_some() {
+        None
+    } else {
+        one.map(|(k, v)| (k.clone(), v))
     }
 }
 
