@@ -151,3 +151,46 @@ async fn every_default_flow_reaches_every_receiver() {
     assert_eq!(amqp.count("test.failed").await, 0, "{}", bus.log());
     bus.terminate();
 }
+
+/// A list form (two registrations in a `DanhSachHoSo`) and a cooperative's registration
+/// travel the default flow of registrations: each registration of the list reaches the
+/// tax office as a batch child of the input.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_list_of_registrations_reaches_the_receivers_item_by_item() {
+    let vhost = Vhost::new("flows-list");
+    let mut bus = Lgsp::spawn(
+        Path::new(env!("CARGO_BIN_EXE_lgsp")),
+        &repo().join("config/lgsp.yaml"),
+        &[("LGSP_BROKER__URL", vhost.url())],
+    );
+    bus.wait_ready();
+    let amqp = Amqp::connect(&vhost.url()).await;
+    let key = "bizreg.enterprise.registered";
+    let list = sample("bizreg", "enterprises-registered-list.xml");
+    amqp.publish("lgsp.in", key, "list", &list).await;
+    let coop = sample("bizreg", "cooperative-registered.json");
+    amqp.publish("lgsp.in", key, "coop", &coop).await;
+
+    let tax = amqp.drain("lgsp.app.tax", 3, Duration::from_secs(10)).await;
+    let mut want = vec![
+        "coop".to_owned(),
+        lgsp_core::envelope::child_message_id("list", 0),
+        lgsp_core::envelope::child_message_id("list", 1),
+    ];
+    want.sort();
+    assert_eq!(ids(&tax), want);
+    for r in &tax {
+        let body = String::from_utf8_lossy(&r.body);
+        assert!(body.contains("<DoanhNghiepDangKy"), "{body}");
+        if r.message_id.as_deref() != Some("coop") {
+            assert_eq!(r.correlation_id.as_deref(), Some("list"));
+        }
+    }
+    let all = tax
+        .iter()
+        .map(|r| String::from_utf8_lossy(&r.body).into_owned())
+        .collect::<String>();
+    for form in ["DNTN", "CTHD", "HTX"] {
+        assert!(all.contains(form), "legal form {form} in the feed: {all}");
+    }
+}
