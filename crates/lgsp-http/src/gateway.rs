@@ -152,9 +152,12 @@ impl RateLimiter {
     }
 }
 
-#[derive(Serialize)]
-struct Accepted {
+/// The answer to an accepted message: the broker confirmed it.
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct Accepted {
+    /// The message id lgsp gave the message (or the client's `Idempotency-Key` answer).
     message_id: String,
+    /// The application the key belongs to.
     app: String,
     routing_key: String,
     /// The answer repeats an earlier request with the same `Idempotency-Key`.
@@ -236,6 +239,43 @@ fn check_routing_key(key: &str) -> Result<(), ApiError> {
 }
 
 /// `POST /api/v1/messages/{routing_key}`.
+#[utoipa::path(
+    post,
+    path = "/api/v1/messages/{routing_key}",
+    tag = "gateway",
+    summary = "Publish one message of a sector application",
+    description = "Publishes the body (XML or JSON) to the bus under the routing key, with \
+        the application of the key as its app_id, and answers 202 only after the broker \
+        confirmed it. Every refusal publishes nothing.",
+    params(
+        ("routing_key" = String, Path, description = "The message type, e.g. bizreg.enterprise.registered; the application must be allowed to publish it"),
+        ("Idempotency-Key" = Option<String>, Header, description = "The same key from the same application within gateway.idempotency_window publishes once and answers the first message id again"),
+        ("X-Correlation-Id" = Option<String>, Header, description = "Carried as the message's correlation id"),
+        ("X-Message-Type" = Option<String>, Header, description = "The message type when it differs from the routing key"),
+    ),
+    request_body(
+        description = "The sector system's own payload, at most limits.max_message_bytes",
+        content(
+            (String = "application/xml"),
+            (String = "application/json"),
+        ),
+    ),
+    responses(
+        (status = 202, description = "Published and confirmed by the broker", body = Accepted),
+        (status = 400, description = "Not well-formed: the decoder's error with line:column", body = ApiError),
+        (status = 401, description = "No key, or a key of no application", body = ApiError),
+        (status = 403, description = "The application may not publish this routing key", body = ApiError),
+        (status = 404, description = "No route binds the routing key", body = ApiError),
+        (status = 413, description = "Over limits.max_message_bytes (refused while reading)", body = ApiError),
+        (status = 415, description = "A content type other than XML or JSON", body = ApiError),
+        (status = 409, description = "The first request with this Idempotency-Key still waits for its confirm", body = ApiError),
+        (status = 422, description = "The Idempotency-Key was used by this application for another body", body = ApiError),
+        (status = 429, description = "Over the application's rate limit", body = ApiError,
+            headers(("Retry-After" = u64, description = "Seconds to wait"))),
+        (status = 503, description = "The broker is down or did not confirm: retry", body = ApiError),
+    ),
+    security(("bearer" = []), ("api_key" = [])),
+)]
 pub(crate) async fn publish(
     State(state): State<AppState>,
     Path(routing_key): Path<String>,

@@ -35,7 +35,7 @@ pub struct AppState {
 }
 
 /// An error answered to an HTTP client: a stable code, a message, what to do.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, thiserror::Error, utoipa::ToSchema)]
 #[error("{code}: {message}")]
 pub struct ApiError {
     #[serde(skip)]
@@ -77,6 +77,7 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
         .route("/api/v1/messages/{routing_key}", post(gateway::publish))
+        .route("/api/v1/openapi.json", get(openapi))
         .route("/admin/v1/failed", get(admin::list))
         .route("/admin/v1/failed/{id}", get(admin::show))
         .route("/admin/v1/failed/{id}/replay", post(admin::replay))
@@ -90,6 +91,43 @@ pub fn router(state: AppState) -> Router {
         .route("/admin/v1/audit/verify", get(console::audit_verify))
         .route("/admin/v1/audit/notes", post(console::note))
         .with_state(state)
+}
+
+/// The OpenAPI 3.1 document of the gateway, derived from its handler and types.
+#[derive(utoipa::OpenApi)]
+#[openapi(
+    info(
+        title = "lgsp gateway",
+        description = "Sector applications publish their messages to the lgsp bus over HTTP."
+    ),
+    paths(gateway::publish),
+    components(schemas(gateway::Accepted, ApiError)),
+    modifiers(&KeySchemes)
+)]
+pub struct GatewayApi;
+
+/// The two ways to give an application's key.
+struct KeySchemes;
+
+impl utoipa::Modify for KeySchemes {
+    fn modify(&self, doc: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{
+            ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme,
+        };
+        let components = doc.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+        components.add_security_scheme(
+            "api_key",
+            SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::new("X-API-Key"))),
+        );
+    }
+}
+
+async fn openapi() -> Json<utoipa::openapi::OpenApi> {
+    Json(<GatewayApi as utoipa::OpenApi>::openapi())
 }
 
 async fn readyz(State(s): State<AppState>) -> Result<Json<Ready>, ApiError> {
