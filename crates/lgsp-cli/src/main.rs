@@ -9,6 +9,7 @@ use clap::{Parser, Subcommand};
 
 mod apps;
 mod bench;
+mod bench_gateway;
 mod check;
 mod export_test;
 mod failed;
@@ -64,6 +65,8 @@ enum Command {
     Watch(watch::WatchArgs),
     /// Measure the router against a raw pass-through on the configured broker.
     Bench(bench::BenchArgs),
+    /// Measure the HTTP gateway against the broker's raw publish-with-confirm rate.
+    BenchGateway(bench_gateway::BenchGatewayArgs),
     /// Failed messages: list, show, groups, replay, discard, approve, audit, export-test
     /// (through the admin API).
     #[command(subcommand)]
@@ -99,6 +102,7 @@ fn main() -> ExitCode {
                     Command::Publish(args) => publish::run(&args).await,
                     Command::Watch(args) => watch::run(&args).await,
                     Command::Bench(args) => bench::run(&args).await,
+                    Command::BenchGateway(args) => bench_gateway::run(&args).await,
                     Command::Failed(cmd) => failed::run(&cmd).await,
                     Command::Check { .. }
                     | Command::Map(_)
