@@ -313,7 +313,7 @@ fn median(v: &mut [f64]) -> f64 {
     }
 }
 
-fn quorum() -> FieldTable {
+pub(crate) fn quorum() -> FieldTable {
     let mut t = FieldTable::default();
     t.insert(
         ShortString::from("x-queue-type"),
@@ -844,7 +844,7 @@ fn rss_kib(pid: u32, field: &str) -> Option<u64> {
 
 /// CPU time a process has used (all its threads, user and system), in seconds.
 /// `/proc` counts it in USER_HZ ticks, which Linux fixes at 100 per second for userspace.
-fn cpu_seconds(pid: u32) -> Option<f64> {
+pub(crate) fn cpu_seconds(pid: u32) -> Option<f64> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     // The command name (field 2) may hold spaces: count fields after its closing paren.
     let rest = stat.get(stat.rfind(')')? + 1..)?;

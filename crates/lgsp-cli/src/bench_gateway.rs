@@ -1,7 +1,8 @@
 //! `lgsp bench-gateway`: the HTTP gateway against the broker it publishes to. In one run,
 //! alternating A B A B: (A) the same number of concurrent publishers as clients, each
 //! publishing the payload with a confirm and waiting for it before the next (the raw
-//! publish-with-confirm rate, on one channel as the gateway uses), and (B) that many HTTP
+//! publish-with-confirm rate, on one channel as the gateway uses, through a topic
+//! exchange with the properties the gateway sets), and (B) that many HTTP
 //! clients posting the payload to `POST /api/v1/messages/{routing_key}` of a gateway served
 //! by this process (keep-alive connections), each waiting for its answer. Each run lasts
 //! the same time under its own scratch prefix, removed afterwards. Printed: requests/s,
@@ -16,7 +17,7 @@ use std::sync::atomic::AtomicBool;
 use std::time::{Duration, Instant};
 
 use lapin::options::{ExchangeDeleteOptions, QueueDeclareOptions, QueueDeleteOptions};
-use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
+use lapin::types::FieldTable;
 use lapin::{BasicProperties, Connection};
 use lgsp_amqp::names::Names;
 use lgsp_amqp::publish::Publisher;
@@ -62,6 +63,10 @@ struct Figures {
     /// Requests answered otherwise than 202 (B), or publishes not confirmed (A).
     refused: u64,
     total: u64,
+    /// CPU of this process (the clients and, in B, the gateway) and of the broker, per
+    /// request, microseconds.
+    own_cpu_us: f64,
+    broker_cpu_us: Option<f64>,
 }
 
 pub async fn run(args: &BenchGatewayArgs) -> u8 {
@@ -204,17 +209,51 @@ impl Figures {
 
 fn report(what: &str, pair: u32, f: &Figures) {
     println!(
-        "pair {pair} {what}: {:.0}/s, p50 {:.2} ms, p99 {:.2} ms, {} of {} refused",
+        "pair {pair} {what}: {:.0}/s, p50 {:.2} ms, p99 {:.2} ms, {} of {} refused; CPU per request: this process {:.0} µs, broker {}",
         f.per_s,
         f.p50.as_secs_f64() * 1e3,
         f.p99.as_secs_f64() * 1e3,
         f.refused,
-        f.total
+        f.total,
+        f.own_cpu_us,
+        f.broker_cpu_us
+            .map_or_else(|| "?".to_owned(), |b| format!("{b:.0} µs"))
     );
 }
 
-/// Latencies of all tasks, into figures over `elapsed`.
-fn figures(mut lat: Vec<Duration>, refused: u64, elapsed: Duration) -> Figures {
+/// The pid of the local RabbitMQ node (`beam.smp`), when there is exactly one.
+fn broker_pid() -> Option<u32> {
+    let mut found = std::fs::read_dir("/proc").ok()?.filter_map(|e| {
+        let e = e.ok()?;
+        let pid: u32 = e.file_name().to_str()?.parse().ok()?;
+        let comm = std::fs::read_to_string(e.path().join("comm")).ok()?;
+        (comm.trim() == "beam.smp").then_some(pid)
+    });
+    let one = found.next();
+    if found.next().is_some() { None } else { one }
+}
+
+/// CPU seconds of this process and of the broker (either unknown when `/proc` says
+/// nothing).
+type Cpu = (Option<f64>, Option<f64>);
+
+/// CPU seconds of this process and of the broker, now.
+fn cpu_now() -> Cpu {
+    (
+        crate::bench::cpu_seconds(std::process::id()),
+        broker_pid().and_then(crate::bench::cpu_seconds),
+    )
+}
+
+/// Latencies of all tasks, into figures over `elapsed`; CPU used from `before` to `after`.
+fn figures(
+    mut lat: Vec<Duration>,
+    refused: u64,
+    elapsed: Duration,
+    (before, after): (Cpu, Cpu),
+) -> Figures {
+    let n = lat.len().max(1) as f64;
+    let per = |a: Option<f64>, b: Option<f64>| Some((b? - a?) * 1e6 / n);
     lat.sort_unstable();
     let at = |q: f64| {
         lat.get(((lat.len() as f64 * q) as usize).min(lat.len().saturating_sub(1)))
@@ -227,6 +266,8 @@ fn figures(mut lat: Vec<Duration>, refused: u64, elapsed: Duration) -> Figures {
         p99: at(0.99),
         refused,
         total: lat.len() as u64,
+        own_cpu_us: per(before.0, after.0).unwrap_or(f64::NAN),
+        broker_cpu_us: per(before.1, after.1),
     }
 }
 
@@ -265,15 +306,6 @@ where
     (all, failed, start.elapsed())
 }
 
-fn quorum() -> FieldTable {
-    let mut t = FieldTable::default();
-    t.insert(
-        ShortString::from("x-queue-type"),
-        AMQPValue::LongString(LongString::from("quorum")),
-    );
-    t
-}
-
 /// A: `clients` publishers on one channel, each waiting for its confirm, into a quorum
 /// queue (as the route queues are).
 async fn raw_run(
@@ -288,27 +320,60 @@ async fn raw_run(
         durable: true,
         ..Default::default()
     };
-    ch.queue_declare(queue.into(), durable, quorum()).await?;
+    ch.queue_declare(queue.into(), durable, crate::bench::quorum())
+        .await?;
+    // Through a topic exchange, as the gateway publishes to `<prefix>.in`.
+    let exchange = format!("{queue}.x");
+    ch.exchange_declare(
+        exchange.as_str().into(),
+        lapin::ExchangeKind::Topic,
+        lapin::options::ExchangeDeclareOptions {
+            durable: true,
+            ..Default::default()
+        },
+        FieldTable::default(),
+    )
+    .await?;
+    ch.queue_bind(
+        queue.into(),
+        exchange.as_str().into(),
+        args.routing_key.as_str().into(),
+        lapin::options::QueueBindOptions::default(),
+        FieldTable::default(),
+    )
+    .await?;
     let publisher = Publisher::open(conn, config.broker.confirm_window).await?;
     let body: Arc<[u8]> = payload.into();
-    let (p, q) = (publisher.clone(), Arc::<str>::from(queue));
+    let (p, x) = (publisher.clone(), Arc::<str>::from(exchange.as_str()));
+    let key = Arc::<str>::from(args.routing_key.as_str());
+    let before = cpu_now();
     let (lat, failed, elapsed) = closed_loop(args.clients, args.seconds, move || {
-        let (p, q, body) = (p.clone(), q.clone(), body.clone());
+        let (p, x, key, body) = (p.clone(), x.clone(), key.clone(), body.clone());
         async move {
-            let props = BasicProperties::default().with_delivery_mode(2);
-            match p.publish("", &q, &body, props).await {
+            // The properties the gateway sets.
+            let props = BasicProperties::default()
+                .with_message_id(uuid::Uuid::now_v7().to_string().into())
+                .with_app_id(APP.into())
+                .with_content_type("application/xml".into())
+                .with_type(key.as_ref().into())
+                .with_timestamp(0);
+            match p.publish(&x, &key, &body, props).await {
                 Ok(pending) => pending.wait().await.is_ok(),
                 Err(_) => false,
             }
         }
     })
     .await;
+    let cpu = (before, cpu_now());
     let _ = tokio::time::timeout(CLOSE_WAIT, publisher.close()).await;
     let _ = ch
         .queue_delete(queue.into(), QueueDeleteOptions::default())
         .await;
+    let _ = ch
+        .exchange_delete(exchange.as_str().into(), ExchangeDeleteOptions::default())
+        .await;
     let _ = tokio::time::timeout(CLOSE_WAIT, ch.close(200, "done".into())).await;
-    Ok(figures(lat, failed, elapsed))
+    Ok(figures(lat, failed, elapsed, cpu))
 }
 
 /// B: the gateway served here on the scratch topology of the route (declared, not
@@ -359,6 +424,7 @@ async fn gateway_run(
     let url: Arc<str> = format!("http://{addr}/api/v1/messages/{}", args.routing_key).into();
     let body: Arc<[u8]> = payload.into();
     let auth: Arc<str> = format!("Bearer {key}").into();
+    let before = cpu_now();
     let (lat, refused, elapsed) = closed_loop(args.clients, args.seconds, move || {
         let (http, url, body, auth) = (http.clone(), url.clone(), body.clone(), auth.clone());
         async move {
@@ -380,6 +446,7 @@ async fn gateway_run(
         }
     })
     .await;
+    let cpu = (before, cpu_now());
     stop.cancel();
     let _ = server.await;
     let _ = tokio::time::timeout(CLOSE_WAIT, publisher.close()).await;
@@ -399,7 +466,7 @@ async fn gateway_run(
         .map(|q| u64::from(q.message_count()));
     remove_topology(&ch, names, &route.map, &route.retry.delays).await;
     let _ = tokio::time::timeout(CLOSE_WAIT, ch.close(200, "done".into())).await;
-    Ok((figures(lat, refused, elapsed), counted))
+    Ok((figures(lat, refused, elapsed, cpu), counted))
 }
 
 async fn remove_topology(
@@ -427,5 +494,30 @@ async fn remove_topology(
         let _ = ch
             .exchange_delete(e.as_str().into(), ExchangeDeleteOptions::default())
             .await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn figures_count_only_accepted_requests_and_take_percentiles_of_all() {
+        let lat: Vec<Duration> = (1..=100).map(Duration::from_millis).collect();
+        let cpu = ((Some(1.0), Some(10.0)), (Some(1.5), Some(11.0)));
+        let f = figures(lat, 10, Duration::from_secs(2), cpu);
+        assert_eq!((f.total, f.refused, f.answered_202()), (100, 10, 90));
+        assert!((f.per_s - 45.0).abs() < 1e-9, "{}", f.per_s);
+        assert_eq!(f.p50, Duration::from_millis(51));
+        assert_eq!(f.p99, Duration::from_millis(100));
+        assert!((f.own_cpu_us - 5_000.0).abs() < 1e-6);
+        assert_eq!(f.broker_cpu_us.map(|b| b.round()), Some(10_000.0));
+        let unknown = figures(
+            Vec::new(),
+            0,
+            Duration::from_secs(1),
+            ((None, None), (None, None)),
+        );
+        assert_eq!((unknown.total, unknown.broker_cpu_us), (0, None));
     }
 }

@@ -394,7 +394,7 @@ async fn accept(
     let message_type = short_header(headers, "x-message-type")?;
     let traceparent = short_header(headers, "traceparent")?;
     let body = read_limited(headers, body, gw.limits.max_bytes).await?;
-    if let Err(e) = decode::decode(format, &body, &gw.limits) {
+    if let Err(e) = decode::check(format, &body, &gw.limits) {
         let at = e
             .position()
             .map(|(l, c)| format!(" at line {l}, column {c}"))

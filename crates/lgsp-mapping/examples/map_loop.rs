@@ -4,7 +4,9 @@
 //! `cargo run --release -p lgsp-mapping --example map_loop -- ADAPTER FILE TYPE MODE N`,
 //! where FILE is under the adapter's `samples/` (or `gen500` for the generated 500-line
 //! e-invoice) and MODE is `raw` (quick-xml's bare event loop), `decode` (the whole tree),
-//! `auto` (`map_message`, projected) or `tree` (`Decoding::Tree`).
+//! `auto` (`map_message`, projected) or `tree` (`Decoding::Tree`). With
+//! `LGSP_EXACT_NAMES=1` names are looked up exactly (no other spelling of a field), to
+//! count what that fallback costs.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 use std::path::Path;
 
@@ -47,24 +49,41 @@ fn main() {
         ..Envelope::default()
     };
     let limits = Limits::default();
+    let exact = std::env::var_os("LGSP_EXACT_NAMES").is_some();
+    let go = || run(a, &body, &env, &limits, mode, n);
+    if exact {
+        lgsp_mapping::dsl::path::exact_names(go);
+    } else {
+        go();
+    }
+}
+
+fn run(
+    a: &lgsp_mapping::dsl::Adapter,
+    body: &[u8],
+    env: &Envelope,
+    limits: &Limits,
+    mode: &str,
+    n: usize,
+) {
     for _ in 0..n {
-        match mode.as_str() {
+        match mode {
             "raw" => {
-                let mut r = quick_xml::Reader::from_reader(body.as_slice());
+                let mut r = quick_xml::Reader::from_reader(body);
                 while !matches!(r.read_event().unwrap(), quick_xml::events::Event::Eof) {}
             }
             "decode" => {
-                std::hint::black_box(lgsp_mapping::decode::decode_xml(&body, &limits).unwrap());
+                std::hint::black_box(lgsp_mapping::decode::decode_xml(body, limits).unwrap());
             }
             "auto" => {
                 std::hint::black_box(
-                    a.map_message_using(&env, &body, Some(Format::Xml), &limits, Decoding::Auto)
+                    a.map_message_using(env, body, Some(Format::Xml), limits, Decoding::Auto)
                         .unwrap(),
                 );
             }
             _ => {
                 std::hint::black_box(
-                    a.map_message_using(&env, &body, Some(Format::Xml), &limits, Decoding::Tree)
+                    a.map_message_using(env, body, Some(Format::Xml), limits, Decoding::Tree)
                         .unwrap(),
                 );
             }

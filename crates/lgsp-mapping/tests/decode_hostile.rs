@@ -5,17 +5,33 @@ use std::io::ErrorKind;
 use std::net::TcpListener;
 use std::time::{Duration, Instant};
 
-use lgsp_mapping::decode::{DecodeError, Format, Limits, decode, decode_json, decode_xml, sniff};
+use lgsp_mapping::decode::{
+    DecodeError, Format, Limits, check, decode, decode_json, decode_xml, sniff,
+};
 use serde_json::{Value, json};
 
+/// Decode, and check that [`check`] (what the gateway runs) agrees.
 fn xml(body: &str) -> Value {
-    decode_xml(body.as_bytes(), &Limits::default()).unwrap_or_else(|e| panic!("decode failed: {e}"))
+    let v = decode_xml(body.as_bytes(), &Limits::default())
+        .unwrap_or_else(|e| panic!("decode failed: {e}"));
+    check(Format::Xml, body.as_bytes(), &Limits::default())
+        .unwrap_or_else(|e| panic!("check refused what decodes: {e}"));
+    v
 }
 
+/// The decoder's error, which [`check`] gives too, word for word.
 fn xml_err(body: impl AsRef<[u8]>) -> DecodeError {
     match decode_xml(body.as_ref(), &Limits::default()) {
         Ok(v) => panic!("expected an error, got {v}"),
-        Err(e) => e,
+        Err(e) => {
+            let checked = check(Format::Xml, body.as_ref(), &Limits::default());
+            assert_eq!(
+                checked.map_err(|c| c.to_string()),
+                Err(e.to_string()),
+                "check and decode disagree"
+            );
+            e
+        }
     }
 }
 

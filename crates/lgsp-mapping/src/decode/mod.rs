@@ -152,6 +152,23 @@ pub fn decode(format: Format, body: &[u8], limits: &Limits) -> Result<Value, Dec
     }
 }
 
+/// Is the payload well-formed within `limits`? The same checks and the same errors as
+/// [`decode`], but for XML only the root element is built (every other element is
+/// parsed and checked as the projected decoder checks what it skips): what the gateway
+/// asks of a body before it publishes it, at a fraction of a decode.
+pub fn check(format: Format, body: &[u8], limits: &Limits) -> Result<(), DecodeError> {
+    static ROOT_ONLY: std::sync::LazyLock<projection::Projection> =
+        std::sync::LazyLock::new(|| {
+            let mut b = projection::ProjectionBuilder::new();
+            b.any(projection::DOCUMENT);
+            b.finish()
+        });
+    match format {
+        Format::Xml => xml::decode_projected(body, limits, Some(&ROOT_ONLY)).map(drop),
+        Format::Json => decode_json(body, limits).map(drop),
+    }
+}
+
 /// Decode an XML payload: `{"<RootLocalName>": <content>}`. See the module documentation.
 pub fn decode_xml(body: &[u8], limits: &Limits) -> Result<Value, DecodeError> {
     xml::decode(body, limits)
