@@ -147,7 +147,7 @@ fn map_converts_each_bizreg_sample_with_a_whole_document_mapping() {
         );
         n += 1;
     }
-    assert_eq!(n, 7);
+    assert!(n >= 10, "only {n} bizreg samples");
 }
 
 #[test]
