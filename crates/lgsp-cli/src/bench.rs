@@ -958,20 +958,23 @@ async fn router_run(
                 field("mapped=")
             )
         });
-    remove_scratch(&ch, &names, &sink, &setup.adapters, &setup.delays).await;
+    remove_scratch(&ch, &names, &[sink], &setup.adapters, &setup.delays).await;
     let _ = tokio::time::timeout(CLOSE_WAIT, ch.close(200, "done".into())).await;
     result.map(|(figures, memory)| (figures, memory, mapped))
 }
 
 /// Delete every queue and exchange the child declared under the scratch prefix.
-async fn remove_scratch(
+/// Delete what a scratch run declared: `extra` queues, the input queues of `adapters`,
+/// the retry queues of `delays`, and the prefix's exchanges.
+pub(crate) async fn remove_scratch(
     ch: &lapin::Channel,
     names: &Names,
-    sink: &str,
+    extra: &[String],
     adapters: &[String],
     delays: &[Duration],
 ) {
-    let mut queues = vec![sink.to_owned(), names.failed(), names.unrouted()];
+    let mut queues = extra.to_vec();
+    queues.extend([names.failed(), names.unrouted()]);
     queues.extend(adapters.iter().map(|a| names.input_queue(a)));
     queues.extend(delays.iter().map(|d| names.retry(*d)));
     for q in &queues {

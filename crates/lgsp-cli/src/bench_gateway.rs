@@ -129,14 +129,8 @@ pub async fn run(args: &BenchGatewayArgs) -> u8 {
     let (mut a, mut b, mut ratios) = (Vec::new(), Vec::new(), Vec::new());
     let mut code = exit::OK;
     for pair in 1..=args.pairs {
-        let raw = raw_run(
-            &conn,
-            &config,
-            &format!("lgsp-bench-{tag}-raw{pair}"),
-            &payload,
-            args,
-        )
-        .await;
+        let raw_queue = format!("lgsp-bench-{tag}-raw{pair}");
+        let raw = raw_run(&conn, &config, &raw_queue, &payload, args).await;
         let names = Names::new(&format!("lgsp-bench-{tag}-gw{pair}"));
         let mut cfg = config.clone();
         cfg.broker.prefix = names.prefix.clone();
@@ -152,6 +146,8 @@ pub async fn run(args: &BenchGatewayArgs) -> u8 {
             args,
         )
         .await;
+        // Whatever failed half-way, nothing of the pair stays on the broker.
+        cleanup(&conn, &raw_queue, &names, &route).await;
         match (raw, gw) {
             (Ok(x), Ok((y, counted))) => {
                 report("A raw publish+confirm", pair, &x);
@@ -366,12 +362,6 @@ async fn raw_run(
     .await;
     let cpu = (before, cpu_now());
     let _ = tokio::time::timeout(CLOSE_WAIT, publisher.close()).await;
-    let _ = ch
-        .queue_delete(queue.into(), QueueDeleteOptions::default())
-        .await;
-    let _ = ch
-        .exchange_delete(exchange.as_str().into(), ExchangeDeleteOptions::default())
-        .await;
     let _ = tokio::time::timeout(CLOSE_WAIT, ch.close(200, "done".into())).await;
     Ok(figures(lat, failed, elapsed, cpu))
 }
@@ -464,37 +454,32 @@ async fn gateway_run(
         .await
         .ok()
         .map(|q| u64::from(q.message_count()));
-    remove_topology(&ch, names, &route.map, &route.retry.delays).await;
     let _ = tokio::time::timeout(CLOSE_WAIT, ch.close(200, "done".into())).await;
     Ok((figures(lat, refused, elapsed, cpu), counted))
 }
 
-async fn remove_topology(
-    ch: &lapin::Channel,
+/// Delete what a pair declared: A's queue and exchange, B's scratch topology.
+async fn cleanup(
+    conn: &Connection,
+    raw_queue: &str,
     names: &Names,
-    adapter: &str,
-    delays: &[lgsp_core::config::Duration],
+    route: &lgsp_core::config::RouteConfig,
 ) {
-    let mut queues = vec![names.input_queue(adapter), names.failed(), names.unrouted()];
-    queues.extend(delays.iter().map(|d| names.retry(d.get())));
-    for q in &queues {
-        let _ = ch
-            .queue_delete(q.as_str().into(), QueueDeleteOptions::default())
-            .await;
-    }
-    let mut exchanges = vec![
-        names.input(),
-        names.output(),
-        names.failed(),
-        names.unrouted(),
-        names.app_exchange(),
-    ];
-    exchanges.extend(delays.iter().map(|d| names.retry(d.get())));
-    for e in &exchanges {
-        let _ = ch
-            .exchange_delete(e.as_str().into(), ExchangeDeleteOptions::default())
-            .await;
-    }
+    let Ok(ch) = conn.create_channel().await else {
+        return;
+    };
+    let _ = ch
+        .queue_delete(raw_queue.into(), QueueDeleteOptions::default())
+        .await;
+    let _ = ch
+        .exchange_delete(
+            format!("{raw_queue}.x").as_str().into(),
+            ExchangeDeleteOptions::default(),
+        )
+        .await;
+    let delays: Vec<Duration> = route.retry.delays.iter().map(|d| d.get()).collect();
+    crate::bench::remove_scratch(&ch, names, &[], std::slice::from_ref(&route.map), &delays).await;
+    let _ = tokio::time::timeout(CLOSE_WAIT, ch.close(200, "done".into())).await;
 }
 
 #[cfg(test)]

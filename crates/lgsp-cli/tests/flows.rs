@@ -7,9 +7,9 @@ use std::time::Duration;
 
 use lgsp_testkit::{Amqp, Lgsp, Vhost, received_ids as ids, repo, sample};
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn every_default_flow_reaches_every_receiver() {
-    let vhost = Vhost::new("flows");
+/// The bus with the shipped configuration on a vhost of its own, ready, and a client.
+async fn shipped_bus(label: &str) -> (Vhost, Lgsp, Amqp) {
+    let vhost = Vhost::new(label);
     let mut bus = Lgsp::spawn(
         Path::new(env!("CARGO_BIN_EXE_lgsp")),
         &repo().join("config/lgsp.yaml"),
@@ -17,6 +17,12 @@ async fn every_default_flow_reaches_every_receiver() {
     );
     bus.wait_ready();
     let amqp = Amqp::connect(&vhost.url()).await;
+    (vhost, bus, amqp)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_default_flow_reaches_every_receiver() {
+    let (_vhost, bus, amqp) = shipped_bus("flows").await;
     amqp.bind_queue("test.out", "lgsp.out", "#").await;
     // The bus's own ingestor consumes lgsp.failed: watch a copy.
     amqp.bind_queue("test.failed", "lgsp.failed", "").await;
@@ -157,14 +163,7 @@ async fn every_default_flow_reaches_every_receiver() {
 /// tax office as a batch child of the input.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_list_of_registrations_reaches_the_receivers_item_by_item() {
-    let vhost = Vhost::new("flows-list");
-    let mut bus = Lgsp::spawn(
-        Path::new(env!("CARGO_BIN_EXE_lgsp")),
-        &repo().join("config/lgsp.yaml"),
-        &[("LGSP_BROKER__URL", vhost.url())],
-    );
-    bus.wait_ready();
-    let amqp = Amqp::connect(&vhost.url()).await;
+    let (_vhost, _bus, amqp) = shipped_bus("flows-list").await;
     let key = "bizreg.enterprise.registered";
     let list = sample("bizreg", "enterprises-registered-list.xml");
     amqp.publish("lgsp.in", key, "list", &list).await;

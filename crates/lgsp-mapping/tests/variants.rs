@@ -115,6 +115,11 @@ struct Style {
     cdata: bool,
 }
 
+const ONE_LINE: Style = Style {
+    indent: false,
+    cdata: false,
+};
+
 fn write(root: &Element, style: Style) -> String {
     let mut out = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>");
     if style.indent {
@@ -571,16 +576,7 @@ fn xml_variants(xml: &str) -> Vec<Variant> {
     bom.extend(write(&root, pretty).into_bytes());
     let mut out = vec![
         variant("bom", bom),
-        variant(
-            "single line",
-            write(
-                &root,
-                Style {
-                    indent: false,
-                    cdata: false,
-                },
-            ),
-        ),
+        variant("single line", write(&root, ONE_LINE)),
         variant(
             "cdata",
             write(
@@ -811,13 +807,7 @@ fn the_generator_respells_what_it_claims_to() {
     assert_eq!(other_style("ma_so_thue"), "maSoThue");
     let mut e = parse("<A><B>1</B><C x=\"2\">t</C><L><I>1</I></L></A>");
     elements_to_attributes(&mut e);
-    let xml = write(
-        &e,
-        Style {
-            indent: false,
-            cdata: false,
-        },
-    );
+    let xml = write(&e, ONE_LINE);
     assert!(xml.contains("<A B=\"1\">"), "{xml}");
     assert!(
         xml.contains("<L><I>1</I></L>"),
@@ -825,12 +815,6 @@ fn the_generator_respells_what_it_claims_to() {
     );
     let mut e = parse("<A><C x=\"2\"/></A>");
     attributes_to_elements(&mut e);
-    let xml = write(
-        &e,
-        Style {
-            indent: false,
-            cdata: false,
-        },
-    );
+    let xml = write(&e, ONE_LINE);
     assert!(xml.contains("<C><x>2</x></C>"), "{xml}");
 }

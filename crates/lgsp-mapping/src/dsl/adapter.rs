@@ -322,17 +322,16 @@ impl Adapter {
             }
             // The XML form of a JSON document: XML needs one root element, so the JSON
             // document's keys are the children of a root of any name.
-            let inner = tree.as_object().and_then(|m| m.values().next());
-            let inner_match = (!same && format == Format::Xml)
-                .then_some(inner)
-                .flatten()
-                .filter(|v| v.is_object())
-                .and_then(|inner| {
-                    fitting.iter().find(|c| {
-                        c.format == Some(Format::Json)
-                            && c.root.as_deref().is_some_and(|r| has_root(inner, r))
-                    })
-                });
+            let inner = match (same, format, &tree) {
+                (false, Format::Xml, Value::Object(m)) => m.values().next(),
+                _ => None,
+            };
+            let inner_match = inner.filter(|v| v.is_object()).and_then(|inner| {
+                fitting.iter().find(|c| {
+                    c.format == Some(Format::Json)
+                        && c.root.as_deref().is_some_and(|r| has_root(inner, r))
+                })
+            });
             if let Some(c) = inner_match {
                 let program = self.program(&c.mapping)?;
                 let inner = match tree {
