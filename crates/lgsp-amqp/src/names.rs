@@ -36,6 +36,15 @@ impl Names {
     pub fn app_queue(&self, app: &str) -> String {
         format!("{}.app.{app}", self.prefix)
     }
+    /// Direct exchange to webhook queues (routing key: the target id).
+    pub fn webhook_exchange(&self) -> String {
+        format!("{}.webhook", self.prefix)
+    }
+    /// The queue of webhook `name` of route `route`: what the router mapped for it,
+    /// waiting to be POSTed.
+    pub fn webhook_queue(&self, route: &str, name: &str) -> String {
+        format!("{}.webhook.{route}.{name}", self.prefix)
+    }
     /// Fanout exchange and queue holding retries for `delay` (`<p>.retry.10s`).
     pub fn retry(&self, delay: std::time::Duration) -> String {
         format!("{}.retry.{}", self.prefix, delay_name(delay))

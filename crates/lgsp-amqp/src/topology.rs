@@ -17,6 +17,8 @@ pub struct TopologySpec {
     pub inputs: Vec<(String, Vec<String>)>,
     /// Receiving applications (`app:` targets).
     pub apps: Vec<String>,
+    /// `(queue, routing key)` of each webhook target: bound to `<p>.webhook`.
+    pub webhooks: Vec<(String, String)>,
     /// `(route, exchange)` of exchange targets other than `<p>.out`: checked, not declared.
     pub target_exchanges: Vec<(String, String)>,
     pub max_length: u64,
@@ -86,9 +88,8 @@ pub async fn declare(conn: &Connection, spec: &TopologySpec) -> Result<(), Trans
         queue(conn, &q, args(std::slice::from_ref(&quorum))).await?;
         bind(&ch, &q, &n.app_exchange(), app).await?;
     }
-    for (adapter, bindings) in &spec.inputs {
-        let q = n.input_queue(adapter);
-        let a = args(&[
+    let input_args = || {
+        args(&[
             quorum.clone(),
             ("x-dead-letter-exchange", text(&n.failed())),
             ("x-dead-letter-strategy", text("at-least-once")),
@@ -101,11 +102,29 @@ pub async fn declare(conn: &Connection, spec: &TopologySpec) -> Result<(), Trans
                 "x-delivery-limit",
                 AMQPValue::LongLongInt(i64::from(spec.delivery_limit)),
             ),
-        ]);
-        queue(conn, &q, a).await?;
+        ])
+    };
+    for (adapter, bindings) in &spec.inputs {
+        let q = n.input_queue(adapter);
+        queue(conn, &q, input_args()).await?;
         for binding in bindings {
             bind(&ch, &q, &n.input(), binding).await?;
         }
+    }
+    // A webhook queue is an input queue of its deliverer: the same dead-lettering,
+    // length limit and delivery limit.
+    if !spec.webhooks.is_empty() {
+        exchange(
+            &ch,
+            &n.webhook_exchange(),
+            ExchangeKind::Direct,
+            FieldTable::default(),
+        )
+        .await?;
+    }
+    for (q, key) in &spec.webhooks {
+        queue(conn, q, input_args()).await?;
+        bind(&ch, q, &n.webhook_exchange(), key).await?;
     }
     // Retries wait in a queue whose TTL dead-letters them to the default exchange with
     // their own routing key: the input queue's name.

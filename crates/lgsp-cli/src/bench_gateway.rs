@@ -385,6 +385,7 @@ async fn gateway_run(
     let mut one_route = config.clone();
     let mut route = route.clone();
     route.to = vec![lgsp_core::config::TargetConfig {
+        webhook: None,
         exchange: Some(names.output()),
         routing_key: Some("bench".into()),
         app: None,

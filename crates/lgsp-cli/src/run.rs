@@ -43,6 +43,7 @@ async fn run_async(args: &RunArgs, loaded: crate::load::Loaded) -> u8 {
     let config_path = loaded.config.path;
     let config = loaded.config.config;
     let adapters = Arc::new(loaded.adapters);
+    let catalog = Arc::new(lgsp_mapping::catalog::build(&config, &adapters));
     let router = match Router::build(&config, adapters) {
         Ok(r) => r,
         Err(e) => {
@@ -90,6 +91,7 @@ async fn run_async(args: &RunArgs, loaded: crate::load::Loaded) -> u8 {
         admin: Some(failed.admin.clone()),
         store_ok: Some(failed.store_ok.clone()),
         gateway: Some(gateway),
+        catalog: Some(catalog),
     };
     let (addr, http) = match lgsp_http::serve(&config.http.listen, state, http_stop.clone()).await {
         Ok(x) => x,

@@ -15,10 +15,18 @@ fn bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_lgsp"))
 }
 
+/// The tax office's XML feed names the legal representatives: its agreement.
+const TAX_AGREEMENT: &str = "agreements:\n  tax:\n    receiver: tax\n    fields: [$, $.legal_representatives.full_name, $.legal_representatives.citizen_id, $.legal_representatives.birth_date, $.legal_representatives.legacy_id, $.owners.name, $.owners.citizen_id]\n";
+
 /// A config file with the repository's adapters and the given routes.
 fn config(dir: &Path, routes: &str, extra: &str) -> PathBuf {
+    let agreement = if routes.contains("app: tax") && !extra.contains("agreements:") {
+        TAX_AGREEMENT
+    } else {
+        ""
+    };
     let text = format!(
-        "adapter_dir: \"{0}/adapters\"\nschema_dir: \"{0}/schemas\"\nreference_dir: \"{0}/reference\"\nadapters: [bizreg, emis]\n{extra}routes:\n{routes}",
+        "adapter_dir: \"{0}/adapters\"\nschema_dir: \"{0}/schemas\"\nreference_dir: \"{0}/reference\"\nadapters: [bizreg, emis]\n{agreement}{extra}routes:\n{routes}",
         repo().display()
     );
     let path = dir.join("lgsp.yaml");

@@ -2,6 +2,7 @@
 //!
 //! - [`config`]: the configuration model, its units (durations, sizes, secrets) and a
 //!   loader that reports every problem with file, key path and line:column.
+//! - [`agreement`]: data-sharing agreements, the fields each receiver may get.
 //! - [`apps`]: sector applications, their API keys (as SHA-256) and their rights.
 //! - [`topic`]: topic patterns matched as the broker matches them.
 //! - [`envelope`]: the properties of a message on the bus that a mapping may read.
@@ -11,6 +12,7 @@
 //! The core knows no broker, no HTTP and no SQL.
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
+pub mod agreement;
 pub mod apps;
 pub mod config;
 pub mod envelope;

@@ -192,6 +192,27 @@ fn broker_down(what: &str) -> ApiError {
     )
 }
 
+/// `GET /api/v1/catalog`: every event type the routes carry, its schema, publishers and
+/// receivers, and per receiver the fields its agreements allow; for any application key.
+pub async fn catalog(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> Result<Json<lgsp_mapping::catalog::Catalog>, ApiError> {
+    let (Some(gw), Some(catalog)) = (state.gateway.clone(), state.catalog.clone()) else {
+        return Err(error(
+            503,
+            "gateway_disabled",
+            "the catalogue is served by the lgsp run process".into(),
+            "ask the lgsp run process, or run `lgsp catalog`",
+        ));
+    };
+    let key = api_key(&headers).ok_or_else(|| unauthorized("an API key is required"))?;
+    gw.apps
+        .identify(key)
+        .ok_or_else(|| unauthorized("the API key is not known"))?;
+    Ok(Json(catalog.as_ref().clone()))
+}
+
 /// The application's key from `Authorization: Bearer` or `X-API-Key`.
 fn api_key(headers: &HeaderMap) -> Option<&str> {
     let bearer = headers

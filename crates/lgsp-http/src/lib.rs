@@ -32,6 +32,8 @@ pub struct AppState {
     pub store_ok: Option<Arc<AtomicBool>>,
     /// The HTTP gateway, when this process publishes for applications.
     pub gateway: Option<Arc<gateway::Gateway>>,
+    /// The service catalogue (`GET /api/v1/catalog`), built from the configuration.
+    pub catalog: Option<Arc<lgsp_mapping::catalog::Catalog>>,
 }
 
 /// An error answered to an HTTP client: a stable code, a message, what to do.
@@ -78,6 +80,7 @@ pub fn router(state: AppState) -> Router {
         .route("/readyz", get(readyz))
         .route("/api/v1/messages/{routing_key}", post(gateway::publish))
         .route("/api/v1/openapi.json", get(openapi))
+        .route("/api/v1/catalog", get(gateway::catalog))
         .route("/admin/v1/failed", get(admin::list))
         .route("/admin/v1/failed/{id}", get(admin::show))
         .route("/admin/v1/failed/{id}/replay", post(admin::replay))

@@ -177,6 +177,8 @@ mod tests {
             routing_key: Some(app.into()),
             map: None,
             when: None,
+            receiver: Some(app.into()),
+            webhook: None,
         }
     }
 

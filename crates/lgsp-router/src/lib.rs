@@ -16,6 +16,7 @@ pub mod failpoint;
 mod message;
 mod pipeline;
 mod settle;
+pub mod webhook;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -28,6 +29,7 @@ use lgsp_amqp::names::Names;
 use lgsp_amqp::publish::Publisher;
 use lgsp_amqp::routes::{RouteTable, qualify};
 use lgsp_amqp::topology::{self, TopologySpec};
+use lgsp_core::agreement::Agreements;
 use lgsp_core::apps::{Apps, Denied};
 use lgsp_core::config::Config;
 use lgsp_mapping::decode::Limits;
@@ -50,6 +52,11 @@ pub(crate) struct Target {
     pub map: Option<(String, String)>,
     /// Only outputs where this path selects a value go to this target.
     pub when: Option<lgsp_mapping::dsl::path::CompiledPath>,
+    /// The application or webhook receiving it, whose agreements decide which fields
+    /// it gets; `None` for an exchange.
+    pub receiver: Option<String>,
+    /// For a webhook target, its endpoint (the target publishes to its queue).
+    pub webhook: Option<Arc<webhook::Endpoint>>,
 }
 
 #[derive(Debug, Clone)]
@@ -74,6 +81,12 @@ pub(crate) struct Pipeline {
     pub adapter: String,
     pub queue: String,
     pub routes: Vec<Route>,
+}
+
+/// What one consumer feeds: a route pipeline, or a webhook target's deliveries.
+enum Work {
+    Route(Arc<Pipeline>),
+    Webhook(Arc<webhook::Endpoint>, reqwest::Client),
 }
 
 /// Why the router could not be built or run.
@@ -114,6 +127,8 @@ pub struct Stats {
     /// Inputs decoded and mapped (successfully or not): once per input, whatever the
     /// number of routes that want it.
     pub mapped: AtomicU64,
+    /// Webhook requests answered 2xx.
+    pub webhook_delivered: AtomicU64,
 }
 
 /// Everything one running router shares between its tasks; `P` publishes (the broker's
@@ -124,6 +139,8 @@ pub(crate) struct Shared<P = Publisher> {
     pub limits: Limits,
     /// Who may publish what, when applications are configured.
     pub access: Option<Access>,
+    /// Which fields each receiver may get.
+    pub agreements: Arc<Agreements>,
     pub publisher: P,
     /// Mapping is CPU work: at most this many large mappings run at once, off the reactor.
     pub cpu: Semaphore,
@@ -164,9 +181,11 @@ pub struct Router {
     pipelines: Vec<Pipeline>,
     apps: Vec<String>,
     target_exchanges: Vec<(String, String)>,
+    webhooks: Vec<Arc<webhook::Endpoint>>,
     adapters: Arc<Adapters>,
     limits: Limits,
     access: Option<Access>,
+    agreements: Arc<Agreements>,
     prefetch: u16,
     confirm_window: u32,
     max_length: u64,
@@ -183,6 +202,16 @@ impl Router {
         let mut pipelines: Vec<Pipeline> = Vec::new();
         let mut apps: Vec<String> = Vec::new();
         let mut target_exchanges = Vec::new();
+        let mut webhooks = Vec::new();
+        let agreements =
+            Agreements::from_config(&config.agreements).map_err(|p| RouterError::Route {
+                route: String::new(),
+                message: p
+                    .into_iter()
+                    .map(|(k, m)| format!("agreements.{k}: {m}"))
+                    .collect::<Vec<_>>()
+                    .join("; "),
+            })?;
         for r in &config.routes {
             let err = |message: String| RouterError::Route {
                 route: r.name.clone(),
@@ -201,7 +230,7 @@ impl Router {
                     ),
                     None => None,
                 };
-                let map = match &t.map {
+                let map = match t.outbound_map() {
                     Some(m) => {
                         adapters.resolve(m).map_err(|e| err(e.to_string()))?;
                         let (a, m) = m.split_once('.').unwrap_or((m, ""));
@@ -209,6 +238,49 @@ impl Router {
                     }
                     None => None,
                 };
+                let receiver = t.receiver();
+                if let Some(w) = &t.webhook {
+                    let name = w.receiver_name();
+                    let id = qualify(&r.name, &format!("webhook:{name}"));
+                    let secret = match &w.secret_env {
+                        Some(var) => match std::env::var(var) {
+                            Ok(v) if !v.is_empty() => Some(lgsp_core::config::Secret::new(v)),
+                            _ => {
+                                return Err(err(format!(
+                                    "webhook `{name}` signs with the secret in environment variable {var}, which is not set: set it (the receiver checks signatures with the same value)"
+                                )));
+                            }
+                        },
+                        None => None,
+                    };
+                    let ep = Arc::new(webhook::Endpoint {
+                        id: id.clone(),
+                        route: r.name.clone(),
+                        queue: names.webhook_queue(&r.name, &name),
+                        url: w.url.clone(),
+                        timeout: w.timeout.get(),
+                        headers: w
+                            .headers
+                            .iter()
+                            .map(|(k, v)| (k.clone(), v.clone()))
+                            .collect(),
+                        secret,
+                        concurrency: w.concurrency.max(1),
+                        attempts: r.retry.attempts,
+                        delays: r.retry.delays.iter().map(|d| d.get()).collect(),
+                    });
+                    webhooks.push(ep.clone());
+                    targets.push(Target {
+                        id: id.clone(),
+                        exchange: names.webhook_exchange(),
+                        routing_key: Some(id),
+                        map,
+                        when,
+                        receiver,
+                        webhook: Some(ep),
+                    });
+                    continue;
+                }
                 let target = match (&t.exchange, &t.app) {
                     (Some(ex), _) => {
                         if *ex != names.output() {
@@ -224,6 +296,8 @@ impl Router {
                             routing_key: t.routing_key.clone(),
                             map,
                             when,
+                            receiver: None,
+                            webhook: None,
                         }
                     }
                     (None, Some(app)) => {
@@ -236,10 +310,12 @@ impl Router {
                             routing_key: Some(app.clone()),
                             map,
                             when,
+                            receiver,
+                            webhook: None,
                         }
                     }
                     (None, None) => {
-                        return Err(err("a target has neither exchange nor app".into()));
+                        return Err(err("a target has neither exchange, app nor webhook".into()));
                     }
                 };
                 targets.push(target);
@@ -273,8 +349,10 @@ impl Router {
             pipelines,
             apps,
             target_exchanges,
+            webhooks,
             adapters,
             limits,
+            agreements: Arc::new(agreements),
             access: (!config.apps.is_empty()).then(|| Access {
                 apps: Apps::from_config(&config.apps),
                 bus_users: config.broker.users(),
@@ -294,6 +372,11 @@ impl Router {
             names: self.names.clone(),
             inputs: self.table.inputs(),
             apps: self.apps.clone(),
+            webhooks: self
+                .webhooks
+                .iter()
+                .map(|w| (w.queue.clone(), w.id.clone()))
+                .collect(),
             target_exchanges: self.target_exchanges.clone(),
             max_length: self.max_length,
             delivery_limit: self.delivery_limit,
@@ -327,6 +410,7 @@ impl Router {
             adapters: self.adapters.clone(),
             limits: self.limits,
             access: self.access.clone(),
+            agreements: self.agreements.clone(),
             publisher,
             cpu: Semaphore::new(workers),
             stats: self.stats.clone(),
@@ -341,12 +425,24 @@ impl Router {
                 &format!("lgsp-{}", pipeline.adapter),
             )
             .await?;
-            consumers.push((Arc::new(pipeline.clone()), ch, consumer));
+            consumers.push((Work::Route(Arc::new(pipeline.clone())), ch, consumer));
+        }
+        for ep in &self.webhooks {
+            let client = webhook::client(ep).map_err(|e| RouterError::Route {
+                route: ep.route.clone(),
+                message: format!("webhook {}: cannot make its HTTP client: {e}", ep.id),
+            })?;
+            // Its concurrency is its prefetch: a hung receiver holds only these.
+            let ch = lgsp_amqp::broker::consuming_channel(conn, ep.concurrency).await?;
+            let consumer =
+                lgsp_amqp::broker::consume(&ch, &ep.queue, &format!("lgsp-{}", ep.id)).await?;
+            consumers.push((Work::Webhook(ep.clone(), client), ch, consumer));
         }
         self.ready.store(true, Ordering::SeqCst);
         info!(
             routes = self.table.routes().len(),
             inputs = self.pipelines.len(),
+            webhooks = self.webhooks.len(),
             prefetch = self.prefetch,
             "routing"
         );
@@ -354,13 +450,20 @@ impl Router {
         let lost = CancellationToken::new();
         let mut loops = Vec::new();
         let mut settlers = Vec::new();
-        let batch = usize::from(self.prefetch / 4).max(1);
-        for (pipeline, ch, mut consumer) in consumers {
+        for (work, ch, mut consumer) in consumers {
             let shared = shared.clone();
             let tracker = tracker.clone();
             let shutdown = shutdown.clone();
             let lost = lost.clone();
-            let input_exchange = self.names.input();
+            let (input_exchange, queue, prefetch) = match &work {
+                Work::Route(p) => (self.names.input(), p.queue.clone(), self.prefetch),
+                Work::Webhook(ep, _) => (
+                    self.names.webhook_exchange(),
+                    ep.queue.clone(),
+                    ep.concurrency,
+                ),
+            };
+            let batch = usize::from(prefetch / 4).max(1);
             let (settler, settling) = settle::Settler::spawn(batch, self.stats.clone());
             settlers.push(settling);
             loops.push(tokio::spawn(async move {
@@ -375,15 +478,24 @@ impl Router {
                             let (input, tag, acker) =
                                 Inbound::from_delivery(&input_exchange, delivery);
                             let ticket = settler.delivered(tag, acker);
-                            tracker.spawn(pipeline::handle(
-                                shared.clone(),
-                                pipeline.clone(),
-                                ticket,
-                                input,
-                            ));
+                            match &work {
+                                Work::Route(pipeline) => tracker.spawn(pipeline::handle(
+                                    shared.clone(),
+                                    pipeline.clone(),
+                                    ticket,
+                                    input,
+                                )),
+                                Work::Webhook(ep, client) => tracker.spawn(webhook::handle(
+                                    shared.clone(),
+                                    client.clone(),
+                                    ep.clone(),
+                                    ticket,
+                                    input,
+                                )),
+                            };
                         }
                         Some(Err(e)) => {
-                            warn!(queue = %pipeline.queue, error = %e, "consumer failed");
+                            warn!(%queue, error = %e, "consumer failed");
                             lost.cancel();
                             break;
                         }

@@ -3,6 +3,7 @@
 //! confirm, then settle it as `decide` says: ack, or retry and fail what is left (both
 //! confirmed) and ack, or return it to its queue when something is unknown.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
@@ -10,6 +11,7 @@ use lgsp_amqp::headers;
 use lgsp_amqp::inbound::Inbound;
 use lgsp_amqp::publish::{Confirm, Publish, PublishError};
 use lgsp_amqp::routes::{qualify, split};
+use lgsp_core::agreement::{self, Policy};
 use lgsp_mapping::decode::Format;
 use lgsp_mapping::dsl::{MapError, Mapped};
 use tracing::{debug, warn};
@@ -256,6 +258,10 @@ pub(crate) async fn process<P: Publish>(
         for (t, m) in outputs {
             let target = &route.targets[t];
             let mut h = message::carried_headers(input, &route.name);
+            if target.webhook.is_some() {
+                // Its own tries start here: the webhook's deliverer counts them.
+                headers::set_int(&mut h, headers::ATTEMPT, 0);
+            }
             if batch {
                 headers::set(
                     &mut h,
@@ -319,6 +325,42 @@ pub(crate) async fn process<P: Publish>(
         })
         .collect();
     decide::decide(input.attempt, &verdicts)
+}
+
+/// What `receiver` may get of canonical output `m` (its agreements, personal data
+/// removed): `m` itself when that is all of it.
+fn entitled<'m, P>(
+    shared: &Shared<P>,
+    route: &Route,
+    receiver: &str,
+    m: &'m Mapped,
+) -> Result<Cow<'m, Mapped>, MapError> {
+    let policy = shared.agreements.policy(receiver, m.event.as_deref());
+    let schema = route
+        .validate
+        .as_deref()
+        .or_else(|| m.value.get("schema").and_then(serde_json::Value::as_str));
+    let personal = shared.adapters.domain.schemas.personal_paths(schema);
+    if matches!(policy, Policy::NotPersonal) && personal.is_empty() {
+        return Ok(Cow::Borrowed(m));
+    }
+    let value = agreement::apply(&policy, &m.value, personal);
+    if value == m.value {
+        return Ok(Cow::Borrowed(m));
+    }
+    let body = serde_json::to_vec(&value).map_err(|e| MapError::EncodeJson {
+        mapping: format!("agreement {} of receiver {receiver}", policy.names()),
+        message: e.to_string(),
+    })?;
+    Ok(Cow::Owned(Mapped {
+        message_id: m.message_id.clone(),
+        correlation_id: m.correlation_id.clone(),
+        event: m.event.clone(),
+        index: m.index,
+        value,
+        body,
+        content_type: "application/json",
+    }))
 }
 
 fn severity(a: &Answer) -> u8 {
@@ -436,6 +478,11 @@ fn route_outputs<P>(
                         continue;
                     }
                 }
+                let shared_part = match &target.receiver {
+                    Some(r) => entitled(shared, route, r, m)?,
+                    None => Cow::Borrowed(m),
+                };
+                let m = shared_part.as_ref();
                 let Some((a, name)) = &target.map else {
                     out.push((t, m.clone()));
                     continue;

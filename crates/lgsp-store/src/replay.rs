@@ -6,6 +6,9 @@
 //! first published. The record becomes `replayed` only after the broker confirmed the
 //! publish.
 //!
+//! A webhook delivery's record holds the mapped message that was POSTed: it goes back
+//! into its webhook queue (its original exchange and routing key).
+//!
 //! An unroutable message has no route: it is republished to its original exchange and
 //! routing key, where a route added since may now bind it.
 
@@ -152,7 +155,10 @@ impl Replayer {
             .as_deref()
             .map(routes::list)
             .unwrap_or_default();
-        let (exchange, routing_key) = if listed.is_empty() {
+        // A webhook delivery's record holds what was POSTed: it goes back into its
+        // webhook queue, not through its route's mapping again.
+        let webhook = f.original_exchange == self.names.webhook_exchange();
+        let (exchange, routing_key) = if listed.is_empty() || webhook {
             (f.original_exchange.clone(), f.original_routing_key.clone())
         } else {
             let adapter = listed

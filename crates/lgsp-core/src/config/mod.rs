@@ -64,6 +64,7 @@ const TOP_LEVEL: &[&str] = &[
     "routes",
     "apps",
     "gateway",
+    "agreements",
 ];
 
 /// Load the root file at `path` with `env` overrides. Every problem found is returned,
@@ -113,6 +114,7 @@ fn build(file: &mut YamlFile) -> Option<LoadedConfig> {
     let routes = file.list::<RouteConfig>("routes");
     let apps = file.entries::<AppConfig>("apps");
     let gateway = file.section::<GatewayConfig>("gateway");
+    let agreements = file.entries::<AgreementConfig>("agreements");
     let route_count = file
         .section::<Vec<figment::value::Value>>("routes")
         .map_or(0, |r| r.len());
@@ -135,6 +137,7 @@ fn build(file: &mut YamlFile) -> Option<LoadedConfig> {
         routes: routes.into_iter().map(|(_, r)| r).collect(),
         apps: apps.into_iter().collect(),
         gateway: gateway.unwrap_or_default(),
+        agreements: agreements.into_iter().collect(),
     };
     let complete = config.routes.len() == route_count && config.adapters.len() == adapter_count;
     validate(&config, &route_index, file);
@@ -342,6 +345,76 @@ fn validate_apps(c: &Config, route_index: &[usize], file: &mut YamlFile) {
     }
 }
 
+fn validate_webhook(w: &model::WebhookConfig, at: &str, file: &mut YamlFile) {
+    let url = w.url.expose();
+    if !(url.starts_with("http://") || url.starts_with("https://")) {
+        file.problem(
+            &format!("{at}.webhook.url"),
+            format!("`{}` is not an http:// or https:// URL", w.url),
+        );
+    }
+    let name = w.receiver_name();
+    if !valid_name(&name) {
+        file.problem(
+            &format!("{at}.webhook.name"),
+            format!("`{name}`: use lower-case letters, digits, `_` or `-`"),
+        );
+    }
+    if w.concurrency == 0 {
+        file.problem(&format!("{at}.webhook.concurrency"), "must be at least 1");
+    }
+    if w.timeout.get().is_zero() {
+        file.problem(
+            &format!("{at}.webhook.timeout"),
+            "must be more than 0, e.g. 10s",
+        );
+    }
+    if let Some(var) = &w.secret_env
+        && var.starts_with(ENV_PREFIX)
+    {
+        file.problem(
+            &format!("{at}.webhook.secret_env"),
+            format!("`{var}`: variables starting with {ENV_PREFIX} are configuration keys; name the secret's variable otherwise, e.g. TAX_WEBHOOK_SECRET"),
+        );
+    }
+}
+
+/// Every agreement parses and names a receiver some route delivers to.
+fn validate_agreements(c: &Config, file: &mut YamlFile) {
+    if let Err(problems) = crate::agreement::Agreements::from_config(&c.agreements) {
+        for (key, message) in problems {
+            file.problem(&format!("agreements.{key}"), message);
+        }
+    }
+    let mut receivers: Vec<String> = Vec::new();
+    for t in c.routes.iter().flat_map(|r| &r.to) {
+        if let Some(a) = &t.app {
+            receivers.push(a.clone());
+        }
+        if let Some(w) = &t.webhook {
+            receivers.push(w.receiver_name());
+        }
+    }
+    for (name, a) in &c.agreements {
+        if !receivers.contains(&a.receiver) && !c.apps.contains_key(&a.receiver) {
+            file.problem(
+                &format!("agreements.{name}.receiver"),
+                format!(
+                    "`{}` is neither an application nor a webhook any route delivers to; receivers: {}",
+                    a.receiver,
+                    if receivers.is_empty() { "none".to_owned() } else { receivers.join(", ") }
+                ),
+            );
+        }
+        if a.events.is_empty() {
+            file.problem(
+                &format!("agreements.{name}.events"),
+                "give at least one event pattern, e.g. [enterprise.*], or leave the key out for every event",
+            );
+        }
+    }
+}
+
 /// Checks that need more than one key: names, references between sections, ranges.
 fn validate(c: &Config, route_index: &[usize], file: &mut YamlFile) {
     if !valid_name(&c.broker.prefix) && !c.broker.prefix.contains('.') {
@@ -383,6 +456,7 @@ fn validate(c: &Config, route_index: &[usize], file: &mut YamlFile) {
         file.problem("broker.confirm_window", "must be at least 1");
     }
     validate_admin(c, file);
+    validate_agreements(c, file);
     let store = c.store.url.expose();
     if !(store.starts_with("sqlite:")
         || store.starts_with("postgres://")
@@ -458,21 +532,42 @@ fn validate(c: &Config, route_index: &[usize], file: &mut YamlFile) {
         if r.to.is_empty() {
             file.problem(&at("to"), format!("route `{}` has no target", r.name));
         }
+        let mut webhooks = HashSet::new();
         for (j, t) in r.to.iter().enumerate() {
             let tat = format!("routes.{i}.to.{j}");
-            match (&t.exchange, &t.app) {
-                (Some(_), Some(_)) => {
-                    file.problem(&tat, "set either `exchange` or `app`, not both")
-                }
-                (None, None) => file.problem(
+            let kinds = [t.exchange.is_some(), t.app.is_some(), t.webhook.is_some()];
+            match kinds.iter().filter(|k| **k).count() {
+                0 => file.problem(
                     &tat,
-                    "a target needs `exchange` (with `routing_key`) or `app`",
+                    "a target needs `exchange` (with `routing_key`), `app` or `webhook`",
                 ),
-                (None, Some(_)) if t.routing_key.is_some() => file.problem(
+                1 => {}
+                _ => file.problem(&tat, "set one of `exchange`, `app` or `webhook`"),
+            }
+            if t.routing_key.is_some() && t.exchange.is_none() {
+                file.problem(
                     &format!("{tat}.routing_key"),
                     "`routing_key` applies to `exchange` targets only",
-                ),
-                _ => {}
+                );
+            }
+            if let Some(w) = &t.webhook {
+                validate_webhook(w, &tat, file);
+                if t.map.is_some() && w.map.is_some() {
+                    file.problem(
+                        &format!("{tat}.map"),
+                        "give the webhook's mapping once: in `webhook.map` or in `map`",
+                    );
+                }
+                let name = w.receiver_name();
+                if !webhooks.insert(name.clone()) {
+                    file.problem(
+                        &format!("{tat}.webhook"),
+                        format!(
+                            "route `{}` has two webhooks named `{name}`; give each its own `name`",
+                            r.name
+                        ),
+                    );
+                }
             }
         }
         if r.retry.attempts == 0 {

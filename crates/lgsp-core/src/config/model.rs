@@ -55,6 +55,34 @@ pub struct Config {
     /// The HTTP gateway (`POST /api/v1/messages/{routing_key}`).
     #[serde(default)]
     pub gateway: GatewayConfig,
+    /// Data-sharing agreements by name: which canonical fields a receiver (an application
+    /// or a webhook, by its name) is entitled to. A receiver without one gets every field
+    /// that is not personal. Default: none.
+    #[serde(default)]
+    pub agreements: BTreeMap<String, AgreementConfig>,
+}
+
+/// One data-sharing agreement: a receiver, the events it covers, the fields it allows.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AgreementConfig {
+    /// Who receives: an application id (`app:` targets) or a webhook's `name`.
+    pub receiver: String,
+    /// Patterns of the canonical events it covers (`enterprise.*`). Default: every event.
+    #[serde(default = "every_event")]
+    pub events: Vec<String>,
+    /// Paths into the canonical document the receiver may get: names, `[*]` (every item
+    /// of a list), `.*` (every member), e.g. `$.name`, `$.head_office`,
+    /// `$.industries[*].code`. A path keeps everything under it except personal fields,
+    /// which must be named themselves.
+    pub fields: Vec<String>,
+    /// Its legal basis, for the catalogue (e.g. `Quyết định 12/QĐ-UBND`). Default none.
+    #[serde(default)]
+    pub basis: Option<String>,
+}
+
+fn every_event() -> Vec<String> {
+    vec!["#".to_owned()]
 }
 
 /// One sector application: who it is (its API keys) and what it may do.
@@ -436,7 +464,7 @@ pub struct FromConfig {
     pub binding: String,
 }
 
-/// One target of a route. Exactly one of `exchange` or `app` is set.
+/// One target of a route. Exactly one of `exchange`, `app` or `webhook` is set.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TargetConfig {
@@ -449,6 +477,9 @@ pub struct TargetConfig {
     /// Deliver to the receiving application's queue `<prefix>.app.<app>`.
     #[serde(default)]
     pub app: Option<String>,
+    /// POST to a receiver's HTTP endpoint (through its own queue `<prefix>.webhook.<route>.<name>`).
+    #[serde(default)]
+    pub webhook: Option<WebhookConfig>,
     /// Outbound mapping `ADAPTER.MAPPING` into the receiver's format; default: canonical JSON.
     #[serde(default)]
     pub map: Option<String>,
@@ -456,6 +487,88 @@ pub struct TargetConfig {
     /// `$.buyer.budget_unit_code`: invoices to budget units). Default: every output.
     #[serde(default)]
     pub when: Option<String>,
+}
+
+impl TargetConfig {
+    /// Its outbound mapping: `map`, or the webhook's.
+    pub fn outbound_map(&self) -> Option<&str> {
+        self.map
+            .as_deref()
+            .or_else(|| self.webhook.as_ref().and_then(|w| w.map.as_deref()))
+    }
+
+    /// The receiver its agreements name: the application, or the webhook's name; `None`
+    /// for an exchange (whoever may bind to it; RabbitMQ permissions decide).
+    pub fn receiver(&self) -> Option<String> {
+        match (&self.app, &self.webhook) {
+            (Some(a), _) => Some(a.clone()),
+            (None, Some(w)) => Some(w.receiver_name()),
+            (None, None) => None,
+        }
+    }
+}
+
+/// A receiver's HTTP endpoint.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookConfig {
+    /// `http://` or `https://` URL the messages are POSTed to.
+    pub url: SecretUrl,
+    /// The receiver's name: the target id (`<route>/webhook:<name>`), its queue, and the
+    /// `receiver` of its agreement: `[a-z0-9_-]+`. Default: the URL's host, port and path
+    /// made into such a name (`127-0-0-1-9000-tax-enterprises`).
+    #[serde(default)]
+    pub name: Option<String>,
+    /// Outbound mapping `ADAPTER.MAPPING`; default: canonical JSON.
+    #[serde(default)]
+    pub map: Option<String>,
+    /// A delivery that has no answer within this time is a transient failure. Default `10s`.
+    #[serde(default = "default_webhook_timeout")]
+    pub timeout: Duration,
+    /// Further request headers, e.g. `{ X-Api-Version: "2" }`. Default none.
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
+    /// The environment variable holding the signing secret: each request then carries
+    /// `X-LGSP-Signature: t=<unix>,v1=<hex HMAC-SHA256 of "t.message_id.body">`.
+    /// Default: unsigned.
+    #[serde(default)]
+    pub secret_env: Option<String>,
+    /// Deliveries in flight at once to this endpoint. Default 4.
+    #[serde(
+        default = "default_webhook_concurrency",
+        deserialize_with = "lenient::number"
+    )]
+    pub concurrency: u16,
+}
+
+fn default_webhook_timeout() -> Duration {
+    Duration::from_secs(10)
+}
+fn default_webhook_concurrency() -> u16 {
+    4
+}
+
+impl WebhookConfig {
+    /// [`WebhookConfig::name`], or the one made from the URL.
+    pub fn receiver_name(&self) -> String {
+        if let Some(n) = &self.name {
+            return n.clone();
+        }
+        let url = self.url.expose();
+        let rest = url.split_once("://").map_or(url, |(_, r)| r);
+        let rest = rest.split(['?', '#']).next().unwrap_or("");
+        let rest = rest.rsplit_once('@').map_or(rest, |(_, r)| r);
+        let mut out = String::new();
+        for c in rest.chars() {
+            let c = c.to_ascii_lowercase();
+            if c.is_ascii_alphanumeric() || c == '_' {
+                out.push(c);
+            } else if !out.ends_with('-') {
+                out.push('-');
+            }
+        }
+        out.trim_matches('-').to_owned()
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]

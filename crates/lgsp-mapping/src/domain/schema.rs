@@ -40,6 +40,11 @@ pub struct Schemas {
     by_id: BTreeMap<String, Schema>,
     /// Names of properties marked `x-lgsp-personal` anywhere.
     personal: Arc<BTreeSet<String>>,
+    /// Per schema, where its personal fields are: chains of member names from the root
+    /// (lists skipped), references followed.
+    personal_paths: Arc<BTreeMap<String, Vec<Vec<String>>>>,
+    /// Those of every schema, for a document of no known schema.
+    all_personal_paths: Arc<Vec<Vec<String>>>,
 }
 
 /// A document that does not satisfy its schema.
@@ -199,15 +204,39 @@ impl Schemas {
                 )),
             }
         }
+        let raw: BTreeMap<&str, &Value> =
+            docs.iter().map(|(_, id, doc)| (id.as_str(), doc)).collect();
+        let mut personal_paths = BTreeMap::new();
+        let mut all: Vec<Vec<String>> = Vec::new();
+        for (id, doc) in &raw {
+            let mut found = Vec::new();
+            personal_chains(&raw, id, doc, &mut Vec::new(), &mut found, 0);
+            found.sort();
+            found.dedup();
+            all.extend(found.iter().cloned());
+            personal_paths.insert((*id).to_owned(), found);
+        }
+        all.sort();
+        all.dedup();
         if problems.is_empty() {
             Ok(Schemas {
                 dir: dir.to_owned(),
                 by_id,
                 personal: Arc::new(personal),
+                personal_paths: Arc::new(personal_paths),
+                all_personal_paths: Arc::new(all),
             })
         } else {
             Err(problems)
         }
+    }
+
+    /// Where the personal fields of a document of schema `id` are (chains of member
+    /// names from the root, lists skipped); of every schema when `id` is unknown or
+    /// `None`.
+    pub fn personal_paths(&self, id: Option<&str>) -> &[Vec<String>] {
+        id.and_then(|id| self.personal_paths.get(id))
+            .unwrap_or(&self.all_personal_paths)
     }
 
     /// Schema ids, sorted.
@@ -345,6 +374,52 @@ fn collect_personal(v: &Value, out: &mut BTreeSet<String>) {
     }
 }
 
+/// Collect the chains of member names leading to a property marked personal, following
+/// `properties`, `items`, `allOf`/`anyOf`/`oneOf` and references among the schemas.
+fn personal_chains(
+    docs: &BTreeMap<&str, &Value>,
+    doc_id: &str,
+    node: &Value,
+    chain: &mut Vec<String>,
+    out: &mut Vec<Vec<String>>,
+    depth: usize,
+) {
+    let Value::Object(m) = node else { return };
+    if depth > 32 {
+        return;
+    }
+    if !chain.is_empty() && m.get("x-lgsp-personal") == Some(&Value::Bool(true)) {
+        out.push(chain.clone());
+        return;
+    }
+    if let Some(Value::String(r)) = m.get("$ref") {
+        // `/lgsp.common/1#/$defs/x` or `#/$defs/x`.
+        let (target, pointer) = r.split_once('#').unwrap_or((r.as_str(), ""));
+        let target = target.trim_start_matches('/');
+        let id = if target.is_empty() { doc_id } else { target };
+        if let Some(found) = docs.get(id).and_then(|d| d.pointer(pointer)) {
+            personal_chains(docs, id, found, chain, out, depth + 1);
+        }
+    }
+    if let Some(Value::Object(props)) = m.get("properties") {
+        for (name, p) in props {
+            chain.push(name.clone());
+            personal_chains(docs, doc_id, p, chain, out, depth + 1);
+            chain.pop();
+        }
+    }
+    if let Some(items) = m.get("items") {
+        personal_chains(docs, doc_id, items, chain, out, depth + 1);
+    }
+    for k in ["allOf", "anyOf", "oneOf"] {
+        if let Some(Value::Array(list)) = m.get(k) {
+            for s in list {
+                personal_chains(docs, doc_id, s, chain, out, depth + 1);
+            }
+        }
+    }
+}
+
 fn unescape(seg: &str) -> String {
     seg.replace("~1", "/").replace("~0", "~")
 }
@@ -400,5 +475,23 @@ mod tests {
         assert!(!valid_id("enterprise/1"));
         assert!(!valid_id("lgsp.Enterprise/1"));
         assert!(!valid_id("lgsp.enterprise/v1"));
+    }
+
+    #[test]
+    fn personal_fields_are_found_by_where_they_are_through_references() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../schemas");
+        let s = Schemas::load(&dir).unwrap();
+        let p = s.personal_paths(Some("lgsp.enterprise/1"));
+        let has = |c: &[&str]| {
+            p.iter()
+                .any(|x| x.iter().map(String::as_str).eq(c.iter().copied()))
+        };
+        assert!(has(&["legal_representatives", "full_name"]), "{p:?}");
+        assert!(has(&["legal_representatives", "citizen_id"]), "{p:?}");
+        assert!(has(&["owners", "name"]), "{p:?}");
+        // The enterprise's own name is not personal, a person's is.
+        assert!(!has(&["name"]), "{p:?}");
+        // An unknown schema: every schema's.
+        assert!(s.personal_paths(None).len() >= p.len());
     }
 }

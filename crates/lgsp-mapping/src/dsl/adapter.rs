@@ -235,6 +235,20 @@ impl Adapter {
         self.dispatch.keys().map(String::as_str)
     }
 
+    /// The mappings message type `message_type` may be mapped with, in dispatch order.
+    pub fn mappings_for(&self, message_type: &str) -> Vec<(&str, &Program)> {
+        self.dispatch
+            .get(message_type)
+            .into_iter()
+            .flatten()
+            .filter_map(|c| {
+                self.programs
+                    .get(&c.mapping)
+                    .map(|p| (c.mapping.as_str(), p.as_ref()))
+            })
+            .collect()
+    }
+
     /// Mapping names.
     pub fn mapping_names(&self) -> impl Iterator<Item = &str> {
         self.programs.keys().map(String::as_str)
@@ -704,6 +718,9 @@ impl Adapters {
             }
         }
         let adapters = Adapters { by_name, domain };
+        // Agreements that do not parse are reported by the configuration's own checks.
+        let agreements = lgsp_core::agreement::Agreements::from_config(&cfg.config.agreements)
+            .unwrap_or_default();
         for (r, i) in cfg.config.routes.iter().zip(&cfg.route_index) {
             if let Some(id) = &r.validate
                 && problems.is_empty()
@@ -715,10 +732,15 @@ impl Adapters {
                 );
             }
             for (j, t) in r.to.iter().enumerate() {
-                if let Some(m) = &t.map
-                    && let Err(msg) = adapters.check_ref(m)
-                {
-                    root.problem(&format!("routes.{i}.to.{j}.map"), msg);
+                if let Some(m) = t.outbound_map() {
+                    match adapters.check_ref(m) {
+                        Err(msg) => root.problem(&format!("routes.{i}.to.{j}.map"), msg),
+                        Ok(()) => {
+                            if let Some(msg) = adapters.check_agreement(r, t, m, &agreements) {
+                                root.problem(&format!("routes.{i}.to.{j}.map"), msg);
+                            }
+                        }
+                    }
                 }
                 if let Some(w) = &t.when
                     && let Err(e) = super::path::CompiledPath::compile(w)
@@ -740,6 +762,34 @@ impl Adapters {
         } else {
             Err(problems)
         }
+    }
+
+    /// Why outbound mapping `reference` of target `t` of route `r` reads a field the
+    /// receiver's agreements remove (or a personal field none names), if it does.
+    fn check_agreement(
+        &self,
+        r: &lgsp_core::config::RouteConfig,
+        t: &lgsp_core::config::TargetConfig,
+        reference: &str,
+        agreements: &lgsp_core::agreement::Agreements,
+    ) -> Option<String> {
+        let receiver = t.receiver()?;
+        let (_, program) = self.resolve(reference).ok()?;
+        let policy = agreements.any_event(&receiver);
+        let personal = self.domain.schemas.personal_paths(r.validate.as_deref());
+        let (reads, _) = program.reads();
+        let why = reads
+            .iter()
+            .find_map(|read| lgsp_core::agreement::unreadable(&policy, read, personal))?;
+        Some(match &policy {
+            lgsp_core::agreement::Policy::NotPersonal => format!(
+                "outbound mapping {reference} reads {why}; receiver `{receiver}` has no agreement: add one under `agreements` (receiver: {receiver}) that names the field, or stop reading it"
+            ),
+            lgsp_core::agreement::Policy::Fields { .. } => format!(
+                "outbound mapping {reference} reads {why} of agreement {} (receiver `{receiver}`), which removes it before the mapping runs: add the field to the agreement, or stop reading it",
+                policy.names()
+            ),
+        })
     }
 
     /// Validate a canonical document against schema `id` (a route's `validate:`).

@@ -178,6 +178,25 @@ impl CompiledPath {
         matches!(&self.eval, Eval::Walk(steps) if steps.iter().all(|s| matches!(s, Step::Name(_))))
     }
 
+    /// What this path reads, step by step, when it is a walk of names, indexes,
+    /// wildcards and filters (an index, a wildcard or a filter reads any item or
+    /// member); `None` for other paths (descendants, unions, functions).
+    pub fn read_steps(&self) -> Option<Vec<lgsp_core::agreement::Read>> {
+        use lgsp_core::agreement::Read;
+        let Eval::Walk(steps) = &self.eval else {
+            return None;
+        };
+        Some(
+            steps
+                .iter()
+                .map(|s| match s {
+                    Step::Name(n) => Read::Name(n.clone()),
+                    Step::Index(_) | Step::Wildcard | Step::Filter(_) => Read::Any,
+                })
+                .collect(),
+        )
+    }
+
     /// Is this the direct walk (no jsonpath-rust evaluation per message)?
     pub fn is_simple(&self) -> bool {
         matches!(self.eval, Eval::Walk(_))

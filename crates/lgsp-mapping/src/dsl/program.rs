@@ -401,6 +401,86 @@ impl Program {
         self.each.is_some()
     }
 
+    /// What this mapping reads of its input, each as steps from the document root
+    /// (paths inside `each` after the list's path); with the paths, as written, that
+    /// cannot be told so (descendants, unions, functions).
+    pub fn reads(&self) -> (Vec<Vec<lgsp_core::agreement::Read>>, Vec<String>) {
+        use lgsp_core::agreement::Read;
+        struct Out {
+            reads: Vec<Vec<Read>>,
+            unknown: Vec<String>,
+        }
+        fn path(p: &CompiledPath, base: &[Read], out: &mut Out) -> Option<Vec<Read>> {
+            match p.read_steps() {
+                Some(steps) => {
+                    let mut r = base.to_vec();
+                    r.extend(steps);
+                    out.reads.push(r.clone());
+                    Some(r)
+                }
+                None => {
+                    out.unknown.push(p.source.clone());
+                    None
+                }
+            }
+        }
+        fn fields(fs: &[Field], base: &[Read], out: &mut Out) {
+            for f in fs {
+                match &f.source {
+                    Source::Path(p) => p.0.iter().for_each(|p| {
+                        path(p, base, out);
+                    }),
+                    Source::RootPath(p) => p.0.iter().for_each(|p| {
+                        path(p, &[], out);
+                    }),
+                    Source::Concat(parts) => {
+                        for part in parts {
+                            if let Part::Path(p, _) = part {
+                                path(p, base, out);
+                            }
+                        }
+                    }
+                    Source::Object(fs) => fields(fs, base, out),
+                    Source::List { each, item } => {
+                        for e in &each.0 {
+                            if let Some(mut inner) = path(e, base, out) {
+                                inner.push(Read::Any);
+                                match item {
+                                    Some(fs) => fields(fs, &inner, out),
+                                    // The items themselves are the values.
+                                    None => out.reads.push(inner),
+                                }
+                            }
+                        }
+                    }
+                    Source::Envelope(_) | Source::Const(_) => {}
+                }
+            }
+        }
+        let mut out = Out {
+            reads: Vec::new(),
+            unknown: Vec::new(),
+        };
+        let bases: Vec<Vec<Read>> = match &self.each {
+            Some(each) => each
+                .0
+                .iter()
+                .filter_map(|e| {
+                    let mut b = path(e, &[], &mut out)?;
+                    b.push(Read::Any);
+                    Some(b)
+                })
+                .collect(),
+            None => vec![Vec::new()],
+        };
+        match &self.fields {
+            Some(fs) => bases.iter().for_each(|b| fields(fs, b, &mut out)),
+            // No fields: the whole document is the output.
+            None => out.reads.extend(bases),
+        }
+        (out.reads, out.unknown)
+    }
+
     /// Every compiled path of this mapping (tests check that none is re-parsed per message).
     pub fn paths(&self) -> Vec<&CompiledPath> {
         fn collect<'a>(fields: &'a [Field], out: &mut Vec<&'a CompiledPath>) {
