@@ -1,4 +1,5 @@
-//! `lgsp check`: load and compile everything, report every problem at once.
+//! `lgsp check`: load and compile everything, report every problem at once; `lgsp
+//! catalog`: what the loaded configuration carries, for whom.
 
 use std::path::Path;
 
@@ -41,5 +42,29 @@ pub fn run(path: &Path) -> u8 {
         loaded.config.config.routes.len(),
         cases
     );
+    exit::OK
+}
+
+/// `lgsp catalog [--json]`.
+pub fn catalog(path: &Path, json: bool) -> u8 {
+    let loaded = match try_load(path) {
+        Ok(l) => l,
+        Err(problems) => {
+            print_problems(&problems);
+            return exit::USAGE;
+        }
+    };
+    let catalog = lgsp_mapping::catalog::build(&loaded.config.config, &loaded.adapters);
+    if json {
+        match serde_json::to_string_pretty(&catalog) {
+            Ok(s) => println!("{s}"),
+            Err(e) => {
+                eprintln!("error: cannot print the catalogue: {e}");
+                return exit::FAILED;
+            }
+        }
+    } else {
+        print!("{}", catalog.to_text());
+    }
     exit::OK
 }

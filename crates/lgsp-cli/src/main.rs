@@ -53,6 +53,15 @@ enum Command {
         #[command(flatten)]
         config: ConfigArg,
     },
+    /// The service catalogue: every event the routes carry, its schema, publishers and
+    /// receivers, and the fields each receiver's agreements allow.
+    Catalog {
+        #[command(flatten)]
+        config: ConfigArg,
+        /// Print it as JSON (what `GET /api/v1/catalog` answers).
+        #[arg(long)]
+        json: bool,
+    },
     /// Map one payload exactly as the bus would and print the result.
     Map(map::MapArgs),
     /// Run the adapters' test cases (golden files and expected errors).
@@ -88,6 +97,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let code = match cli.command {
         Command::Check { config } => check::run(&config.config),
+        Command::Catalog { config, json } => check::catalog(&config.config, json),
         Command::Map(args) => map::run(&args),
         Command::Test(args) => test::run(&args),
         Command::Apps(cmd) => apps::run(&cmd),
@@ -105,6 +115,7 @@ fn main() -> ExitCode {
                     Command::BenchGateway(args) => bench_gateway::run(&args).await,
                     Command::Failed(cmd) => failed::run(&cmd).await,
                     Command::Check { .. }
+                    | Command::Catalog { .. }
                     | Command::Map(_)
                     | Command::Test(_)
                     | Command::Apps(_) => exit::USAGE,

@@ -373,3 +373,96 @@ fn nfd_input_comes_out_nfc() {
         text(&out.stdout)
     );
 }
+
+/// A configuration on the repository's adapters and schemas with `rest` appended.
+fn on_repo_adapters(rest: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("config")).unwrap();
+    let text = format!(
+        "adapter_dir: \"{0}/adapters\"\nschema_dir: \"{0}/schemas\"\nreference_dir: \"{0}/reference\"\nadapters: [bizreg]\n{rest}",
+        repo().display()
+    );
+    std::fs::write(dir.path().join("config/lgsp.yaml"), text).unwrap();
+    dir
+}
+
+const TAX_FEED_ROUTE: &str = "routes:\n  - name: reg\n    from: { binding: \"bizreg.enterprise.registered\" }\n    map: bizreg\n    validate: lgsp.enterprise/1\n    to:\n      - app: tax\n        map: bizreg.enterprise_to_tax_xml\n";
+
+#[test]
+fn check_names_the_agreement_an_outbound_mapping_reads_past() {
+    // No agreement: the tax feed reads the representatives' names, which are personal.
+    let dir = on_repo_adapters(TAX_FEED_ROUTE);
+    let out = run(lgsp().current_dir(dir.path()).arg("check"));
+    assert_eq!(out.status.code(), Some(2));
+    let err = text(&out.stderr);
+    assert!(err.contains("routes[0].to[0].map: outbound mapping bizreg.enterprise_to_tax_xml reads `legal_representatives.full_name`, personal data"), "{err}");
+    assert!(err.contains("receiver `tax` has no agreement"), "{err}");
+
+    // An agreement that leaves out what the mapping reads is named.
+    let dir = on_repo_adapters(&format!(
+        "{TAX_FEED_ROUTE}agreements:\n  tax-names-only:\n    receiver: tax\n    fields: [$.name]\n"
+    ));
+    let out = run(lgsp().current_dir(dir.path()).arg("check"));
+    assert_eq!(out.status.code(), Some(2));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("which is not among the fields of agreement tax-names-only (receiver `tax`)"),
+        "{err}"
+    );
+
+    // One that names it passes.
+    let dir = on_repo_adapters(&format!(
+        "{TAX_FEED_ROUTE}agreements:\n  tax:\n    receiver: tax\n    fields: [$, $.legal_representatives.full_name, $.legal_representatives.citizen_id, $.legal_representatives.birth_date, $.legal_representatives.legacy_id, $.owners.name, $.owners.citizen_id]\n"
+    ));
+    let out = run(lgsp().current_dir(dir.path()).arg("check"));
+    assert!(out.status.success(), "{}", text(&out.stderr));
+}
+
+#[test]
+fn check_reports_bad_webhooks_and_agreements_with_their_keys() {
+    let dir = on_repo_adapters(
+        "routes:\n  - name: reg\n    from: { binding: \"bizreg.#\" }\n    map: bizreg\n    to:\n      - webhook: { url: \"ftp://x/y\", name: Tax, concurrency: 0 }\n      - webhook: { url: \"http://a/b\", name: edu, secret_env: LGSP_SECRET }\n      - webhook: { url: \"http://a/c\", name: edu }\n      - app: tax\n        webhook: { url: \"http://a/d\" }\nagreements:\n  x:\n    receiver: nobody\n    fields: [\"$.a[0]\"]\n",
+    );
+    let out = run(lgsp().current_dir(dir.path()).arg("check"));
+    assert_eq!(out.status.code(), Some(2));
+    let err = text(&out.stderr);
+    for e in [
+        "routes[0].to[0].webhook.url: `ftp://x/y` is not an http:// or https:// URL",
+        "routes[0].to[0].webhook.name: `Tax`: use lower-case letters",
+        "routes[0].to[0].webhook.concurrency: must be at least 1",
+        "routes[0].to[1].webhook.secret_env: `LGSP_SECRET`: variables starting with LGSP_",
+        "routes[0].to[2].webhook: route `reg` has two webhooks named `edu`",
+        "routes[0].to[3]: set one of `exchange`, `app` or `webhook`",
+        "agreements.x.fields[0]: `$.a[0]`: only names",
+        "agreements.x.receiver: `nobody` is neither an application nor a webhook",
+    ] {
+        assert!(err.contains(e), "missing {e:?} in:\n{err}");
+    }
+}
+
+#[test]
+fn catalog_shows_each_event_its_receivers_and_what_they_get() {
+    let out = run(lgsp().args(["catalog", "--config"]).arg(shipped_config()));
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let t = text(&out.stdout);
+    let reg = t
+        .split("\nenterprise.registered  (lgsp.enterprise/1)\n")
+        .nth(1)
+        .unwrap_or_else(|| panic!("{t}"));
+    let reg = &reg[..reg.find("\nenterprise.").unwrap_or(reg.len())];
+    assert!(reg.contains("publishers: bizreg"), "{reg}");
+    assert!(
+        reg.contains("-> app tax (route bizreg-registered, bizreg.enterprise_to_tax_xml)"),
+        "{reg}"
+    );
+    assert!(
+        reg.contains("agreements: tax-enterprise-registration [Nghị định 01/2021"),
+        "{reg}"
+    );
+    assert!(reg.contains("-> app finance (route bizreg-registered, canonical)\n     fields: every field that is not personal\n     personal data withheld: legal_representatives.birth_date"), "{reg}");
+    let json = run(lgsp()
+        .args(["catalog", "--json", "--config"])
+        .arg(shipped_config()));
+    let v: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    assert!(v["events"].as_array().unwrap().len() >= 10);
+}

@@ -212,6 +212,65 @@ async fn applications_publish_the_default_flows_over_http_and_only_what_they_may
     let copies = amqp.drain("test.in", 50, Duration::from_secs(2)).await;
     assert_eq!(copies.len(), 6, "each 202 is one message on lgsp.in");
     assert_eq!(amqp.count("test.failed").await, 0, "{}", bus.log());
+
+    // Finance has no agreement for registrations: no personal data reaches it.
+    let registered = finance
+        .iter()
+        .find(|r| r.message_id.as_deref() == Some(reg.as_str()))
+        .unwrap();
+    let doc: serde_json::Value = serde_json::from_slice(&registered.body).unwrap();
+    assert!(doc["name"].is_string());
+    for r in doc["legal_representatives"].as_array().unwrap() {
+        assert!(
+            r.get("citizen_id").is_none() && r.get("full_name").is_none(),
+            "{r}"
+        );
+    }
+
+    // The catalogue: for any application key, never without one.
+    let url = format!("http://{}/api/v1/catalog", bus.addr);
+    let none = client.get(&url).send().await.unwrap();
+    assert_eq!(none.status().as_u16(), 401);
+    let resp = client
+        .get(&url)
+        .header("x-api-key", EMIS_KEY)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 200);
+    let catalog: serde_json::Value = resp.json().await.unwrap();
+    let event = catalog["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["event"] == "enterprise.registered")
+        .unwrap();
+    assert_eq!(event["schemas"][0], "lgsp.enterprise/1");
+    assert!(
+        event["publishers"]
+            .as_array()
+            .unwrap()
+            .contains(&"bizreg".into())
+    );
+    let receiver = |name: &str| {
+        event["receivers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["kind"] == "app" && r["name"] == name)
+            .unwrap()
+            .clone()
+    };
+    assert_eq!(
+        receiver("tax")["agreements"][0]["name"],
+        "tax-enterprise-registration"
+    );
+    assert!(
+        receiver("finance")["withheld_personal"]
+            .as_array()
+            .unwrap()
+            .contains(&"legal_representatives.citizen_id".into())
+    );
     bus.terminate();
 }
 

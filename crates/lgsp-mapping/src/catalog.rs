@@ -94,7 +94,7 @@ pub fn build(config: &Config, adapters: &Adapters) -> Catalog {
                 let schema = route
                     .validate
                     .as_deref()
-                    .or(program.validates())
+                    .or(program.schema())
                     .map(str::to_owned);
                 if let Some(s) = &schema {
                     push_unique(&mut e.schemas, s.clone());

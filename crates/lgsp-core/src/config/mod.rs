@@ -395,6 +395,8 @@ fn validate_agreements(c: &Config, file: &mut YamlFile) {
             receivers.push(w.receiver_name());
         }
     }
+    receivers.sort();
+    receivers.dedup();
     for (name, a) in &c.agreements {
         if !receivers.contains(&a.receiver) && !c.apps.contains_key(&a.receiver) {
             file.problem(

@@ -396,6 +396,17 @@ impl Program {
         self.validate.as_ref().map(|(_, s)| s.id.as_str())
     }
 
+    /// The canonical schema its outputs name: what it validates against, or the constant
+    /// of its `schema` field.
+    pub fn schema(&self) -> Option<&str> {
+        self.validates().or_else(|| {
+            self.fields.as_ref()?.iter().find_map(|f| match &f.source {
+                Source::Const(Value::String(s)) if f.name == "schema" => Some(s.as_str()),
+                _ => None,
+            })
+        })
+    }
+
     /// Is this a batch mapping (one output per node of `each`)?
     pub fn is_batch(&self) -> bool {
         self.each.is_some()
