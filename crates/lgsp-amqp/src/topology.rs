@@ -113,15 +113,13 @@ pub async fn declare(conn: &Connection, spec: &TopologySpec) -> Result<(), Trans
     }
     // A webhook queue is an input queue of its deliverer: the same dead-lettering,
     // length limit and delivery limit.
-    if !spec.webhooks.is_empty() {
-        exchange(
-            &ch,
-            &n.webhook_exchange(),
-            ExchangeKind::Direct,
-            FieldTable::default(),
-        )
-        .await?;
-    }
+    exchange(
+        &ch,
+        &n.webhook_exchange(),
+        ExchangeKind::Direct,
+        FieldTable::default(),
+    )
+    .await?;
     for (q, key) in &spec.webhooks {
         queue(conn, q, input_args()).await?;
         bind(&ch, q, &n.webhook_exchange(), key).await?;

@@ -55,6 +55,45 @@ pub struct BenchArgs {
     /// bus reaches on this broker with a mapping that costs nothing: the ceiling of B/A.
     #[arg(long)]
     ceiling: bool,
+    /// B delivers to a webhook instead of the scratch output exchange: a receiver in
+    /// this process, on 127.0.0.1, answering 204 (the route's outbound mapping kept).
+    #[arg(long)]
+    webhook: bool,
+}
+
+/// Where a run's outputs are counted: a queue bound to the scratch output exchange, or
+/// the ids of the requests a local webhook receiver answered.
+enum Sink {
+    Queue(String),
+    Webhook(tokio::sync::mpsc::UnboundedReceiver<String>),
+}
+
+/// The webhook receiver of a `--webhook` run: every request's `Idempotency-Key` goes to
+/// the drain. Its URL.
+async fn webhook_receiver(
+    stop: tokio_util::sync::CancellationToken,
+) -> BenchResult<(String, tokio::sync::mpsc::UnboundedReceiver<String>)> {
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel::<String>();
+    let app = axum::Router::new().route(
+        "/bench",
+        axum::routing::post(move |headers: axum::http::HeaderMap| {
+            let tx = tx.clone();
+            async move {
+                if let Some(id) = headers.get("idempotency-key").and_then(|v| v.to_str().ok()) {
+                    let _ = tx.send(id.to_owned());
+                }
+                axum::http::StatusCode::NO_CONTENT
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app)
+            .with_graceful_shutdown(stop.cancelled_owned())
+            .await;
+    });
+    Ok((format!("http://{addr}/bench"), rx))
 }
 
 /// The longest a channel or connection close may take: a broker that does not answer
@@ -69,6 +108,8 @@ struct Setup {
     routes: usize,
     adapters: Vec<String>,
     delays: Vec<Duration>,
+    /// Further queues it declares (webhook queues).
+    queues: Vec<String>,
 }
 
 struct Figures {
@@ -200,10 +241,11 @@ async fn pairs(
                 conn,
                 config,
                 &format!("lgsp-bench-{tag}-b{pair}"),
-                |names| measured_setup(&loaded.config, routes, names),
+                |names, webhook| measured_setup(&loaded.config, routes, names, webhook),
                 &args.message_type,
                 payload,
                 args.count,
+                args.webhook,
             )
             .await
             .map_err(|e| format!("router run: {e}"))?;
@@ -228,10 +270,11 @@ async fn pairs(
                     conn,
                     config,
                     &format!("lgsp-bench-{tag}-c{pair}"),
-                    |names| ceiling_setup(&loaded.config, dir, &args.message_type, names),
+                    |names, _| ceiling_setup(&loaded.config, dir, &args.message_type, names),
                     &args.message_type,
                     payload,
                     args.count,
+                    false,
                 )
                 .await
                 .map_err(|e| format!("ceiling run: {e}"))?;
@@ -345,7 +388,7 @@ async fn generate_and_drain(
     exchange: &str,
     key: &str,
     message_type: &str,
-    sink: &str,
+    sink: Sink,
     payload: &[u8],
     count: u64,
     per_input: u64,
@@ -357,17 +400,26 @@ async fn generate_and_drain(
     let drained = Arc::new(AtomicU64::new(0));
     let ch = conn.create_channel().await?;
     ch.basic_qos(1000, BasicQosOptions::default()).await?;
-    let mut consumer = ch
-        .basic_consume(
-            sink.into(),
-            "bench-drain".into(),
-            BasicConsumeOptions {
-                no_ack: true,
-                ..Default::default()
-            },
-            FieldTable::default(),
-        )
-        .await?;
+    /// Where the drain reads the id of each output that came through.
+    enum Source {
+        Amqp(lapin::Consumer),
+        Webhook(tokio::sync::mpsc::UnboundedReceiver<String>),
+    }
+    let mut source = match sink {
+        Sink::Queue(queue) => Source::Amqp(
+            ch.basic_consume(
+                queue.as_str().into(),
+                "bench-drain".into(),
+                BasicConsumeOptions {
+                    no_ack: true,
+                    ..Default::default()
+                },
+                FieldTable::default(),
+            )
+            .await?,
+        ),
+        Sink::Webhook(ids) => Source::Webhook(ids),
+    };
     let origin = Instant::now();
     // Send time per message, by the index in its id: outputs keep the input's id.
     let sent_at: Arc<Vec<AtomicU64>> = Arc::new((0..count).map(|_| AtomicU64::new(0)).collect());
@@ -379,16 +431,28 @@ async fn generate_and_drain(
             let mut lat = Vec::with_capacity(count as usize);
             let mut outputs = 0u64;
             while drained.load(Ordering::Relaxed) < count {
-                let Ok(Some(Ok(d))) =
-                    tokio::time::timeout(Duration::from_secs(60), consumer.next()).await
-                else {
-                    break;
+                let silence = Duration::from_secs(60);
+                let id: Option<String> = match &mut source {
+                    Source::Amqp(consumer) => {
+                        let Ok(Some(Ok(d))) = tokio::time::timeout(silence, consumer.next()).await
+                        else {
+                            break;
+                        };
+                        d.properties
+                            .message_id()
+                            .as_ref()
+                            .map(|m| m.as_str().to_owned())
+                    }
+                    Source::Webhook(ids) => {
+                        let Ok(Some(id)) = tokio::time::timeout(silence, ids.recv()).await else {
+                            break;
+                        };
+                        Some(id)
+                    }
                 };
-                let index = d
-                    .properties
-                    .message_id()
-                    .as_ref()
-                    .and_then(|m| m.as_str().strip_prefix("bench-"))
+                let index = id
+                    .as_deref()
+                    .and_then(|m| m.strip_prefix("bench-"))
                     .and_then(|i| i.parse::<usize>().ok());
                 if let Some(sent) = index
                     .and_then(|i| sent_at.get(i))
@@ -406,7 +470,7 @@ async fn generate_and_drain(
             }
             // Done, or a minute of silence: a generator waiting for room must stop too.
             in_system.close();
-            (lat, consumer)
+            (lat, source)
         })
     };
     let started = Instant::now();
@@ -433,10 +497,10 @@ async fn generate_and_drain(
     for p in pending {
         p.wait().await?;
     }
-    let (mut lat, consumer) = drain.await?;
+    let (mut lat, source) = drain.await?;
     // Close the channel before dropping its consumer: the broker cancels it with the channel.
     let _ = tokio::time::timeout(CLOSE_WAIT, ch.close(200, "done".into())).await;
-    drop(consumer);
+    drop(source);
     let _ = tokio::time::timeout(CLOSE_WAIT, publisher.close()).await;
     let elapsed = started.elapsed();
     let n = drained.load(Ordering::Relaxed);
@@ -516,7 +580,18 @@ async fn raw_run(
     };
     let window = usize::from(config.broker.prefetch) * 4;
     let result =
-        generate_and_drain(conn, "", &input, "bench", &sink, payload, count, 1, window).await;
+        generate_and_drain(
+            conn,
+            "",
+            &input,
+            "bench",
+            Sink::Queue(sink.clone()),
+            payload,
+            count,
+            1,
+            window,
+        )
+        .await;
     stop.cancel();
     let _ = tokio::time::timeout(Duration::from_secs(10), relay).await;
     for q in [&input, &sink] {
@@ -579,6 +654,7 @@ fn measured_setup(
     loaded: &lgsp_core::config::LoadedConfig,
     measured: &[String],
     names: &Names,
+    webhook: Option<&str>,
 ) -> BenchResult<Setup> {
     let mut doc = base_config(loaded)?;
     let routes = doc
@@ -596,7 +672,12 @@ fn measured_setup(
             .get("to")
             .and_then(|t| t.as_array())
             .and_then(|t| t.iter().find_map(|t| t.get("map").cloned()));
-        let mut target = serde_json::json!({ "exchange": names.output(), "routing_key": "bench" });
+        let mut target = match webhook {
+            Some(url) => serde_json::json!({
+                "webhook": { "url": url, "name": "bench", "concurrency": loaded.config.broker.prefetch }
+            }),
+            None => serde_json::json!({ "exchange": names.output(), "routing_key": "bench" }),
+        };
         if let Some(m) = map {
             target["map"] = m;
         }
@@ -619,11 +700,19 @@ fn measured_setup(
         .map(|r| r.map.clone())
         .collect();
     adapters.dedup();
+    let queues = match webhook {
+        Some(_) => measured
+            .iter()
+            .map(|r| names.webhook_queue(r, "bench"))
+            .collect(),
+        None => Vec::new(),
+    };
     Ok(Setup {
         config: doc,
         routes: measured.len(),
         adapters,
         delays,
+        queues,
     })
 }
 
@@ -653,6 +742,7 @@ fn ceiling_setup(
             .iter()
             .map(|d| d.get())
             .collect(),
+        queues: Vec::new(),
     })
 }
 
@@ -867,17 +957,25 @@ struct Memory {
 
 /// A router run (B or C): a child `lgsp run` (see [`Child`]) on the configuration `setup`
 /// makes for the run's scratch names.
+#[allow(clippy::too_many_arguments)]
 async fn router_run(
     conn: &Connection,
     config: &Config,
     prefix: &str,
-    setup: impl FnOnce(&Names) -> BenchResult<Setup>,
+    setup: impl FnOnce(&Names, Option<&str>) -> BenchResult<Setup>,
     message_type: &str,
     payload: &[u8],
     count: u64,
+    webhook: bool,
 ) -> BenchResult<(Figures, Memory, Option<String>)> {
     let names = Names::new(prefix);
-    let setup = setup(&names)?;
+    let stop_receiver = tokio_util::sync::CancellationToken::new();
+    let _stop_receiver = stop_receiver.clone().drop_guard();
+    let receiver = match webhook {
+        true => Some(webhook_receiver(stop_receiver).await?),
+        false => None,
+    };
+    let setup = setup(&names, receiver.as_ref().map(|(url, _)| url.as_str()))?;
     let mut child = start_child(&setup.config, &names).await?;
     let ch = conn.create_channel().await?;
     let sink = format!("{}.sink", names.prefix);
@@ -892,6 +990,10 @@ async fn router_run(
             FieldTable::default(),
         )
         .await?;
+        let drain_from = match receiver {
+            Some((_, ids)) => Sink::Webhook(ids),
+            None => Sink::Queue(sink.clone()),
+        };
         let pid = child.pid().ok_or("the router has no process id")?;
         let samples = Arc::new(std::sync::Mutex::new(Vec::new()));
         let sampler = {
@@ -912,7 +1014,7 @@ async fn router_run(
             &names.input(),
             message_type,
             message_type,
-            &sink,
+            drain_from,
             payload,
             count,
             setup.routes as u64,
@@ -958,7 +1060,9 @@ async fn router_run(
                 field("mapped=")
             )
         });
-    remove_scratch(&ch, &names, &[sink], &setup.adapters, &setup.delays).await;
+    let mut scratch = setup.queues.clone();
+    scratch.push(sink);
+    remove_scratch(&ch, &names, &scratch, &setup.adapters, &setup.delays).await;
     let _ = tokio::time::timeout(CLOSE_WAIT, ch.close(200, "done".into())).await;
     result.map(|(figures, memory)| (figures, memory, mapped))
 }
@@ -988,6 +1092,7 @@ pub(crate) async fn remove_scratch(
         names.failed(),
         names.unrouted(),
         names.app_exchange(),
+        names.webhook_exchange(),
     ];
     exchanges.extend(delays.iter().map(|d| names.retry(*d)));
     for e in &exchanges {
