@@ -579,19 +579,18 @@ async fn raw_run(
         })
     };
     let window = usize::from(config.broker.prefetch) * 4;
-    let result =
-        generate_and_drain(
-            conn,
-            "",
-            &input,
-            "bench",
-            Sink::Queue(sink.clone()),
-            payload,
-            count,
-            1,
-            window,
-        )
-        .await;
+    let result = generate_and_drain(
+        conn,
+        "",
+        &input,
+        "bench",
+        Sink::Queue(sink.clone()),
+        payload,
+        count,
+        1,
+        window,
+    )
+    .await;
     stop.cancel();
     let _ = tokio::time::timeout(Duration::from_secs(10), relay).await;
     for q in [&input, &sink] {

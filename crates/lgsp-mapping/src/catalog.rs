@@ -192,7 +192,7 @@ impl Catalog {
     pub fn to_text(&self) -> String {
         let mut out = String::new();
         for e in &self.events {
-            out.push_str(&format!("{}", e.event));
+            out.push_str(&e.event);
             if !e.schemas.is_empty() {
                 out.push_str(&format!("  ({})", e.schemas.join(", ")));
             }

@@ -8,6 +8,8 @@
 //! - [`Router::run`]: declare the topology, consume, process concurrently up to prefetch,
 //!   drain on shutdown.
 //! - `decide`: what to do with an input once its targets answered (a pure function).
+//! - [`webhook`]: the deliverer of webhook targets (one consumer per target, POST,
+//!   retry or failure record), and the signature receivers check.
 //! - [`failpoint`]: crash points for at-least-once tests.
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 

@@ -345,3 +345,35 @@ fn each_application_publishes_over_amqp_with_its_own_user() {
         Some("guest-app")
     );
 }
+
+#[test]
+fn a_webhook_loads_with_its_defaults_and_a_name_from_its_url() {
+    let text = r#"
+adapters: [bizreg]
+routes:
+  - name: r
+    from: { binding: "bizreg.#" }
+    map: bizreg
+    to:
+      - webhook: { url: "https://user:pw@Thue.example.vn:8443/lgsp/enterprises?token=abc" }
+      - webhook: { url: "http://127.0.0.1:9000/tax", name: tax, map: bizreg.x, concurrency: "8" }
+agreements:
+  a:
+    receiver: tax
+    fields: [$.name]
+"#;
+    let c = load_text(text, &[]).unwrap().config;
+    let w = c.routes[0].to[0].webhook.as_ref().unwrap();
+    assert_eq!(w.receiver_name(), "thue-example-vn-8443-lgsp-enterprises");
+    assert_eq!(w.timeout, Duration::from_secs(10));
+    assert_eq!(w.concurrency, 4);
+    assert!(
+        !format!("{w:?}").contains("pw"),
+        "the URL's password is redacted"
+    );
+    let t = &c.routes[0].to[1];
+    assert_eq!(t.receiver().as_deref(), Some("tax"));
+    assert_eq!(t.outbound_map(), Some("bizreg.x"));
+    assert_eq!(t.webhook.as_ref().unwrap().concurrency, 8);
+    assert_eq!(c.agreements["a"].events, ["#"]);
+}
