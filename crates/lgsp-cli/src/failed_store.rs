@@ -36,6 +36,7 @@ pub fn start(
     topology_declared: Arc<AtomicBool>,
     shutdown: CancellationToken,
     on_fatal: CancellationToken,
+    metrics: &lgsp_core::metrics::Metrics,
 ) -> Result<FailedStore, String> {
     let base = config_path.parent().unwrap_or(Path::new("."));
     let url = lgsp_store::store::resolve_url(&config.store.url, base);
@@ -71,11 +72,14 @@ pub fn start(
     let store_ok = stats.store_ok.clone();
     let admin = Arc::new(Admin {
         store,
-        replayer: Arc::new(Replayer::new(
-            Broker::from_config(&config.broker),
-            names,
-            RouteTable::from_config(config),
-        )),
+        replayer: Arc::new(
+            Replayer::new(
+                Broker::from_config(&config.broker),
+                names,
+                RouteTable::from_config(config),
+            )
+            .counting_into(metrics.replayed.clone()),
+        ),
         tokens,
         settings: Settings::from_config(&config.replay),
     });

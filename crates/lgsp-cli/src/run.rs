@@ -63,6 +63,7 @@ async fn run_async(args: &RunArgs, loaded: crate::load::Loaded) -> u8 {
         router.ready.clone(),
         ingest_stop.clone(),
         shutdown.clone(),
+        &router.metrics,
     ) {
         Ok(f) => f,
         Err(e) => {
@@ -92,6 +93,7 @@ async fn run_async(args: &RunArgs, loaded: crate::load::Loaded) -> u8 {
         store_ok: Some(failed.store_ok.clone()),
         gateway: Some(gateway),
         catalog: Some(catalog),
+        metrics: Some(router.metrics.clone()),
     };
     let (addr, http) = match lgsp_http::serve(&config.http.listen, state, http_stop.clone()).await {
         Ok(x) => x,

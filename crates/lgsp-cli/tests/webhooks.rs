@@ -412,3 +412,151 @@ async fn a_hung_receiver_holds_back_no_other_route_or_target() {
     let waiting = amqp.count("lgsp.webhook.to-hung.hung").await;
     assert!(waiting >= 198, "{waiting} waiting for the hung receiver");
 }
+
+/// The value of one series (`name{labels}` exactly as rendered) in a `/metrics` text.
+fn series(text: &str, name: &str) -> f64 {
+    text.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' '))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .unwrap_or_else(|| panic!("no series {name} in:\n{text}"))
+}
+
+async fn metrics_text(bus: &Lgsp) -> String {
+    let resp = reqwest::get(format!("http://{}/metrics", bus.addr))
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 200);
+    assert!(
+        resp.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("application/openmetrics-text")
+    );
+    resp.text().await.unwrap()
+}
+
+/// Wait until `cond` holds for the metrics text (they move as messages settle).
+async fn metrics_when(bus: &Lgsp, cond: impl Fn(&str) -> bool) -> String {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let t = metrics_text(bus).await;
+        if cond(&t) || Instant::now() > deadline {
+            return t;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_move_by_what_was_routed_retried_failed_and_replayed() {
+    let (rx, base) = receivers().await;
+    rx.script("flaky", &[503, 200]);
+    let vhost = Vhost::new("metrics");
+    let dir = tempfile::tempdir().unwrap();
+    let routes = format!(
+        "  - name: reg
+    from: {{ binding: \"bizreg.enterprise.registered\" }}
+    map: bizreg
+    to:
+      - app: tax
+      - webhook: {{ url: \"{base}/flaky\", name: flaky }}
+    retry: {{ attempts: 5, delays: [1s] }}
+"
+    );
+    let cfg = config(dir.path(), &routes, "");
+    let bus = start(&vhost, &cfg);
+    let amqp = Amqp::connect(&vhost.url()).await;
+    let key = "bizreg.enterprise.registered";
+    let good = sample("bizreg", "enterprise-registered.xml");
+    for i in 0..3 {
+        amqp.publish("lgsp.in", key, &format!("good-{i}"), &good)
+            .await;
+    }
+    for i in 0..2 {
+        amqp.publish("lgsp.in", key, &format!("bad-{i}"), b"<HoSo><broken")
+            .await;
+    }
+    let t = metrics_when(&bus, |t| {
+        t.contains("lgsp_failed_messages_stored{status=\"failed\"} 2")
+            && t.contains("target=\"reg/webhook:flaky\"} 3")
+    })
+    .await;
+    assert_eq!(
+        series(&t, "lgsp_messages_received_total{adapter=\"bizreg\"}"),
+        5.0
+    );
+    assert_eq!(
+        series(
+            &t,
+            "lgsp_messages_delivered_total{route=\"reg\",target=\"reg/app:tax\"}"
+        ),
+        3.0
+    );
+    assert_eq!(
+        series(
+            &t,
+            "lgsp_messages_delivered_total{route=\"reg\",target=\"reg/webhook:flaky\"}"
+        ),
+        3.0
+    );
+    assert_eq!(
+        series(&t, "lgsp_messages_retried_total{route=\"reg\"}"),
+        1.0
+    );
+    assert_eq!(
+        series(
+            &t,
+            "lgsp_webhook_responses_total{target=\"reg/webhook:flaky\",class=\"5xx\"}"
+        ),
+        1.0
+    );
+    assert_eq!(
+        series(
+            &t,
+            "lgsp_webhook_responses_total{target=\"reg/webhook:flaky\",class=\"2xx\"}"
+        ),
+        3.0
+    );
+    let decode_failures: f64 = t
+        .lines()
+        .filter(|l| l.starts_with("lgsp_messages_failed_total{route=\"reg\",kind=\"decode\""))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum();
+    assert_eq!(decode_failures, 2.0, "{t}");
+    assert_eq!(
+        series(
+            &t,
+            "lgsp_mapping_duration_seconds_count{adapter=\"bizreg\"}"
+        ),
+        5.0
+    );
+    assert_eq!(
+        series(&t, "lgsp_publish_confirm_seconds_count"),
+        6.0,
+        "3 to tax, 3 into the webhook queue"
+    );
+    assert_eq!(series(&t, "lgsp_messages_in_flight"), 0.0);
+    assert_eq!(series(&t, "lgsp_broker_connected"), 1.0);
+    assert_eq!(series(&t, "lgsp_store_up"), 1.0);
+    assert_eq!(series(&t, "lgsp_messages_replayed_total"), 0.0);
+
+    // A replay counts, and the replayed message (still malformed) counts again.
+    let (code, out, err) = failed(&bus, &["list", "--json", "--all"]);
+    assert_eq!(code, 0, "{err}");
+    let items: Vec<Value> = serde_json::from_str(&out).unwrap();
+    let (code, out, err) = failed(&bus, &["replay", &items[0]["id"].to_string()]);
+    assert_eq!(code, 0, "{out}{err}");
+    let t = metrics_when(&bus, |t| {
+        t.contains("lgsp_messages_received_total{adapter=\"bizreg\"} 6")
+    })
+    .await;
+    assert_eq!(series(&t, "lgsp_messages_replayed_total"), 1.0);
+    assert_eq!(
+        series(&t, "lgsp_messages_received_total{adapter=\"bizreg\"}"),
+        6.0
+    );
+    // No message value is a label: the bodies' values never appear.
+    for value in ["020078014563", "Hoàng Văn Sơn", "good-0", "bad-1"] {
+        assert!(!t.contains(value), "{value} in the metrics");
+    }
+}

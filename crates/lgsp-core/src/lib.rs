@@ -5,6 +5,7 @@
 //! - [`agreement`]: data-sharing agreements, the fields each receiver may get.
 //! - [`apps`]: sector applications, their API keys (as SHA-256) and their rights.
 //! - [`topic`]: topic patterns matched as the broker matches them.
+//! - [`metrics`]: what the bus counts, rendered for Prometheus.
 //! - [`envelope`]: the properties of a message on the bus that a mapping may read.
 //! - [`step`]: the trait adapter crates implement for logic the mapping DSL cannot say,
 //!   the registry of steps, and warnings (`{code, field, message}`).
@@ -16,5 +17,6 @@ pub mod agreement;
 pub mod apps;
 pub mod config;
 pub mod envelope;
+pub mod metrics;
 pub mod step;
 pub mod topic;

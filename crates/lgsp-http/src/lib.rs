@@ -34,6 +34,8 @@ pub struct AppState {
     pub gateway: Option<Arc<gateway::Gateway>>,
     /// The service catalogue (`GET /api/v1/catalog`), built from the configuration.
     pub catalog: Option<Arc<lgsp_mapping::catalog::Catalog>>,
+    /// The process's metrics (`GET /metrics`).
+    pub metrics: Option<Arc<lgsp_core::metrics::Metrics>>,
 }
 
 /// An error answered to an HTTP client: a stable code, a message, what to do.
@@ -78,6 +80,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
         .route("/api/v1/messages/{routing_key}", post(gateway::publish))
         .route("/api/v1/openapi.json", get(openapi))
         .route("/api/v1/catalog", get(gateway::catalog))
@@ -147,6 +150,50 @@ async fn readyz(State(s): State<AppState>) -> Result<Json<Ready>, ApiError> {
         broker: "ready",
         store,
     }))
+}
+
+/// `GET /metrics`: every metric in the OpenMetrics text format, the gauges read now
+/// (broker, store, records in the store by status).
+async fn metrics(State(s): State<AppState>) -> Response {
+    let Some(m) = s.metrics.clone() else {
+        return (StatusCode::NOT_FOUND, "no metrics in this process\n").into_response();
+    };
+    m.broker_connected
+        .set(i64::from(s.broker_ready.load(Ordering::SeqCst)));
+    if let Some(admin) = &s.admin {
+        let counted = tokio::time::timeout(
+            std::time::Duration::from_secs(2),
+            admin.store.count_by_status(),
+        )
+        .await;
+        match counted {
+            Ok(Ok(rows)) => {
+                m.store_up.set(1);
+                for status in ["failed", "replayed", "discarded"] {
+                    let n = rows
+                        .iter()
+                        .find(|(s, _)| s == status)
+                        .map_or(0, |(_, n)| *n);
+                    m.stored
+                        .get_or_create(&lgsp_core::metrics::StatusLabel {
+                            status: status.to_owned(),
+                        })
+                        .set(n);
+                }
+            }
+            _ => {
+                m.store_up.set(0);
+            }
+        }
+    }
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        m.render(),
+    )
+        .into_response()
 }
 
 /// Bind `listen` (port 0 picks a free port) and serve until `shutdown`; returns the

@@ -34,6 +34,7 @@ use lgsp_amqp::topology::{self, TopologySpec};
 use lgsp_core::agreement::Agreements;
 use lgsp_core::apps::{Apps, Denied};
 use lgsp_core::config::Config;
+use lgsp_core::metrics::Metrics;
 use lgsp_mapping::decode::Limits;
 use lgsp_mapping::dsl::Adapters;
 use tokio::sync::Semaphore;
@@ -143,6 +144,8 @@ pub(crate) struct Shared<P = Publisher> {
     pub access: Option<Access>,
     /// Which fields each receiver may get.
     pub agreements: Arc<Agreements>,
+    /// What Prometheus sees.
+    pub metrics: Arc<Metrics>,
     pub publisher: P,
     /// Mapping is CPU work: at most this many large mappings run at once, off the reactor.
     pub cpu: Semaphore,
@@ -193,6 +196,8 @@ pub struct Router {
     max_length: u64,
     delivery_limit: u32,
     pub stats: Arc<Stats>,
+    /// The process's metrics (`/metrics` renders them).
+    pub metrics: Arc<Metrics>,
     /// Set once the topology is declared and consumers run (for `/readyz`).
     pub ready: Arc<AtomicBool>,
 }
@@ -364,6 +369,7 @@ impl Router {
             max_length: config.broker.max_length,
             delivery_limit: config.broker.delivery_limit,
             stats: Arc::new(Stats::default()),
+            metrics: Arc::new(Metrics::new()),
             ready: Arc::new(AtomicBool::new(false)),
         })
     }
@@ -413,6 +419,7 @@ impl Router {
             limits: self.limits,
             access: self.access.clone(),
             agreements: self.agreements.clone(),
+            metrics: self.metrics.clone(),
             publisher,
             cpu: Semaphore::new(workers),
             stats: self.stats.clone(),
@@ -441,6 +448,7 @@ impl Router {
             consumers.push((Work::Webhook(ep.clone(), client), ch, consumer));
         }
         self.ready.store(true, Ordering::SeqCst);
+        self.metrics.broker_connected.set(1);
         info!(
             routes = self.table.routes().len(),
             inputs = self.pipelines.len(),
@@ -517,6 +525,7 @@ impl Router {
             }
         }
         self.ready.store(false, Ordering::SeqCst);
+        self.metrics.broker_connected.set(0);
         tracker.close();
         if tokio::time::timeout(drain, tracker.wait()).await.is_err() {
             warn!(

@@ -12,6 +12,7 @@ use lgsp_amqp::inbound::Inbound;
 use lgsp_amqp::publish::{Confirm, Publish, PublishError};
 use lgsp_amqp::routes::{qualify, split};
 use lgsp_core::agreement::{self, Policy};
+use lgsp_core::metrics::{AdapterLabel, RouteLabel, TargetLabels};
 use lgsp_mapping::decode::Format;
 use lgsp_mapping::dsl::{MapError, Mapped};
 use tracing::{debug, warn};
@@ -41,6 +42,14 @@ pub(crate) async fn handle<P: Publish, A>(
     ticket: Ticket<A>,
     input: Inbound,
 ) {
+    let m = &shared.metrics;
+    m.received
+        .get_or_create(&AdapterLabel {
+            adapter: pipeline.adapter.clone(),
+        })
+        .inc();
+    m.in_flight.inc();
+    let _in_flight = InFlight(&m.in_flight);
     let plan = process(&shared, &pipeline, &input).await;
     let id = input.envelope.message_id.as_str();
     if plan.delivered() {
@@ -94,12 +103,29 @@ pub(crate) async fn handle<P: Publish, A>(
     if let Some(r) = &retry {
         debug!(message_id = %id, routes = %r.routes.join(","), attempt = input.attempt + 1, delay = ?r.delay, reason = %r.reason, "retrying");
         shared.stats.retried.fetch_add(1, Ordering::Relaxed);
+        for route in &r.routes {
+            m.retried
+                .get_or_create(&RouteLabel {
+                    route: route.clone(),
+                })
+                .inc();
+        }
     }
     for f in &failures {
         warn!(message_id = %id, routes = %f.routes.join(","), kind = f.kind, code = %f.code, error = %f.message, "failed");
         shared.stats.failed.fetch_add(1, Ordering::Relaxed);
+        m.failure(&f.routes, f.kind, &f.code);
     }
     ticket.ack();
+}
+
+/// Takes an input off the in-flight gauge however its handling ends.
+struct InFlight<'g>(&'g prometheus_client::metrics::gauge::Gauge);
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.dec();
+    }
 }
 
 fn requeue<P, A>(shared: &Shared<P>, ticket: Ticket<A>) {
@@ -231,7 +257,16 @@ pub(crate) async fn process<P: Publish>(
         });
     }
     failpoint::abort_on(&input.envelope.message_id);
-    let per_route = match map_input(shared, p, input, &wanted).await {
+    let mapping = std::time::Instant::now();
+    let mapped = map_input(shared, p, input, &wanted).await;
+    shared
+        .metrics
+        .mapping_seconds
+        .get_or_create(&AdapterLabel {
+            adapter: p.adapter.clone(),
+        })
+        .observe(mapping.elapsed().as_secs_f64());
+    let per_route = match mapped {
         Ok(o) => o,
         Err(c) => return fail_all(c),
     };
@@ -241,7 +276,12 @@ pub(crate) async fn process<P: Publish>(
         .iter()
         .map(|w| vec![Answer::Delivered; w.targets.len()])
         .collect();
-    let mut pending: Vec<(usize, usize, Result<P::Pending, PublishError>)> = Vec::new();
+    let mut pending: Vec<(
+        usize,
+        usize,
+        std::time::Instant,
+        Result<P::Pending, PublishError>,
+    )> = Vec::new();
     for (wi, outputs) in per_route.into_iter().enumerate() {
         let w = &wanted[wi];
         let route = &p.routes[w.route];
@@ -283,20 +323,25 @@ pub(crate) async fn process<P: Publish>(
                 m.event.as_deref(),
                 h,
             );
+            let sent = std::time::Instant::now();
             let r = shared
                 .publisher
                 .publish(&target.exchange, routing_key, &m.body, properties)
                 .await;
             let slot = w.targets.iter().position(|x| *x == t).unwrap_or(0);
-            pending.push((wi, slot, r));
+            pending.push((wi, slot, sent, r));
         }
     }
     failpoint::hit(failpoint::AFTER_PUBLISH_BEFORE_CONFIRM);
-    for (wi, slot, p) in pending {
+    for (wi, slot, sent, p) in pending {
         let r = match p {
             Ok(p) => p.wait().await,
             Err(e) => Err(e),
         };
+        shared
+            .metrics
+            .confirm_seconds
+            .observe(sent.elapsed().as_secs_f64());
         let answer = match r {
             Ok(()) => continue,
             Err(e @ PublishError::Unroutable { .. }) => Answer::Unroutable(e.to_string()),
@@ -324,6 +369,19 @@ pub(crate) async fn process<P: Publish>(
                 })
         })
         .collect();
+    // A webhook target's delivery is counted when its receiver answers 2xx.
+    for v in &verdicts {
+        if v.answer == Answer::Delivered && v.target.webhook.is_none() {
+            shared
+                .metrics
+                .delivered
+                .get_or_create(&TargetLabels {
+                    route: v.route.name.clone(),
+                    target: v.target.id.clone(),
+                })
+                .inc();
+        }
+    }
     decide::decide(input.attempt, &verdicts)
 }
 

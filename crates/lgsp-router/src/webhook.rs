@@ -27,6 +27,7 @@ use lgsp_amqp::headers;
 use lgsp_amqp::inbound::Inbound;
 use lgsp_amqp::publish::{Confirm, Publish};
 use lgsp_core::config::{Secret, SecretUrl};
+use lgsp_core::metrics::{RouteLabel, TargetLabels};
 use sha2::Sha256;
 use tracing::{debug, warn};
 
@@ -204,8 +205,12 @@ pub(crate) fn client(ep: &Endpoint) -> Result<reqwest::Client, reqwest::Error> {
         .build()
 }
 
-/// POST one message.
-pub(crate) async fn post(client: &reqwest::Client, ep: &Endpoint, input: &Inbound) -> Outcome {
+/// POST one message: what it means, and the status (0: no answer).
+pub(crate) async fn post(
+    client: &reqwest::Client,
+    ep: &Endpoint,
+    input: &Inbound,
+) -> (Outcome, u16) {
     let env = &input.envelope;
     let url = ep.url.redacted();
     let content_type = env.content_type.as_deref().unwrap_or("application/json");
@@ -242,10 +247,11 @@ pub(crate) async fn post(client: &reqwest::Client, ep: &Endpoint, input: &Inboun
             } else {
                 "the request failed".to_owned()
             };
-            return Outcome::Transient {
+            let outcome = Outcome::Transient {
                 reason: format!("POST {url}: {what} ({})", without_url(&e)),
                 retry_after: None,
             };
+            return (outcome, 0);
         }
     };
     let status = resp.status().as_u16();
@@ -259,7 +265,7 @@ pub(crate) async fn post(client: &reqwest::Client, ep: &Endpoint, input: &Inboun
     } else {
         excerpt(resp).await
     };
-    classify(status, asked, &url, &excerpt)
+    (classify(status, asked, &url, &excerpt), status)
 }
 
 /// reqwest's error text without the URL it names (which may carry a token).
@@ -301,7 +307,9 @@ pub(crate) async fn handle<P: Publish, A>(
     ticket: Ticket<A>,
     input: Inbound,
 ) {
-    let outcome = post(&client, &ep, &input).await;
+    let (outcome, status) = post(&client, &ep, &input).await;
+    let m = &shared.metrics;
+    m.webhook_response(&ep.id, status);
     let id = input.envelope.message_id.as_str();
     let next = plan(&ep, input.attempt, outcome);
     let pending = match &next {
@@ -310,6 +318,12 @@ pub(crate) async fn handle<P: Publish, A>(
                 .stats
                 .webhook_delivered
                 .fetch_add(1, Ordering::Relaxed);
+            m.delivered
+                .get_or_create(&TargetLabels {
+                    route: ep.route.clone(),
+                    target: ep.id.clone(),
+                })
+                .inc();
             return ticket.ack();
         }
         Next::Retry { delay, reason } => {
@@ -361,10 +375,16 @@ pub(crate) async fn handle<P: Publish, A>(
         Next::Retry { delay, reason } => {
             debug!(message_id = %id, target = %ep.id, attempt = input.attempt + 1, ?delay, %reason, "webhook retry");
             shared.stats.retried.fetch_add(1, Ordering::Relaxed);
+            m.retried
+                .get_or_create(&RouteLabel {
+                    route: ep.route.clone(),
+                })
+                .inc();
         }
         Next::Fail { code, message } => {
             warn!(message_id = %id, target = %ep.id, %code, error = %message, "webhook delivery failed");
             shared.stats.failed.fetch_add(1, Ordering::Relaxed);
+            m.failure(std::slice::from_ref(&ep.route), "delivery", &code);
         }
         Next::Ack => {}
     }

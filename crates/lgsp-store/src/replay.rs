@@ -104,6 +104,8 @@ pub struct Replayer {
     /// this process (a bulk batch still running for a client that went away, and the
     /// rerun it started) never pick the same still-`failed` record.
     one_at_a_time: Mutex<()>,
+    /// Counts every replayed record (the process's `lgsp_messages_replayed_total`).
+    replayed: prometheus_client::metrics::counter::Counter,
 }
 
 impl std::fmt::Debug for Replayer {
@@ -123,7 +125,14 @@ impl Replayer {
             link: Mutex::new(None),
             next_slot: Mutex::new(tokio::time::Instant::now()),
             one_at_a_time: Mutex::new(()),
+            replayed: Default::default(),
         }
+    }
+
+    /// Count replays into `counter` (a metric of the process).
+    pub fn counting_into(mut self, counter: prometheus_client::metrics::counter::Counter) -> Self {
+        self.replayed = counter;
+        self
     }
 
     async fn publisher(&self) -> Result<Publisher, ReplayError> {
@@ -294,6 +303,7 @@ impl Replayer {
             .record_replays(&[(id, replay.clone(), original)], None)
             .await
             .map_err(|source| ReplayError::NotRecorded { id, source })?;
+        self.replayed.inc();
         info!(id, message_id = %f.summary.message_id, failure_id = %f.summary.failure_id, %actor, edited = replay.edited, "replayed");
         Ok(Replayed {
             id,
@@ -386,7 +396,10 @@ impl Replayer {
         // Failpoint: the process dies after the confirms, before the commit.
         crate::failpoint::crash_point("bulk_before_commit");
         let replayed = match store.record_replays(&confirmed, Some(note)).await {
-            Ok(_) => confirmed.iter().map(|(id, _, _)| *id).collect::<Vec<_>>(),
+            Ok(_) => {
+                self.replayed.inc_by(confirmed.len() as u64);
+                confirmed.iter().map(|(id, _, _)| *id).collect::<Vec<_>>()
+            }
             Err(source) => {
                 return Err(ReplayError::NotRecorded {
                     id: confirmed.first().map_or(0, |c| c.0),

@@ -642,6 +642,23 @@ impl Store {
         .map_err(|e| self.unavailable(e))
     }
 
+    /// How many records have each status (`failed`, `replayed`, `discarded`), for the
+    /// metrics.
+    pub async fn count_by_status(&self) -> Result<Vec<(String, i64)>, StoreError> {
+        failpoint::check()?;
+        on_pool!(self, |p| sqlx::query(
+            "SELECT status, COUNT(*) AS n FROM failed_messages GROUP BY status ORDER BY status"
+        )
+        .fetch_all(p)
+        .await
+        .and_then(|rows| {
+            rows.iter()
+                .map(|r| Ok((r.try_get::<String, _>("status")?, r.try_get::<i64, _>("n")?)))
+                .collect::<Result<Vec<_>, sqlx::Error>>()
+        }))
+        .map_err(|e| self.unavailable(e))
+    }
+
     /// Close every connection.
     pub async fn close(&self) {
         on_pool!(self, |p| p.close().await);
