@@ -55,6 +55,8 @@ fn mapping_seconds() -> Histogram {
 /// Every metric of the process.
 pub struct Metrics {
     registry: Registry,
+    /// The names registered, without the prefix.
+    names: Vec<&'static str>,
     /// Inputs consumed from an adapter's input queue.
     pub received: Family<AdapterLabel, Counter>,
     /// Targets of a route that got an input (confirmed, or a 2xx for a webhook).
@@ -110,68 +112,92 @@ impl Metrics {
             stored: Family::default(),
             webhook_responses: Family::default(),
             registry: Registry::default(),
+            names: Vec::new(),
         };
+        let mut names = Vec::new();
+        names.push("messages_received");
         registry.register(
             "messages_received",
             "Inputs consumed from an adapter's input queue",
             m.received.clone(),
         );
+        names.push("messages_delivered");
         registry.register(
             "messages_delivered",
             "Targets of a route that got an input (confirmed by the broker, or a 2xx from a webhook)",
             m.delivered.clone(),
         );
+        names.push("messages_failed");
         registry.register(
             "messages_failed",
             "Failure records written, per route they cost, by error kind and code",
             m.failed.clone(),
         );
+        names.push("messages_retried");
         registry.register(
             "messages_retried",
             "Messages sent to a retry queue, per route",
             m.retried.clone(),
         );
+        names.push("messages_replayed");
         registry.register(
             "messages_replayed",
             "Stored messages replayed by an administrator",
             m.replayed.clone(),
         );
+        names.push("mapping_duration_seconds");
         registry.register(
             "mapping_duration_seconds",
             "Decoding and mapping one input",
             m.mapping_seconds.clone(),
         );
+        names.push("publish_confirm_seconds");
         registry.register(
             "publish_confirm_seconds",
             "From a publish to its broker confirm",
             m.confirm_seconds.clone(),
         );
+        names.push("messages_in_flight");
         registry.register(
             "messages_in_flight",
             "Inputs being processed",
             m.in_flight.clone(),
         );
+        names.push("broker_connected");
         registry.register(
             "broker_connected",
             "1 while the broker is connected and the topology declared",
             m.broker_connected.clone(),
         );
+        names.push("store_up");
         registry.register(
             "store_up",
             "1 while the failed-message store answers",
             m.store_up.clone(),
         );
+        names.push("failed_messages_stored");
         registry.register(
             "failed_messages_stored",
             "Records in the failed-message store, by status",
             m.stored.clone(),
         );
+        names.push("webhook_responses");
         registry.register(
             "webhook_responses",
             "Webhook answers, by target and status class (error: no answer)",
             m.webhook_responses.clone(),
         );
-        Metrics { registry, ..m }
+        Metrics {
+            registry,
+            names,
+            ..m
+        }
+    }
+
+    /// The name of every metric family, as rendered (`lgsp_messages_received`), whether
+    /// or not it has a series yet.
+    pub fn names(&self) -> Vec<String> {
+        self.names.iter().map(|n| format!("lgsp_{n}")).collect()
     }
 
     /// The OpenMetrics text of every metric.
