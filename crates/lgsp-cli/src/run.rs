@@ -32,10 +32,10 @@ fn parse_duration(s: &str) -> Result<Duration, String> {
 }
 
 pub async fn run(args: &RunArgs) -> u8 {
-    crate::logging::init();
     let Some(loaded) = load(&args.config.config) else {
         return exit::USAGE;
     };
+    crate::logging::init_with(&loaded.config.config.log);
     run_async(args, loaded).await
 }
 

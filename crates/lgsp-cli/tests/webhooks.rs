@@ -560,3 +560,138 @@ async fn metrics_move_by_what_was_routed_retried_failed_and_replayed() {
         assert!(!t.contains(value), "{value} in the metrics");
     }
 }
+
+/// A RabbitMQ user of its own with a password no other text has, allowed on `vhost`;
+/// deleted on drop.
+struct BrokerUser(String);
+
+impl BrokerUser {
+    fn new(vhost: &Vhost, password: &str) -> BrokerUser {
+        let name = format!("{}-user", vhost.name);
+        let (s, b) = lgsp_testkit::management(
+            "PUT",
+            &format!("/api/users/{name}"),
+            &format!("{{\"password\":\"{password}\",\"tags\":\"\"}}"),
+        )
+        .unwrap();
+        assert!((200..300).contains(&s), "{s} {b}");
+        let (s, b) = lgsp_testkit::management(
+            "PUT",
+            &format!("/api/permissions/{}/{name}", vhost.name),
+            r#"{"configure":".*","write":".*","read":".*"}"#,
+        )
+        .unwrap();
+        assert!((200..300).contains(&s), "{s} {b}");
+        BrokerUser(name)
+    }
+}
+
+impl Drop for BrokerUser {
+    fn drop(&mut self) {
+        let _ = lgsp_testkit::management("DELETE", &format!("/api/users/{}", self.0), "");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_logs_of_a_run_hold_no_secret_and_no_personal_data() {
+    const BROKER_PASSWORD: &str = "Br0ker-pw-5f3a9c";
+    const API_KEY: &str = "bizreg-api-key-7d1e2b4c9a";
+    let (rx, base) = receivers().await;
+    // The receiver refuses and echoes part of the message back.
+    rx.script("echo", &[503, 400]);
+    let vhost = Vhost::new("logs");
+    let user = BrokerUser::new(&vhost, BROKER_PASSWORD);
+    let dir = tempfile::tempdir().unwrap();
+    let routes = format!(
+        "  - name: reg
+    from: {{ binding: \"bizreg.enterprise.registered\" }}
+    map: bizreg
+    validate: lgsp.enterprise/1
+    to:
+      - app: tax
+      - webhook: {{ url: \"{base}/echo\", name: echo, secret_env: TEST_EDU_WEBHOOK_SECRET }}
+    retry: {{ attempts: 3, delays: [1s] }}
+"
+    );
+    let extra = "log: { format: json }\napps:\n  bizreg: { publish: [\"bizreg.#\"] }\n  tax: { receive: [\"enterprise.*\"] }\n";
+    let cfg = config(dir.path(), &routes, extra);
+    let url = vhost
+        .url()
+        .replacen("guest:guest", &format!("{}:{BROKER_PASSWORD}", user.0), 1);
+    assert!(url.contains(BROKER_PASSWORD), "{url}");
+    let env = vec![
+        ("LGSP_BROKER__URL", url),
+        ("LGSP_ADMIN__OPERATOR_TOKEN", OPERATOR.to_owned()),
+        ("LGSP_APPS__BIZREG__API_KEY", API_KEY.to_owned()),
+        ("TEST_EDU_WEBHOOK_SECRET", SECRET.to_owned()),
+        ("RUST_LOG", "debug".to_owned()),
+    ];
+    let mut bus = Lgsp::spawn(&bin(), &cfg, &env);
+    bus.wait_ready();
+    // Over HTTP: a registration; over AMQP: one that does not decode, with a name in it.
+    let client = reqwest::Client::new();
+    let body = sample("bizreg", "enterprise-registered.xml");
+    for (id, body) in [("log-1", body.clone())] {
+        let resp = client
+            .post(format!(
+                "http://{}/api/v1/messages/bizreg.enterprise.registered",
+                bus.addr
+            ))
+            .header("authorization", format!("Bearer {API_KEY}"))
+            .header("content-type", "application/xml")
+            .header("idempotency-key", id)
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status().as_u16(), 202);
+    }
+    let amqp = Amqp::connect(&vhost.url()).await;
+    amqp.publish(
+        "lgsp.in",
+        "bizreg.enterprise.registered",
+        "log-2",
+        b"<HoSo><TenDN>Ho\xc3\xa0ng V\xc4\x83n S\xc6\xa1n</TenDN><broken",
+    )
+    .await;
+    let delivered = rx.wait_delivered("echo", 1, Duration::from_secs(1));
+    assert!(delivered.is_empty());
+    // The refusal (second answer) is stored: wait for it, then stop.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let (_, out, _) = failed(&bus, &["list", "--json", "--all"]);
+        let items: Vec<Value> = serde_json::from_str(&out).unwrap_or_default();
+        if items.len() >= 2 || Instant::now() > deadline {
+            assert_eq!(items.len(), 2, "{out}\n{}", bus.log());
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let log = bus.stop_cleanly();
+    assert!(log.lines().count() > 10, "{log}");
+    for line in log.lines() {
+        let v: Value =
+            serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"));
+        assert!(v["level"].is_string() && v["fields"].is_object(), "{line}");
+    }
+    // Each line of a message's handling carries its span.
+    assert!(
+        log.lines().any(|l| l.contains("\"span\":{")
+            && l.contains("\"message_id\":\"log-2\"")
+            && l.contains("\"name\":\"message\"")),
+        "no line in the span of message log-2: {log}"
+    );
+    assert!(log.contains("\"name\":\"webhook\""), "{log}");
+    for secret in [BROKER_PASSWORD, API_KEY, OPERATOR, SECRET] {
+        assert!(!log.contains(secret), "{secret} is in the log");
+    }
+    for personal in [
+        "020078014563",
+        "020072003318",
+        "Hoàng Văn Sơn",
+        "Mã Văn Lực",
+        "1978-04-11",
+    ] {
+        assert!(!log.contains(personal), "{personal} is in the log");
+    }
+}

@@ -33,10 +33,32 @@ struct Wanted {
     targets: Vec<usize>,
 }
 
+/// A publish awaiting its confirm: which wanted route and target slot, since when.
+type Sent<C> = (usize, usize, std::time::Instant, Result<C, PublishError>);
+
 /// What one route made of the input: per target, its outputs; or why it made nothing.
 type RouteOutputs = Result<Vec<(usize, Mapped)>, Cause>;
 
+/// One input, in its span (`message`: id, adapter, routing key, attempt, app): every
+/// line logged while it is handled carries them.
 pub(crate) async fn handle<P: Publish, A>(
+    shared: Arc<Shared<P>>,
+    pipeline: Arc<Pipeline>,
+    ticket: Ticket<A>,
+    input: Inbound,
+) {
+    let span = tracing::info_span!(
+        "message",
+        message_id = %input.envelope.message_id,
+        adapter = %pipeline.adapter,
+        routing_key = %input.routing_key,
+        attempt = input.attempt,
+        app = input.envelope.app_id.as_deref().unwrap_or(""),
+    );
+    tracing::Instrument::instrument(handle_in_span(shared, pipeline, ticket, input), span).await
+}
+
+async fn handle_in_span<P: Publish, A>(
     shared: Arc<Shared<P>>,
     pipeline: Arc<Pipeline>,
     ticket: Ticket<A>,
@@ -276,12 +298,7 @@ pub(crate) async fn process<P: Publish>(
         .iter()
         .map(|w| vec![Answer::Delivered; w.targets.len()])
         .collect();
-    let mut pending: Vec<(
-        usize,
-        usize,
-        std::time::Instant,
-        Result<P::Pending, PublishError>,
-    )> = Vec::new();
+    let mut pending: Vec<Sent<P::Pending>> = Vec::new();
     for (wi, outputs) in per_route.into_iter().enumerate() {
         let w = &wanted[wi];
         let route = &p.routes[w.route];

@@ -299,8 +299,25 @@ async fn excerpt(mut resp: reqwest::Response) -> String {
     s.trim().to_owned()
 }
 
-/// Deliver one message of `ep`'s queue and settle it.
+/// Deliver one message of `ep`'s queue and settle it, in its span (`webhook`: message
+/// id, target, attempt).
 pub(crate) async fn handle<P: Publish, A>(
+    shared: Arc<Shared<P>>,
+    client: reqwest::Client,
+    ep: Arc<Endpoint>,
+    ticket: Ticket<A>,
+    input: Inbound,
+) {
+    let span = tracing::info_span!(
+        "webhook",
+        message_id = %input.envelope.message_id,
+        target = %ep.id,
+        attempt = input.attempt,
+    );
+    tracing::Instrument::instrument(deliver(shared, client, ep, ticket, input), span).await
+}
+
+async fn deliver<P: Publish, A>(
     shared: Arc<Shared<P>>,
     client: reqwest::Client,
     ep: Arc<Endpoint>,
@@ -373,7 +390,9 @@ pub(crate) async fn handle<P: Publish, A>(
     }
     match next {
         Next::Retry { delay, reason } => {
-            debug!(message_id = %id, target = %ep.id, attempt = input.attempt + 1, ?delay, %reason, "webhook retry");
+            // Not the reason: it may quote the receiver's answer.
+            let _ = reason;
+            debug!(message_id = %id, target = %ep.id, attempt = input.attempt + 1, ?delay, status, "webhook retry");
             shared.stats.retried.fetch_add(1, Ordering::Relaxed);
             m.retried
                 .get_or_create(&RouteLabel {
@@ -382,7 +401,10 @@ pub(crate) async fn handle<P: Publish, A>(
                 .inc();
         }
         Next::Fail { code, message } => {
-            warn!(message_id = %id, target = %ep.id, %code, error = %message, "webhook delivery failed");
+            // The receiver's answer may echo the message: it is in the failure record
+            // (for administrators), not in the log.
+            let _ = message;
+            warn!(message_id = %id, target = %ep.id, %code, "webhook delivery failed; the failure record holds the receiver's answer");
             shared.stats.failed.fetch_add(1, Ordering::Relaxed);
             m.failure(std::slice::from_ref(&ep.route), "delivery", &code);
         }

@@ -65,6 +65,7 @@ const TOP_LEVEL: &[&str] = &[
     "apps",
     "gateway",
     "agreements",
+    "log",
 ];
 
 /// Load the root file at `path` with `env` overrides. Every problem found is returned,
@@ -115,6 +116,7 @@ fn build(file: &mut YamlFile) -> Option<LoadedConfig> {
     let apps = file.entries::<AppConfig>("apps");
     let gateway = file.section::<GatewayConfig>("gateway");
     let agreements = file.entries::<AgreementConfig>("agreements");
+    let log = file.section::<LogConfig>("log");
     let route_count = file
         .section::<Vec<figment::value::Value>>("routes")
         .map_or(0, |r| r.len());
@@ -138,6 +140,7 @@ fn build(file: &mut YamlFile) -> Option<LoadedConfig> {
         apps: apps.into_iter().collect(),
         gateway: gateway.unwrap_or_default(),
         agreements: agreements.into_iter().collect(),
+        log: log.unwrap_or_default(),
     };
     let complete = config.routes.len() == route_count && config.adapters.len() == adapter_count;
     validate(&config, &route_index, file);

@@ -60,6 +60,30 @@ pub struct Config {
     /// that is not personal. Default: none.
     #[serde(default)]
     pub agreements: BTreeMap<String, AgreementConfig>,
+    /// Log lines of `lgsp run`.
+    #[serde(default)]
+    pub log: LogConfig,
+}
+
+/// How `lgsp run` logs (on stderr).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogConfig {
+    /// `text` (default) or `json` (one JSON object per line, for a log collector).
+    #[serde(default)]
+    pub format: LogFormat,
+    /// A filter such as `info` or `info,lgsp_router=debug`; `RUST_LOG` wins when set.
+    /// Default `info`.
+    #[serde(default)]
+    pub level: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
 }
 
 /// One data-sharing agreement: a receiver, the events it covers, the fields it allows.
