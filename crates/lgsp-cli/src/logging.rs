@@ -30,13 +30,7 @@ pub fn init_with(log: &LogConfig) {
     }
 }
 
+/// Text lines, the level from `RUST_LOG` (default `info`): every command but `run`.
 pub fn init() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_target(false)
-        .try_init();
+    init_with(&LogConfig::default());
 }
