@@ -59,6 +59,10 @@ pub struct BenchArgs {
     /// this process, on 127.0.0.1, answering 204 (the route's outbound mapping kept).
     #[arg(long)]
     webhook: bool,
+    /// Run B and C with message tracking off (`tracking.enabled: false`); by default
+    /// the configuration's setting (on unless it says otherwise) holds.
+    #[arg(long)]
+    no_tracking: bool,
 }
 
 /// Where a run's outputs are counted: a queue bound to the scratch output exchange, or
@@ -241,7 +245,10 @@ async fn pairs(
                 conn,
                 config,
                 &format!("lgsp-bench-{tag}-b{pair}"),
-                |names, webhook| measured_setup(&loaded.config, routes, names, webhook),
+                |names, webhook| {
+                    measured_setup(&loaded.config, routes, names, webhook)
+                        .map(|s| without_tracking(s, args.no_tracking))
+                },
                 &args.message_type,
                 payload,
                 args.count,
@@ -270,7 +277,10 @@ async fn pairs(
                     conn,
                     config,
                     &format!("lgsp-bench-{tag}-c{pair}"),
-                    |names, _| ceiling_setup(&loaded.config, dir, &args.message_type, names),
+                    |names, _| {
+                        ceiling_setup(&loaded.config, dir, &args.message_type, names)
+                            .map(|s| without_tracking(s, args.no_tracking))
+                    },
                     &args.message_type,
                     payload,
                     args.count,
@@ -765,6 +775,14 @@ fn base_config(loaded: &lgsp_core::config::LoadedConfig) -> BenchResult<serde_js
     // personal, as a real receiver without an agreement would).
     obj.remove("agreements");
     Ok(doc)
+}
+
+/// `setup` with tracking off when `off`.
+fn without_tracking(mut setup: Setup, off: bool) -> Setup {
+    if off && let Some(obj) = setup.config.as_object_mut() {
+        obj.insert("tracking".into(), serde_json::json!({ "enabled": false }));
+    }
+    setup
 }
 
 /// The name of run C's adapter, mapping and route.

@@ -452,7 +452,7 @@ fn print_table(items: &[Value]) {
     }
 }
 
-fn print_grid(header: &[&str], rows: Vec<Vec<String>>) {
+pub(crate) fn print_grid(header: &[&str], rows: Vec<Vec<String>>) {
     let mut widths: Vec<usize> = header.iter().map(|h| h.len()).collect();
     for r in &rows {
         for (w, c) in widths.iter_mut().zip(r) {

@@ -52,6 +52,7 @@ pub fn start(
         prefetch: config.broker.prefetch,
         stats: stats.clone(),
         topology_declared: Some(topology_declared),
+        lag: Some(metrics.ingest_lag_seconds.clone()),
     };
     let ingestor = {
         let shutdown = shutdown.clone();
@@ -67,6 +68,10 @@ pub fn start(
     let retention = tokio::spawn(purge_loop(
         store.clone(),
         config.store.retention.get(),
+        config
+            .tracking
+            .enabled
+            .then(|| config.tracking.retention.get()),
         shutdown,
     ));
     let store_ok = stats.store_ok.clone();
@@ -91,13 +96,24 @@ pub fn start(
     })
 }
 
-/// Every so often (an hour, or the retention if shorter, at least a second), purge the
-/// replayed and discarded records older than `retention`. A store error is logged and
-/// tried again next time.
-async fn purge_loop(store: Arc<Store>, retention: Duration, shutdown: CancellationToken) {
+/// Every so often (an hour, or a retention if shorter, at least a second), purge the
+/// replayed and discarded records older than `retention`, and the tracking events older
+/// than `tracking` when tracking is on. A store error is logged and tried again next
+/// time.
+async fn purge_loop(
+    store: Arc<Store>,
+    retention: Duration,
+    tracking: Option<Duration>,
+    shutdown: CancellationToken,
+) {
     let every = retention
+        .min(tracking.unwrap_or(retention))
         .min(Duration::from_secs(3600))
         .max(Duration::from_secs(1));
+    let cutoff = |keep: Duration| {
+        let keep_ms = i64::try_from(keep.as_millis()).unwrap_or(i64::MAX);
+        lgsp_store::record::now_ms().saturating_sub(keep_ms)
+    };
     loop {
         tokio::select! {
             _ = shutdown.cancelled() => return,
@@ -106,9 +122,14 @@ async fn purge_loop(store: Arc<Store>, retention: Duration, shutdown: Cancellati
         if !store.is_migrated() {
             continue;
         }
-        let keep_ms = i64::try_from(retention.as_millis()).unwrap_or(i64::MAX);
-        let cutoff = lgsp_store::record::now_ms().saturating_sub(keep_ms);
-        match store.purge(cutoff, "lgsp (retention)").await {
+        if let Some(keep) = tracking {
+            match store.purge_events(cutoff(keep)).await {
+                Ok(0) => {}
+                Ok(n) => info!(purged = n, retention = ?keep, "purged old tracking events"),
+                Err(e) => warn!(error = %e, "cannot purge old tracking events; trying again later"),
+            }
+        }
+        match store.purge(cutoff(retention), "lgsp (retention)").await {
             Ok(0) => {}
             Ok(n) => {
                 info!(purged = n, retention = ?retention, "purged replayed and discarded failed messages")

@@ -22,6 +22,7 @@ mod publish;
 mod run;
 mod steps;
 mod test;
+mod trace;
 mod watch;
 
 /// Exit codes shared by every command (DESIGN section 8).
@@ -80,6 +81,9 @@ enum Command {
     /// (through the admin API).
     #[command(subcommand)]
     Failed(failed::FailedCommand),
+    /// Where a message went: received, delivered, retried, failed, replayed, with times
+    /// (through the admin API).
+    Trace(trace::TraceArgs),
     /// Sector applications: new API keys, RabbitMQ users and permissions.
     #[command(subcommand)]
     Apps(apps::AppsCommand),
@@ -114,6 +118,7 @@ fn main() -> ExitCode {
                     Command::Bench(args) => bench::run(&args).await,
                     Command::BenchGateway(args) => bench_gateway::run(&args).await,
                     Command::Failed(cmd) => failed::run(&cmd).await,
+                    Command::Trace(args) => trace::run(&args).await,
                     Command::Check { .. }
                     | Command::Catalog { .. }
                     | Command::Map(_)

@@ -6,9 +6,11 @@ use std::time::Duration;
 
 use lgsp_amqp::broker::{Reconnect, SessionEnd};
 use lgsp_amqp::reconnect::Recovery;
+use lgsp_core::tracking::Tracker;
 use lgsp_http::AppState;
 use lgsp_http::gateway::Gateway;
 use lgsp_router::Router;
+use lgsp_store::tracking::Writer;
 use tokio_util::sync::CancellationToken;
 use tracing::{error, info, warn};
 
@@ -44,7 +46,7 @@ async fn run_async(args: &RunArgs, loaded: crate::load::Loaded) -> u8 {
     let config = loaded.config.config;
     let adapters = Arc::new(loaded.adapters);
     let catalog = Arc::new(lgsp_mapping::catalog::build(&config, &adapters));
-    let router = match Router::build(&config, adapters) {
+    let mut router = match Router::build(&config, adapters) {
         Ok(r) => r,
         Err(e) => {
             error!("{e}");
@@ -71,14 +73,36 @@ async fn run_async(args: &RunArgs, loaded: crate::load::Loaded) -> u8 {
             return exit::USAGE;
         }
     };
+    // Tracking: the router and the gateway hand events to a writer thread.
+    let tracking = if config.tracking.enabled {
+        let (tracker, rx) = Tracker::new(
+            lgsp_core::tracking::QUEUE,
+            router.metrics.tracking_dropped.clone(),
+        );
+        match Writer::spawn(
+            failed.admin.store.clone(),
+            rx,
+            tokio::runtime::Handle::current(),
+        ) {
+            Ok(w) => Some((tracker, w)),
+            Err(e) => {
+                error!(error = %e, "cannot start the tracking writer; set tracking.enabled: false to run without it");
+                return exit::USAGE;
+            }
+        }
+    } else {
+        None
+    };
+    let tracker = tracking
+        .as_ref()
+        .map_or_else(Tracker::off, |(t, _)| t.clone());
+    router.tracker = tracker.clone();
     // The gateway publishes on its own connection; it is intake, so it stops with the
     // signal, before the router drains.
     let (publisher_tx, publisher_rx) = tokio::sync::watch::channel(None);
-    let gateway = Arc::new(Gateway::new(
-        &config,
-        publisher_rx,
-        Some(failed.admin.store.clone()),
-    ));
+    let mut gateway = Gateway::new(&config, publisher_rx, Some(failed.admin.store.clone()));
+    gateway.tracker = tracker;
+    let gateway = Arc::new(gateway);
     let gateway_task = (!config.apps.is_empty()).then(|| {
         tokio::spawn(lgsp_http::gateway::keep_publisher(
             lgsp_amqp::broker::Broker::from_config(&config.broker),
@@ -139,6 +163,11 @@ async fn run_async(args: &RunArgs, loaded: crate::load::Loaded) -> u8 {
     }
     ingest_stop.cancel();
     let ingested = failed.ingestor.await.unwrap_or(false);
+    if let Some((_, writer)) = tracking
+        && !writer.finish(Duration::from_secs(10)).await
+    {
+        warn!("the tracking writer did not finish within 10 s; the last events are lost");
+    }
     let _ = failed.retention.await;
     http_stop.cancel();
     let _ = http.await;

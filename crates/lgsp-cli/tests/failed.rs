@@ -223,9 +223,26 @@ async fn listed_fixed_and_replayed(pg: bool) {
     let got = amqp.drain("test.out", 1, Duration::from_secs(20)).await;
     assert_eq!(got[0].message_id.as_deref(), Some("m-2"));
     assert!(String::from_utf8_lossy(&got[0].body).contains("edited"));
-    let (_, shown, _) = failed(&bus, Some(VIEWER), &["show", "--json", &id2]);
+    let (_, shown, _) = failed(&bus, Some(OPERATOR), &["show", "--json", &id2]);
     let shown: Value = serde_json::from_str(&shown).unwrap();
     assert_eq!(shown["body"], String::from_utf8_lossy(bad).as_ref());
+    assert_eq!(shown["replays"][0]["edited"], true);
+    assert!(
+        shown["replays"][0]["diff"]
+            .as_str()
+            .unwrap()
+            .contains("edited")
+    );
+    // A viewer sees neither the values of the body nor those of the edit.
+    let (_, shown, _) = failed(&bus, Some(VIEWER), &["show", "--json", &id2]);
+    let shown: Value = serde_json::from_str(&shown).unwrap();
+    assert_eq!(shown["masked"], true);
+    let body = shown["body"].as_str().unwrap();
+    assert!(
+        !body.contains("first") && body.contains("\"label\": \"***\""),
+        "{body}"
+    );
+    assert!(shown["replays"][0].get("diff").is_none(), "{shown}");
     assert_eq!(shown["replays"][0]["edited"], true);
     assert_eq!(list_until(&bus, 2, &["--status", "replayed"]).len(), 2);
 

@@ -8,8 +8,6 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use lapin::options::{ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptions};
-use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
 use lgsp_testkit::{Amqp, Lgsp, Received, Vhost};
 
 fn bin() -> PathBuf {
@@ -58,58 +56,12 @@ fn tally(received: &[Received]) -> (usize, usize) {
     (seen.len(), seen.values().map(|c| c - 1).sum())
 }
 
-/// A queue that holds at most `max` messages and refuses publishes past that.
-async fn bounded_target(amqp: &Amqp, exchange: &str, queue: &str, max: i64) {
-    amqp.channel
-        .exchange_declare(
-            exchange.into(),
-            lapin::ExchangeKind::Topic,
-            ExchangeDeclareOptions {
-                durable: true,
-                ..Default::default()
-            },
-            FieldTable::default(),
-        )
-        .await
-        .unwrap();
-    let mut args = FieldTable::default();
-    args.insert(
-        ShortString::from("x-max-length"),
-        AMQPValue::LongLongInt(max),
-    );
-    args.insert(
-        ShortString::from("x-overflow"),
-        AMQPValue::LongString(LongString::from("reject-publish")),
-    );
-    amqp.channel
-        .queue_declare(
-            queue.into(),
-            QueueDeclareOptions {
-                durable: true,
-                ..Default::default()
-            },
-            args,
-        )
-        .await
-        .unwrap();
-    amqp.channel
-        .queue_bind(
-            queue.into(),
-            exchange.into(),
-            "#".into(),
-            QueueBindOptions::default(),
-            FieldTable::default(),
-        )
-        .await
-        .unwrap();
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_refusing_target_is_retried_until_it_recovers() {
     let vhost = Vhost::new("retry-ok");
     let dir = tempfile::tempdir().unwrap();
     let amqp = Amqp::connect(&vhost.url()).await;
-    bounded_target(&amqp, "ext", "ext.q", 1).await;
+    amqp.bounded_target("ext", "ext.q", 1).await;
     amqp.publish("ext", "filler", "filler", b"x").await; // ext.q is now full
     let routes = "  - name: r\n    from: { binding: \"bizreg.#\" }\n    map: bizreg\n    to:\n      - exchange: ext\n    retry: { attempts: 20, delays: [200ms] }\n";
     let cfg = config(dir.path(), routes, "");
@@ -142,7 +94,7 @@ async fn a_retried_message_without_a_type_keeps_its_routing_key() {
     let vhost = Vhost::new("retry-untyped");
     let dir = tempfile::tempdir().unwrap();
     let amqp = Amqp::connect(&vhost.url()).await;
-    bounded_target(&amqp, "ext", "ext.q", 1).await;
+    amqp.bounded_target("ext", "ext.q", 1).await;
     amqp.publish("ext", "filler", "filler", b"x").await;
     let routes = "  - name: r\n    from: { binding: \"bizreg.#\" }\n    map: bizreg\n    to:\n      - exchange: ext\n    retry: { attempts: 20, delays: [200ms] }\n";
     let cfg = config(dir.path(), routes, "");
@@ -168,7 +120,7 @@ async fn a_target_that_never_recovers_fails_after_exactly_the_attempts_and_only_
     let vhost = Vhost::new("retry-never");
     let dir = tempfile::tempdir().unwrap();
     let amqp = Amqp::connect(&vhost.url()).await;
-    bounded_target(&amqp, "never", "never.q", 0).await;
+    amqp.bounded_target("never", "never.q", 0).await;
     let routes = "  - name: r\n    from: { binding: \"bizreg.#\" }\n    map: bizreg\n    to:\n      - exchange: lgsp.out\n      - exchange: never\n    retry: { attempts: 3, delays: [100ms, 200ms] }\n";
     let cfg = config(dir.path(), routes, "");
     let _bus = start(&vhost, &cfg, &[]);

@@ -6,6 +6,7 @@
 //! - [`apps`]: sector applications, their API keys (as SHA-256) and their rights.
 //! - [`topic`]: topic patterns matched as the broker matches them.
 //! - [`metrics`]: what the bus counts, rendered for Prometheus.
+//! - [`tracking`]: the story of each message, as metadata, handed off the hot path.
 //! - [`envelope`]: the properties of a message on the bus that a mapping may read.
 //! - [`step`]: the trait adapter crates implement for logic the mapping DSL cannot say,
 //!   the registry of steps, and warnings (`{code, field, message}`).
@@ -20,3 +21,4 @@ pub mod envelope;
 pub mod metrics;
 pub mod step;
 pub mod topic;
+pub mod tracking;

@@ -81,6 +81,10 @@ pub struct Metrics {
     pub stored: Family<StatusLabel, Gauge>,
     /// Webhook answers by target and status class.
     pub webhook_responses: Family<WebhookLabels, Counter>,
+    /// From a failure (its time on the failed queue) to its record in the store.
+    pub ingest_lag_seconds: Histogram,
+    /// Tracking events dropped because the writer's queue was full.
+    pub tracking_dropped: Counter,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -111,6 +115,9 @@ impl Metrics {
             store_up: Gauge::default(),
             stored: Family::default(),
             webhook_responses: Family::default(),
+            // 10 ms to about 5.5 min.
+            ingest_lag_seconds: Histogram::new(exponential_buckets(0.01, 2.0, 16)),
+            tracking_dropped: Counter::default(),
             registry: Registry::default(),
             names: Vec::new(),
         };
@@ -186,6 +193,18 @@ impl Metrics {
             "webhook_responses",
             "Webhook answers, by target and status class (error: no answer)",
             m.webhook_responses.clone(),
+        );
+        names.push("ingest_lag_seconds");
+        registry.register(
+            "ingest_lag_seconds",
+            "From a failure to its record in the failed-message store",
+            m.ingest_lag_seconds.clone(),
+        );
+        names.push("tracking_events_dropped");
+        registry.register(
+            "tracking_events_dropped",
+            "Tracking events dropped because the writer's queue was full",
+            m.tracking_dropped.clone(),
         );
         Metrics {
             registry,

@@ -259,7 +259,7 @@ pub(crate) async fn list(
     headers: HeaderMap,
     q: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<Page>, ApiError> {
-    let (admin, _) = caller(&state, &headers)?;
+    let (admin, who) = caller(&state, &headers)?;
     let Query(q) = q.map_err(|e| {
         bad_request(
             e.body_text(),
@@ -288,11 +288,14 @@ pub(crate) async fn list(
             })
         })
         .transpose()?;
-    let page = admin
+    let mut page = admin
         .store
         .list(&filter, cursor, q.limit.unwrap_or(50))
         .await
         .map_err(store_error)?;
+    if who.role == Role::Viewer {
+        page.items.iter_mut().for_each(for_viewer);
+    }
     Ok(Json(page))
 }
 
@@ -362,6 +365,9 @@ pub(crate) fn to_filter(q: &Selection) -> Result<Filter, ApiError> {
 pub struct Shown {
     #[serde(flatten)]
     summary: lgsp_store::Summary,
+    /// Every value of the body is hidden (`***`), edits' diffs and receivers' answers
+    /// left out: the viewer role sees a message's shape, not its data.
+    masked: bool,
     format_version: i64,
     targets: Vec<String>,
     original_exchange: String,
@@ -381,6 +387,17 @@ pub struct Shown {
     discarded_by: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     discard_reason: Option<String>,
+}
+
+/// What a viewer may see of a summary: a webhook receiver's answer (in the error of a
+/// `webhook.status.*` failure) may echo the message, so it is left out.
+pub(crate) fn for_viewer(s: &mut lgsp_store::Summary) {
+    if s.error_code.starts_with("webhook.status.") {
+        s.error = format!(
+            "{}: the receiver's answer is hidden from viewers (an operator sees it)",
+            s.error_code
+        );
+    }
 }
 
 pub(crate) fn parse_id(id: &str) -> Result<i64, ApiError> {
@@ -406,19 +423,39 @@ pub(crate) async fn show(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<Json<Shown>, ApiError> {
-    let (admin, _) = caller(&state, &headers)?;
+    let (admin, who) = caller(&state, &headers)?;
     let id = parse_id(&id)?;
-    let f = admin
+    let mut f = admin
         .store
         .get(id)
         .await
         .map_err(store_error)?
         .ok_or_else(|| not_found(id))?;
-    let (body_encoding, body) = match String::from_utf8(f.body) {
-        Ok(t) => ("text", t),
-        Err(e) => ("base64", B64.encode(e.as_bytes())),
+    let viewer = who.role == Role::Viewer;
+    let (body_encoding, body) = if viewer {
+        for r in f.replays.iter_mut().chain(f.history.iter_mut()) {
+            r.diff = None;
+        }
+        if let Some(h) = f.headers.as_object_mut() {
+            h.remove(lgsp_amqp::headers::ERROR);
+        }
+        for_viewer(&mut f.summary);
+        let masked = lgsp_mapping::mask::mask_values(&f.body, f.content_type.as_deref())
+            .unwrap_or_else(|| {
+                format!(
+                    "*** ({} bytes that do not parse, hidden from viewers)",
+                    f.body.len()
+                )
+            });
+        ("text", masked)
+    } else {
+        match String::from_utf8(f.body) {
+            Ok(t) => ("text", t),
+            Err(e) => ("base64", B64.encode(e.as_bytes())),
+        }
     };
     Ok(Json(Shown {
+        masked: viewer,
         summary: f.summary,
         format_version: f.format_version,
         targets: f.targets,
@@ -556,4 +593,54 @@ pub(crate) fn replay_error(e: ReplayError) -> ApiError {
             hint: "see the lgsp log".into(),
         },
     }
+}
+
+/// The story of one message (`GET /admin/v1/messages/{message_id}`).
+#[derive(Debug, Serialize)]
+pub struct Story {
+    pub message_id: String,
+    /// What happened to it, in order of time (metadata only, no bodies).
+    pub events: Vec<lgsp_store::tracking::Tracked>,
+    /// Its failure records, oldest first.
+    pub failures: Vec<lgsp_store::Summary>,
+}
+
+pub(crate) async fn message(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(message_id): Path<String>,
+) -> Result<Json<Story>, ApiError> {
+    let (admin, who) = caller(&state, &headers)?;
+    if message_id.is_empty() || message_id.len() > 255 {
+        return Err(bad_request(
+            "a message id is 1 to 255 characters".into(),
+            "pass the message id an application published (AMQP message-id, or the gateway's answer)",
+        ));
+    }
+    let events = admin
+        .store
+        .events_of(&message_id)
+        .await
+        .map_err(store_error)?;
+    let mut failures = admin
+        .store
+        .failures_of(&message_id)
+        .await
+        .map_err(store_error)?;
+    if who.role == Role::Viewer {
+        failures.iter_mut().for_each(for_viewer);
+    }
+    if events.is_empty() && failures.is_empty() {
+        return Err(ApiError {
+            status: 404,
+            code: "not_found",
+            message: format!("nothing is known of message {message_id}"),
+            hint: "check the id; tracking keeps events for tracking.retention (7 days by default), and only when tracking.enabled".into(),
+        });
+    }
+    Ok(Json(Story {
+        message_id,
+        events,
+        failures,
+    }))
 }

@@ -72,7 +72,7 @@ pub(crate) async fn groups(
     headers: HeaderMap,
     q: Result<Query<Selection>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, ApiError> {
-    let (admin, _) = caller(&state, &headers)?;
+    let (admin, who) = caller(&state, &headers)?;
     let Query(q) = q.map_err(|e| {
         bad_request(
             e.body_text(),
@@ -80,7 +80,18 @@ pub(crate) async fn groups(
         )
     })?;
     let filter = to_filter(&q)?;
-    let groups = admin.store.groups(&filter).await.map_err(store_error)?;
+    let mut groups = admin.store.groups(&filter).await.map_err(store_error)?;
+    if who.role == crate::admin::Role::Viewer {
+        for g in groups
+            .iter_mut()
+            .filter(|g| g.error_code.starts_with("webhook.status."))
+        {
+            g.sample_error = format!(
+                "{}: the receiver's answer is hidden from viewers (an operator sees it)",
+                g.error_code
+            );
+        }
+    }
     Ok(Json(groups).into_response())
 }
 

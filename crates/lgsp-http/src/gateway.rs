@@ -29,6 +29,7 @@ use lgsp_amqp::lapin::types::{AMQPValue, FieldTable};
 use lgsp_amqp::publish::{PublishError, Publisher};
 use lgsp_amqp::{TransportError, headers};
 use lgsp_core::apps::{App, Apps};
+use lgsp_core::tracking::{Event, kind};
 use lgsp_mapping::decode::{self, Format, Limits};
 use lgsp_store::Store;
 use lgsp_store::idempotency::Claim;
@@ -53,6 +54,8 @@ pub struct Gateway {
     pub store: Option<Arc<Store>>,
     pub idempotency_window: Duration,
     pub confirm_timeout: Duration,
+    /// Where an accepted message's first event goes.
+    pub tracker: lgsp_core::tracking::Tracker,
     limiter: RateLimiter,
 }
 
@@ -79,6 +82,7 @@ impl Gateway {
             store,
             idempotency_window: config.gateway.idempotency_window.get(),
             confirm_timeout: config.gateway.confirm_timeout.get(),
+            tracker: lgsp_core::tracking::Tracker::off(),
             limiter: RateLimiter::default(),
         }
     }
@@ -598,6 +602,13 @@ async fn publish_confirmed(
         .borrow()
         .clone()
         .ok_or_else(|| broker_down("the broker is not connected"))?;
+    // Taken before the publish: the router may receive it before the confirm comes.
+    let accepted = gw.tracker.is_on().then(|| {
+        let id = props.message_id().as_ref().map_or("", |s| s.as_str());
+        let app = props.app_id().as_ref().map_or("", |s| s.as_str());
+        Event::now(id, kind::ACCEPTED)
+            .detail(format!("over HTTP from app {app}, key {routing_key}"))
+    });
     let confirmed = tokio::time::timeout(gw.confirm_timeout, async {
         publisher
             .publish(&gw.exchange, routing_key, body, props)
@@ -607,7 +618,12 @@ async fn publish_confirmed(
     })
     .await;
     match confirmed {
-        Ok(Ok(())) => Ok(()),
+        Ok(Ok(())) => {
+            if let Some(e) = accepted {
+                gw.tracker.record(e);
+            }
+            Ok(())
+        }
         Ok(Err(e @ PublishError::Nacked { .. })) => Err(broker_down(&e.to_string())),
         Ok(Err(e)) => {
             warn!(error = %e, "gateway: publish failed");

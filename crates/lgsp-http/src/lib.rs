@@ -84,6 +84,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/messages/{routing_key}", post(gateway::publish))
         .route("/api/v1/openapi.json", get(openapi))
         .route("/api/v1/catalog", get(gateway::catalog))
+        .route("/admin/v1/messages/{message_id}", get(admin::message))
         .route("/admin/v1/failed", get(admin::list))
         .route("/admin/v1/failed/{id}", get(admin::show))
         .route("/admin/v1/failed/{id}/replay", post(admin::replay))

@@ -191,13 +191,24 @@ async fn lists_filter_and_show_text_bodies_as_text_and_others_as_base64() {
     assert_eq!(next["items"][0]["message_id"], "m-1");
     assert!(next["next_cursor"].is_null());
 
-    let (_, one) = call(&f.state, "GET", "/admin/v1/failed/1", Some(VIEWER), "").await;
+    let (_, one) = call(&f.state, "GET", "/admin/v1/failed/1", Some(OPERATOR), "").await;
     assert_eq!(one["body_encoding"], "text");
     assert_eq!(one["body"], "<HoSo>ngay</HoSo>");
     assert_eq!(one["format_version"], 1);
-    let (_, two) = call(&f.state, "GET", "/admin/v1/failed/2", Some(VIEWER), "").await;
+    assert_eq!(one["masked"], false);
+    let (_, two) = call(&f.state, "GET", "/admin/v1/failed/2", Some(OPERATOR), "").await;
     assert_eq!(two["body_encoding"], "base64");
     assert_eq!(two["body"], "//4A");
+    // A viewer sees the shape of a body, never its values.
+    let (_, one) = call(&f.state, "GET", "/admin/v1/failed/1", Some(VIEWER), "").await;
+    assert_eq!(one["masked"], true);
+    assert_eq!(one["body"], "<HoSo>***</HoSo>");
+    let (_, two) = call(&f.state, "GET", "/admin/v1/failed/2", Some(VIEWER), "").await;
+    assert_eq!(two["body_encoding"], "text");
+    assert_eq!(
+        two["body"],
+        "*** (3 bytes that do not parse, hidden from viewers)"
+    );
 
     let (status, body) = call(
         &f.state,

@@ -35,6 +35,7 @@ use lgsp_core::agreement::Agreements;
 use lgsp_core::apps::{Apps, Denied};
 use lgsp_core::config::Config;
 use lgsp_core::metrics::Metrics;
+use lgsp_core::tracking::Tracker;
 use lgsp_mapping::decode::Limits;
 use lgsp_mapping::dsl::Adapters;
 use tokio::sync::Semaphore;
@@ -146,6 +147,8 @@ pub(crate) struct Shared<P = Publisher> {
     pub agreements: Arc<Agreements>,
     /// What Prometheus sees.
     pub metrics: Arc<Metrics>,
+    /// Where each message's story goes.
+    pub tracker: Tracker,
     pub publisher: P,
     /// Mapping is CPU work: at most this many large mappings run at once, off the reactor.
     pub cpu: Semaphore,
@@ -198,6 +201,8 @@ pub struct Router {
     pub stats: Arc<Stats>,
     /// The process's metrics (`/metrics` renders them).
     pub metrics: Arc<Metrics>,
+    /// Message tracking (off unless the caller sets one).
+    pub tracker: Tracker,
     /// Set once the topology is declared and consumers run (for `/readyz`).
     pub ready: Arc<AtomicBool>,
 }
@@ -370,6 +375,7 @@ impl Router {
             delivery_limit: config.broker.delivery_limit,
             stats: Arc::new(Stats::default()),
             metrics: Arc::new(Metrics::new()),
+            tracker: Tracker::off(),
             ready: Arc::new(AtomicBool::new(false)),
         })
     }
@@ -420,6 +426,7 @@ impl Router {
             access: self.access.clone(),
             agreements: self.agreements.clone(),
             metrics: self.metrics.clone(),
+            tracker: self.tracker.clone(),
             publisher,
             cpu: Semaphore::new(workers),
             stats: self.stats.clone(),

@@ -13,6 +13,7 @@ use lgsp_amqp::publish::{Confirm, Publish, PublishError};
 use lgsp_amqp::routes::{qualify, split};
 use lgsp_core::agreement::{self, Policy};
 use lgsp_core::metrics::{AdapterLabel, RouteLabel, TargetLabels};
+use lgsp_core::tracking::{self, Event, kind};
 use lgsp_mapping::decode::Format;
 use lgsp_mapping::dsl::{MapError, Mapped};
 use tracing::{debug, warn};
@@ -72,8 +73,19 @@ async fn handle_in_span<P: Publish, A>(
         .inc();
     m.in_flight.inc();
     let _in_flight = InFlight(&m.in_flight);
-    let plan = process(&shared, &pipeline, &input).await;
     let id = input.envelope.message_id.as_str();
+    shared.tracker.with(|| {
+        let mut detail = format!(
+            "adapter {}, key {}, attempt {}",
+            pipeline.adapter, input.routing_key, input.attempt
+        );
+        if let Some(app) = &input.envelope.app_id {
+            detail.push_str(", app ");
+            detail.push_str(app);
+        }
+        Event::now(id, kind::RECEIVED).detail(detail)
+    });
+    let plan = process(&shared, &pipeline, &input).await;
     if plan.delivered() {
         failpoint::hit(failpoint::AFTER_CONFIRM_BEFORE_ACK);
         shared.stats.routed.fetch_add(1, Ordering::Relaxed);
@@ -83,10 +95,14 @@ async fn handle_in_span<P: Publish, A>(
         Plan::Settle { retry, failures } => (retry, failures),
         Plan::Requeue(why) => {
             warn!(message_id = %id, queue = %pipeline.queue, reason = %why, "returning the input to its queue");
+            shared
+                .tracker
+                .with(|| Event::now(id, kind::REQUEUED).detail(why));
             return requeue(&shared, ticket);
         }
     };
     // Everything that is left is published, then confirmed, before the input is acked.
+    let at = tracking::now_ms();
     let mut pending: Vec<Result<P::Pending, PublishError>> = Vec::new();
     if let Some(r) = &retry {
         let props = message::retry_properties(&input, r);
@@ -125,6 +141,12 @@ async fn handle_in_span<P: Publish, A>(
     if let Some(r) = &retry {
         debug!(message_id = %id, routes = %r.routes.join(","), attempt = input.attempt + 1, delay = ?r.delay, reason = %r.reason, "retrying");
         shared.stats.retried.fetch_add(1, Ordering::Relaxed);
+        shared.tracker.with(|| {
+            Event::at(id, kind::RETRIED, at)
+                .route(r.routes.join(","))
+                .target(r.targets.join(","))
+                .detail(format!("attempt {} in {:?}", input.attempt + 1, r.delay))
+        });
         for route in &r.routes {
             m.retried
                 .get_or_create(&RouteLabel {
@@ -137,6 +159,12 @@ async fn handle_in_span<P: Publish, A>(
         warn!(message_id = %id, routes = %f.routes.join(","), kind = f.kind, code = %f.code, error = %f.message, "failed");
         shared.stats.failed.fetch_add(1, Ordering::Relaxed);
         m.failure(&f.routes, f.kind, &f.code);
+        shared.tracker.with(|| {
+            Event::at(id, kind::FAILED, at)
+                .route(f.routes.join(","))
+                .target(f.targets.join(","))
+                .detail(format!("{}/{}", f.kind, f.code))
+        });
     }
     ticket.ack();
 }
@@ -299,6 +327,7 @@ pub(crate) async fn process<P: Publish>(
         .map(|w| vec![Answer::Delivered; w.targets.len()])
         .collect();
     let mut pending: Vec<Sent<P::Pending>> = Vec::new();
+    let published_at = tracking::now_ms();
     for (wi, outputs) in per_route.into_iter().enumerate() {
         let w = &wanted[wi];
         let route = &p.routes[w.route];
@@ -388,7 +417,21 @@ pub(crate) async fn process<P: Publish>(
         .collect();
     // A webhook target's delivery is counted when its receiver answers 2xx.
     for v in &verdicts {
-        if v.answer == Answer::Delivered && v.target.webhook.is_none() {
+        if v.answer != Answer::Delivered {
+            continue;
+        }
+        shared.tracker.with(|| {
+            // A webhook's deliverer may answer before this line: its queueing is dated
+            // by the publish.
+            let id = &input.envelope.message_id;
+            match v.target.webhook {
+                Some(_) => Event::at(id, kind::QUEUED, published_at),
+                None => Event::now(id, kind::DELIVERED),
+            }
+            .route(v.route.name.as_str())
+            .target(v.target.id.as_str())
+        });
+        if v.target.webhook.is_none() {
             shared
                 .metrics
                 .delivered

@@ -28,6 +28,7 @@ use lgsp_amqp::inbound::Inbound;
 use lgsp_amqp::publish::{Confirm, Publish};
 use lgsp_core::config::{Secret, SecretUrl};
 use lgsp_core::metrics::{RouteLabel, TargetLabels};
+use lgsp_core::tracking::{self, Event, kind};
 use sha2::Sha256;
 use tracing::{debug, warn};
 
@@ -329,6 +330,7 @@ async fn deliver<P: Publish, A>(
     m.webhook_response(&ep.id, status);
     let id = input.envelope.message_id.as_str();
     let next = plan(&ep, input.attempt, outcome);
+    let at = tracking::now_ms();
     let pending = match &next {
         Next::Ack => {
             shared
@@ -341,6 +343,12 @@ async fn deliver<P: Publish, A>(
                     target: ep.id.clone(),
                 })
                 .inc();
+            shared.tracker.with(|| {
+                Event::now(id, kind::WEBHOOK_DELIVERED)
+                    .route(ep.route.as_str())
+                    .target(ep.id.as_str())
+                    .detail(format!("HTTP {status}, attempt {}", input.attempt))
+            });
             return ticket.ack();
         }
         Next::Retry { delay, reason } => {
@@ -394,6 +402,16 @@ async fn deliver<P: Publish, A>(
             let _ = reason;
             debug!(message_id = %id, target = %ep.id, attempt = input.attempt + 1, ?delay, status, "webhook retry");
             shared.stats.retried.fetch_add(1, Ordering::Relaxed);
+            shared.tracker.with(|| {
+                Event::at(id, kind::RETRIED, at)
+                    .route(ep.route.as_str())
+                    .target(ep.id.as_str())
+                    .detail(format!(
+                        "{}, attempt {} in {delay:?}",
+                        answer(status),
+                        input.attempt + 1
+                    ))
+            });
             m.retried
                 .get_or_create(&RouteLabel {
                     route: ep.route.clone(),
@@ -407,10 +425,24 @@ async fn deliver<P: Publish, A>(
             warn!(message_id = %id, target = %ep.id, %code, "webhook delivery failed; the failure record holds the receiver's answer");
             shared.stats.failed.fetch_add(1, Ordering::Relaxed);
             m.failure(std::slice::from_ref(&ep.route), "delivery", &code);
+            shared.tracker.with(|| {
+                Event::at(id, kind::FAILED, at)
+                    .route(ep.route.as_str())
+                    .target(ep.id.as_str())
+                    .detail(format!("delivery/{code}, {}", answer(status)))
+            });
         }
         Next::Ack => {}
     }
     ticket.ack();
+}
+
+/// A receiver's status for a tracking event (0: no answer).
+fn answer(status: u16) -> String {
+    match status {
+        0 => "no answer".to_owned(),
+        s => format!("HTTP {s}"),
+    }
 }
 
 #[cfg(test)]

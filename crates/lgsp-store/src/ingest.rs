@@ -47,6 +47,8 @@ pub struct Ingestor {
     /// do not exist before, and the broker would refuse the consumer (which the AMQP
     /// client logs as an error).
     pub topology_declared: Option<Arc<AtomicBool>>,
+    /// Observes, per new record, the time from its failure to its commit.
+    pub lag: Option<prometheus_client::metrics::histogram::Histogram>,
 }
 
 /// Largest batch stored in one transaction.
@@ -196,7 +198,11 @@ impl Ingestor {
                     self.stats
                         .duplicates
                         .fetch_add(new.len() as u64 - n, Ordering::Relaxed);
+                    let now = crate::record::now_ms();
                     for (r, is_new) in records.iter().zip(&new) {
+                        if let (Some(h), true) = (&self.lag, *is_new) {
+                            h.observe(now.saturating_sub(r.failed_at).max(0) as f64 / 1000.0);
+                        }
                         debug!(message_id = %r.message_id, failure_id = %r.failure_id, kind = %r.error_kind, new = is_new, "stored");
                     }
                     return true;

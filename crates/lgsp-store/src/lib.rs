@@ -14,6 +14,7 @@
 //! - [`approval`]: requests that a second operator approves.
 //! - [`audit`]: the append-only, hash-chained audit log.
 //! - [`idempotency`]: the HTTP gateway's idempotency keys.
+//! - [`tracking`]: message tracking events, written in batches, read per message.
 //! - [`failpoint`]: an injected store outage for tests.
 //!
 //! How messages move through these parts: `design.md` beside this file.
@@ -31,6 +32,7 @@ pub mod ops;
 pub mod record;
 pub mod replay;
 pub mod store;
+pub mod tracking;
 
 pub use record::{Failure, Filter, NewFailure, Page, Replay, Status, Summary};
 pub use store::{Store, StoreError};

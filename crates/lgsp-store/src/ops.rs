@@ -181,6 +181,13 @@ impl Store {
                 .await?;
                 if n.rows_affected() == 1 {
                     done.push(*id);
+                    sqlx::query(crate::tracking::TRACK_RECORD)
+                        .bind(now)
+                        .bind(lgsp_core::tracking::kind::DISCARDED)
+                        .bind(format!("by {actor}, record {id}"))
+                        .bind(id)
+                        .execute(&mut *tx)
+                        .await?;
                 }
             }
             if !done.is_empty() {

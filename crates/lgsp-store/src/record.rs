@@ -128,6 +128,10 @@ pub struct Replay {
     /// Written to the audit entry of this replay (e.g. the approved request).
     #[serde(skip)]
     pub note: String,
+    /// When its publish began (Unix ms; 0: when it is recorded). Its tracking events
+    /// carry this time: the router may receive the replay before it is recorded.
+    #[serde(skip)]
+    pub sent_ms: i64,
 }
 
 /// What a list shows. Every field narrows it; `None` does not.

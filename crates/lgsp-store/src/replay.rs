@@ -277,6 +277,7 @@ impl Replayer {
         } = self.prepare(&f)?;
         let sent = body.as_deref().unwrap_or(&f.body);
         let publisher = self.publisher().await?;
+        let sent_ms = crate::record::now_ms();
         if let Err(e) = publisher
             .publish_confirmed(&exchange, &routing_key, sent, props)
             .await
@@ -296,6 +297,7 @@ impl Replayer {
             edited: body.is_some(),
             edited_body: body,
             note: note.to_owned(),
+            sent_ms,
             ..Replay::default()
         };
         let original = replay.edited.then(|| f.body.clone());
@@ -341,6 +343,7 @@ impl Replayer {
         }
         self.pace(records.len(), rate).await;
         let publisher = self.publisher().await?;
+        let sent_ms = crate::record::now_ms();
         let mut pending = Vec::with_capacity(records.len());
         let mut broken = None;
         let mut refused = Vec::new();
@@ -382,6 +385,7 @@ impl Replayer {
                         exchange,
                         routing_key,
                         targets,
+                        sent_ms,
                         ..Replay::default()
                     },
                     None,

@@ -9,6 +9,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use lgsp_core::config::SecretUrl;
+use lgsp_core::tracking::kind;
 use sqlx::Row;
 use sqlx::migrate::{Migration, MigrationType, Migrator};
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
@@ -22,6 +23,7 @@ use crate::failpoint;
 use crate::record::{
     FORMAT_VERSION, Failure, Filter, NewFailure, Page, Replay, Status, Summary, now_ms, rfc3339,
 };
+use crate::tracking::TRACK_RECORD;
 
 /// Why the store could not do what was asked.
 #[derive(Debug, thiserror::Error)]
@@ -134,6 +136,11 @@ const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
         "idempotency keys",
         include_str!("../migrations/sqlite/0003_idempotency_keys.sql"),
     ),
+    (
+        4,
+        "message events",
+        include_str!("../migrations/sqlite/0004_message_events.sql"),
+    ),
 ];
 const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
     (
@@ -150,6 +157,11 @@ const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
         3,
         "idempotency keys",
         include_str!("../migrations/postgres/0003_idempotency_keys.sql"),
+    ),
+    (
+        4,
+        "message events",
+        include_str!("../migrations/postgres/0004_message_events.sql"),
     ),
 ];
 
@@ -391,7 +403,21 @@ impl Store {
                 .bind(Status::Failed.as_str())
                 .execute(&mut *tx)
                 .await?;
-                out.push(done.rows_affected() == 1);
+                let new = done.rows_affected() == 1;
+                if new {
+                    sqlx::query(
+                        "INSERT INTO message_events (message_id, at, event, route, target, detail) VALUES ($1, $2, $3, $4, $5, $6)",
+                    )
+                    .bind(&f.message_id)
+                    .bind(stored_at)
+                    .bind(kind::STORED)
+                    .bind(f.route.clone().unwrap_or_default())
+                    .bind(f.targets.join(","))
+                    .bind(format!("{}/{} after {} attempt(s), from {}", f.error_kind, f.error_code, f.attempts, f.source_queue))
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                out.push(new);
             }
             tx.commit().await?;
             Ok(out)
@@ -496,6 +522,7 @@ impl Store {
                     edited_body,
                     diff,
                     note: String::new(),
+                    sent_ms: 0,
                 })
             })
             .collect::<Result<Vec<_>, sqlx::Error>>()?;
@@ -609,6 +636,24 @@ impl Store {
                 if done.rows_affected() == 1 {
                     marked.push(*id);
                 }
+                let sent = if replay.sent_ms > 0 { replay.sent_ms } else { now };
+                if replay.edited {
+                    sqlx::query(TRACK_RECORD)
+                        .bind(sent)
+                        .bind(kind::EDITED)
+                        .bind(format!("by {}, record {id}", replay.actor))
+                        .bind(id)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                let to = if replay.exchange.is_empty() { format!("queue {}", replay.routing_key) } else { format!("exchange {} key {}", replay.exchange, replay.routing_key) };
+                sqlx::query(TRACK_RECORD)
+                    .bind(sent)
+                    .bind(kind::REPLAYED)
+                    .bind(format!("by {}, record {id}, to {to}", replay.actor))
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await?;
             }
             let ids: Vec<i64> = replays.iter().map(|(id, _, _)| *id).collect();
             let entry = match batch_note {
@@ -657,6 +702,20 @@ impl Store {
                 .collect::<Result<Vec<_>, sqlx::Error>>()
         }))
         .map_err(|e| self.unavailable(e))
+    }
+
+    /// The records of `message_id`, oldest first.
+    pub async fn failures_of(&self, message_id: &str) -> Result<Vec<Summary>, StoreError> {
+        failpoint::check()?;
+        let sql = format!(
+            "SELECT {SUMMARY_COLUMNS} FROM failed_messages WHERE message_id = $1 ORDER BY id LIMIT 1000"
+        );
+        let rows: Result<Vec<Summary>, sqlx::Error> = on_pool!(self, |p| async {
+            let rows = sqlx::query(&sql).bind(message_id).fetch_all(p).await?;
+            rows.iter().map(summary).collect()
+        }
+        .await);
+        rows.map_err(|e| self.unavailable(e))
     }
 
     /// Close every connection.

@@ -344,6 +344,64 @@ async fn a_discard_needs_a_failed_record_and_is_audited(s: Store, _url: String) 
     assert_eq!(log[0].note, "test message from the vendor");
 }
 
+async fn tracking_events_are_written_in_batches_read_in_order_and_purged(s: Store, _url: String) {
+    use lgsp_core::tracking::{Event, Tracker, kind};
+    // 1,200 events through the writer: more than two batches.
+    let s = std::sync::Arc::new(s);
+    let (tracker, rx) = Tracker::new(5000, Default::default());
+    let writer =
+        lgsp_store::tracking::Writer::spawn(s.clone(), rx, tokio::runtime::Handle::current())
+            .unwrap();
+    for i in 0..1200 {
+        let e = Event::at(&format!("m-{}", i % 3), kind::RECEIVED, 1_000 + i)
+            .route("r")
+            .detail(format!("n {i}"));
+        tracker.record(e);
+    }
+    tracker.record(Event::at("m-0", kind::DELIVERED, 5_000).target("r/app:tax"));
+    assert!(writer.finish(std::time::Duration::from_secs(20)).await);
+    let m0 = s.events_of("m-0").await.unwrap();
+    assert_eq!(m0.len(), 401);
+    assert!(m0.windows(2).all(|w| w[0].at_ms <= w[1].at_ms));
+    assert_eq!(m0[0].detail, "n 0");
+    assert_eq!(m0[400].event, "delivered");
+    assert_eq!(m0[400].target, "r/app:tax");
+    assert_eq!(m0[400].at, "1970-01-01T00:00:05.000Z");
+    assert!(s.events_of("m-9").await.unwrap().is_empty());
+
+    // The store's own steps are tracked in their transactions.
+    s.insert(&[failure(7, "mapping", Some("r"))]).await.unwrap();
+    let id = s.list(&Filter::default(), None, 1).await.unwrap().items[0].id;
+    s.record_replay(
+        id,
+        &Replay {
+            actor: "lan".into(),
+            routing_key: "lgsp.route.r".into(),
+            edited: true,
+            edited_body: Some(b"fixed".to_vec()),
+            ..Replay::default()
+        },
+    )
+    .await
+    .unwrap();
+    let m7: Vec<String> = s
+        .events_of("m-7")
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.event)
+        .collect();
+    assert_eq!(m7, ["stored", "edited", "replayed"]);
+    assert_eq!(
+        s.failures_of("m-7").await.unwrap()[0].status,
+        Status::Replayed
+    );
+
+    // Purge by age: everything before 1,600 ms goes.
+    assert_eq!(s.purge_events(1_600).await.unwrap(), 600);
+    assert_eq!(s.events_of("m-0").await.unwrap().len(), 201);
+}
+
 async fn retention_purges_only_settled_records_past_the_cutoff(s: Store, url: String) {
     s.insert(&[
         failure(1, "mapping", Some("r")),
@@ -688,4 +746,5 @@ on_both!(
     the_audit_chain_names_an_altered_row_and_a_removed_tail,
     two_stores_appending_500_entries_each_leave_a_chain_that_verifies,
     an_idempotency_key_is_claimed_once_per_app_within_its_window,
+    tracking_events_are_written_in_batches_read_in_order_and_purged,
 );

@@ -22,9 +22,9 @@ use std::time::{Duration, Instant};
 use futures_lite::StreamExt;
 use lapin::options::{
     BasicAckOptions, BasicConsumeOptions, BasicPublishOptions, ConfirmSelectOptions,
-    QueueBindOptions, QueueDeclareOptions,
+    ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptions,
 };
-use lapin::types::FieldTable;
+use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
 use lapin::{BasicProperties, Channel, Connection, ConnectionProperties};
 
 const MGMT: &str = "127.0.0.1:15672";
@@ -359,6 +359,52 @@ impl Amqp {
             )
             .await
             .expect("bind");
+    }
+
+    /// A queue that holds at most `max` messages and refuses publishes past that.
+    pub async fn bounded_target(&self, exchange: &str, queue: &str, max: i64) {
+        self.channel
+            .exchange_declare(
+                exchange.into(),
+                lapin::ExchangeKind::Topic,
+                ExchangeDeclareOptions {
+                    durable: true,
+                    ..Default::default()
+                },
+                FieldTable::default(),
+            )
+            .await
+            .unwrap();
+        let mut args = FieldTable::default();
+        args.insert(
+            ShortString::from("x-max-length"),
+            AMQPValue::LongLongInt(max),
+        );
+        args.insert(
+            ShortString::from("x-overflow"),
+            AMQPValue::LongString(LongString::from("reject-publish")),
+        );
+        self.channel
+            .queue_declare(
+                queue.into(),
+                QueueDeclareOptions {
+                    durable: true,
+                    ..Default::default()
+                },
+                args,
+            )
+            .await
+            .unwrap();
+        self.channel
+            .queue_bind(
+                queue.into(),
+                exchange.into(),
+                "#".into(),
+                QueueBindOptions::default(),
+                FieldTable::default(),
+            )
+            .await
+            .unwrap();
     }
 
     /// Messages ready in `queue` (passive declare).

@@ -66,6 +66,7 @@ const TOP_LEVEL: &[&str] = &[
     "gateway",
     "agreements",
     "log",
+    "tracking",
 ];
 
 /// Load the root file at `path` with `env` overrides. Every problem found is returned,
@@ -117,6 +118,7 @@ fn build(file: &mut YamlFile) -> Option<LoadedConfig> {
     let gateway = file.section::<GatewayConfig>("gateway");
     let agreements = file.entries::<AgreementConfig>("agreements");
     let log = file.section::<LogConfig>("log");
+    let tracking = file.section::<TrackingConfig>("tracking");
     let route_count = file
         .section::<Vec<figment::value::Value>>("routes")
         .map_or(0, |r| r.len());
@@ -141,6 +143,7 @@ fn build(file: &mut YamlFile) -> Option<LoadedConfig> {
         gateway: gateway.unwrap_or_default(),
         agreements: agreements.into_iter().collect(),
         log: log.unwrap_or_default(),
+        tracking: tracking.unwrap_or_default(),
     };
     let complete = config.routes.len() == route_count && config.adapters.len() == adapter_count;
     validate(&config, &route_index, file);

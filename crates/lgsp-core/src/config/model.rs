@@ -63,6 +63,37 @@ pub struct Config {
     /// Log lines of `lgsp run`.
     #[serde(default)]
     pub log: LogConfig,
+    /// Message tracking (`lgsp trace`, `GET /admin/v1/messages/{id}`).
+    #[serde(default)]
+    pub tracking: TrackingConfig,
+}
+
+/// The story of each message, kept in the store as metadata (no bodies).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrackingConfig {
+    /// Record what happens to each message. Default true.
+    #[serde(default = "default_true", deserialize_with = "lenient::boolean")]
+    pub enabled: bool,
+    /// How long tracking events are kept before `lgsp run` purges them. Default `7d`.
+    #[serde(default = "default_tracking_retention")]
+    pub retention: Duration,
+}
+
+fn default_true() -> bool {
+    true
+}
+fn default_tracking_retention() -> Duration {
+    Duration::from_secs(7 * 24 * 3600)
+}
+
+impl Default for TrackingConfig {
+    fn default() -> Self {
+        TrackingConfig {
+            enabled: true,
+            retention: default_tracking_retention(),
+        }
+    }
 }
 
 /// How `lgsp run` logs (on stderr).

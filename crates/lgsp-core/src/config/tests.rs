@@ -377,3 +377,23 @@ agreements:
     assert_eq!(t.webhook.as_ref().unwrap().concurrency, 8);
     assert_eq!(c.agreements["a"].events, ["#"]);
 }
+
+#[test]
+fn tracking_is_on_by_default_and_its_keys_are_checked() {
+    let c = load_text(GOOD, &[]).unwrap().config;
+    assert!(c.tracking.enabled);
+    assert_eq!(c.tracking.retention.get().as_secs(), 7 * 24 * 3600);
+    let c = load_text(
+        &format!("{GOOD}tracking: {{ enabled: false, retention: 2d }}\n"),
+        &[],
+    )
+    .unwrap()
+    .config;
+    assert!(!c.tracking.enabled);
+    assert_eq!(c.tracking.retention.get().as_secs(), 2 * 24 * 3600);
+    let problems = load_text(&format!("{GOOD}tracking: {{ keep: 2d }}\n"), &[]).unwrap_err();
+    assert!(
+        problems.iter().any(|p| p.to_string().contains("tracking")),
+        "{problems:?}"
+    );
+}

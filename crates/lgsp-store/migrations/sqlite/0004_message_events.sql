@@ -1,0 +1,14 @@
+-- Message tracking: what happened to each message, as metadata only (no bodies, no
+-- values of a message). Written in batches by the tracking writer of `lgsp run`, read
+-- by message id, purged by time (tracking.retention). Times are Unix milliseconds (UTC).
+CREATE TABLE message_events (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    message_id  TEXT    NOT NULL,
+    at          INTEGER  NOT NULL,
+    event       TEXT    NOT NULL,
+    route       TEXT    NOT NULL DEFAULT '',
+    target      TEXT    NOT NULL DEFAULT '',
+    detail      TEXT    NOT NULL DEFAULT ''
+);
+CREATE INDEX message_events_message ON message_events (message_id, seq);
+CREATE INDEX message_events_at ON message_events (at);
