@@ -314,6 +314,7 @@ async fn small_bus(label: &str) -> SmallBus {
     let config = small_config(dir.path());
     let mut env = keys();
     env.push(("LGSP_BROKER__URL", vhost.url()));
+    env.push(("LGSP_ADMIN__OPERATOR_TOKEN", ADMIN_TOKEN.into()));
     let mut bus = Lgsp::spawn(Path::new(env!("CARGO_BIN_EXE_lgsp")), &config, &env);
     bus.wait_ready();
     let amqp = Amqp::connect(&vhost.url()).await;
@@ -636,6 +637,23 @@ async fn twenty_concurrent_requests_with_one_idempotency_key_publish_once() {
     );
     let copies = amqp.drain("test.in", 30, Duration::from_secs(2)).await;
     assert_eq!(ids(&copies), answered, "published exactly once");
+    // Its story starts at the gateway, once, before the router's part.
+    let story = story_of(&client, &bus.addr, &answered[0], "delivered").await;
+    let events: Vec<&str> = story["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["event"].as_str().unwrap())
+        .collect();
+    assert_eq!(events, ["accepted", "received", "delivered"], "{story:#}");
+    assert!(
+        story["events"][0]["detail"]
+            .as_str()
+            .unwrap()
+            .contains("from app bizreg, key bizreg.enterprise.registered"),
+        "{story:#}"
+    );
+    assert_eq!(story["events"][2]["target"], "registered/app:tax");
 
     // The same key for another body is refused; another key publishes.
     let other = post(
@@ -673,6 +691,34 @@ async fn twenty_concurrent_requests_with_one_idempotency_key_publish_once() {
         "the repeat published nothing"
     );
     again.terminate();
+}
+
+const ADMIN_TOKEN: &str = "gateway-test-operator-token";
+
+/// `GET /admin/v1/messages/{id}` until its last event is `last` (tracking is batched).
+async fn story_of(client: &reqwest::Client, addr: &str, id: &str, last: &str) -> serde_json::Value {
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let resp = client
+            .get(format!("http://{addr}/admin/v1/messages/{id}"))
+            .bearer_auth(ADMIN_TOKEN)
+            .send()
+            .await
+            .unwrap();
+        let ok = resp.status() == 200;
+        let v: serde_json::Value = resp.json().await.unwrap_or_default();
+        if ok
+            && v["events"]
+                .as_array()
+                .and_then(|e| e.last())
+                .map(|e| &e["event"])
+                == Some(&last.into())
+        {
+            return v;
+        }
+        assert!(std::time::Instant::now() < deadline, "{v:#}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
 
 /// A RabbitMQ user of its own for one test, allowed to write `lgsp.in` of `vhost` and

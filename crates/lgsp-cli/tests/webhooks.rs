@@ -19,6 +19,7 @@ use lgsp_testkit::{Amqp, Lgsp, Vhost, repo, sample};
 use serde_json::Value;
 use sha2::Sha256;
 
+const TRACEPARENT: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
 const OPERATOR: &str = "operator-secret-token";
 const SECRET: &str = "edu-webhook-secret-0123456789";
 
@@ -640,6 +641,7 @@ async fn the_logs_of_a_run_hold_no_secret_and_no_personal_data() {
             .header("authorization", format!("Bearer {API_KEY}"))
             .header("content-type", "application/xml")
             .header("idempotency-key", id)
+            .header("traceparent", TRACEPARENT)
             .body(body)
             .send()
             .await
@@ -682,6 +684,12 @@ async fn the_logs_of_a_run_hold_no_secret_and_no_personal_data() {
         "no line in the span of message log-2: {log}"
     );
     assert!(log.contains("\"name\":\"webhook\""), "{log}");
+    // The trace id of the request's traceparent is in the spans of its delivery.
+    assert!(
+        log.lines().any(|l| l.contains("\"name\":\"webhook\"")
+            && l.contains("\"trace_id\":\"4bf92f3577b34da6a3ce929d0e0e4736\"")),
+        "no line with the trace id: {log}"
+    );
     for secret in [BROKER_PASSWORD, API_KEY, OPERATOR, SECRET] {
         assert!(!log.contains(secret), "{secret} is in the log");
     }

@@ -55,8 +55,18 @@ pub(crate) async fn handle<P: Publish, A>(
         routing_key = %input.routing_key,
         attempt = input.attempt,
         app = input.envelope.app_id.as_deref().unwrap_or(""),
+        trace_id = trace_id(&input).as_deref().unwrap_or(""),
     );
     tracing::Instrument::instrument(handle_in_span(shared, pipeline, ticket, input), span).await
+}
+
+/// The W3C trace id of the input's `traceparent` (`00-<32 hex>-<16 hex>-<2 hex>`), when
+/// it has a valid one: log lines of the message can then be joined with its trace.
+pub(crate) fn trace_id(input: &Inbound) -> Option<String> {
+    let tp = headers::text(input.properties.headers().as_ref(), headers::TRACEPARENT)?;
+    let id = tp.split('-').nth(1)?;
+    (id.len() == 32 && id.bytes().all(|b| b.is_ascii_hexdigit()) && id.bytes().any(|b| b != b'0'))
+        .then(|| id.to_ascii_lowercase())
 }
 
 async fn handle_in_span<P: Publish, A>(

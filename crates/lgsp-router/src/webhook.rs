@@ -314,6 +314,7 @@ pub(crate) async fn handle<P: Publish, A>(
         message_id = %input.envelope.message_id,
         target = %ep.id,
         attempt = input.attempt,
+        trace_id = crate::pipeline::trace_id(&input).as_deref().unwrap_or(""),
     );
     tracing::Instrument::instrument(deliver(shared, client, ep, ticket, input), span).await
 }
