@@ -644,3 +644,18 @@ pub(crate) async fn message(
         failures,
     }))
 }
+
+/// Who a token is (`GET /admin/v1/me`): its name and role, for the page's sign-in.
+pub(crate) async fn me(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let (_, who) = caller(&state, &headers)?;
+    Ok(Json(serde_json::json!({
+        "name": who.name,
+        "role": match who.role {
+            Role::Viewer => "viewer",
+            Role::Operator => "operator",
+        },
+    })))
+}

@@ -8,6 +8,7 @@
 pub mod admin;
 pub mod console;
 pub mod gateway;
+pub mod ui;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -84,6 +85,11 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/messages/{routing_key}", post(gateway::publish))
         .route("/api/v1/openapi.json", get(openapi))
         .route("/api/v1/catalog", get(gateway::catalog))
+        .route("/ui", get(ui::to_index))
+        .route("/ui/", get(ui::index))
+        .route("/ui/app.js", get(ui::script))
+        .route("/ui/app.css", get(ui::style))
+        .route("/admin/v1/me", get(admin::me))
         .route("/admin/v1/messages/{message_id}", get(admin::message))
         .route("/admin/v1/failed", get(admin::list))
         .route("/admin/v1/failed/{id}", get(admin::show))

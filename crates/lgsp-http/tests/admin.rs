@@ -516,3 +516,51 @@ async fn with_approval_a_request_waits_for_another_operator() {
     .await;
     assert_eq!(status, 400);
 }
+
+#[tokio::test]
+async fn me_names_the_token_and_its_role() {
+    let f = fixture().await;
+    let (status, me) = call(&f.state, "GET", "/admin/v1/me", Some(VIEWER), "").await;
+    assert_eq!(status, 200);
+    assert_eq!(me, json!({"name": "minh", "role": "viewer"}));
+    let (_, me) = call(&f.state, "GET", "/admin/v1/me", Some(OPERATOR), "").await;
+    assert_eq!(me["role"], "operator");
+    let (status, _) = call(&f.state, "GET", "/admin/v1/me", None, "").await;
+    assert_eq!(status, 401);
+}
+
+#[tokio::test]
+async fn the_page_and_its_assets_are_served_with_a_strict_policy() {
+    let f = fixture().await;
+    for (path, ct) in [
+        ("/ui/", "text/html"),
+        ("/ui/app.js", "text/javascript"),
+        ("/ui/app.css", "text/css"),
+    ] {
+        let resp = router(f.state.clone())
+            .oneshot(Request::builder().uri(path).body(Body::empty()).unwrap())
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 200, "{path}");
+        let h = resp.headers();
+        assert!(
+            h["content-type"].to_str().unwrap().starts_with(ct),
+            "{path}"
+        );
+        let csp = h["content-security-policy"].to_str().unwrap();
+        assert!(
+            csp.contains("default-src 'none'")
+                && csp.contains("script-src 'self'")
+                && csp.contains("frame-ancestors 'none'")
+                && !csp.contains("unsafe"),
+            "{csp}"
+        );
+        assert_eq!(h["x-content-type-options"], "nosniff");
+    }
+    let resp = router(f.state.clone())
+        .oneshot(Request::builder().uri("/ui").body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 308);
+    assert_eq!(resp.headers()["location"], "/ui/");
+}
