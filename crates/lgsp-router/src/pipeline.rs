@@ -84,18 +84,18 @@ async fn handle_in_span<P: Publish, A>(
     m.in_flight.inc();
     let _in_flight = InFlight(&m.in_flight);
     let id = input.envelope.message_id.as_str();
-    shared.tracker.with(|| {
-        let mut detail = format!(
-            "adapter {}, key {}, attempt {}",
-            pipeline.adapter, input.routing_key, input.attempt
-        );
-        if let Some(app) = &input.envelope.app_id {
-            detail.push_str(", app ");
-            detail.push_str(app);
-        }
-        Event::now(id, kind::RECEIVED).detail(detail)
-    });
+    let received_at = shared.tracker.is_on().then(tracking::now_ms);
     let plan = process(&shared, &pipeline, &input).await;
+    // A first delivery that reached every target is told by its `delivered` events
+    // alone (they say how it was received): one row per target, not two, for the
+    // common case. Anything else has its `received` event, dated when it came.
+    if let Some(at) = received_at
+        && !(plan.delivered() && first_delivery(&input))
+    {
+        shared
+            .tracker
+            .record(Event::at(id, kind::RECEIVED, at).detail(reception(&pipeline.adapter, &input)));
+    }
     if plan.delivered() {
         failpoint::hit(failpoint::AFTER_CONFIRM_BEFORE_ACK);
         shared.stats.routed.fetch_add(1, Ordering::Relaxed);
@@ -177,6 +177,24 @@ async fn handle_in_span<P: Publish, A>(
         });
     }
     ticket.ack();
+}
+
+/// Neither a retry nor a replay.
+fn first_delivery(input: &Inbound) -> bool {
+    input.attempt == 0 && input.targets.is_none()
+}
+
+/// How an input came, for its tracking events.
+fn reception(adapter: &str, input: &Inbound) -> String {
+    let mut detail = format!(
+        "adapter {adapter}, key {}, attempt {}",
+        input.routing_key, input.attempt
+    );
+    if let Some(app) = &input.envelope.app_id {
+        detail.push_str(", app ");
+        detail.push_str(app);
+    }
+    detail
 }
 
 /// Takes an input off the in-flight gauge however its handling ends.
@@ -425,6 +443,10 @@ pub(crate) async fn process<P: Publish>(
                 })
         })
         .collect();
+    // A clean first delivery has no `received` event: its deliveries say how it came.
+    let clean = shared.tracker.is_on()
+        && first_delivery(input)
+        && verdicts.iter().all(|v| v.answer == Answer::Delivered);
     // A webhook target's delivery is counted when its receiver answers 2xx.
     for v in &verdicts {
         if v.answer != Answer::Delivered {
@@ -434,12 +456,17 @@ pub(crate) async fn process<P: Publish>(
             // A webhook's deliverer may answer before this line: its queueing is dated
             // by the publish.
             let id = &input.envelope.message_id;
-            match v.target.webhook {
+            let e = match v.target.webhook {
                 Some(_) => Event::at(id, kind::QUEUED, published_at),
                 None => Event::now(id, kind::DELIVERED),
             }
             .route(v.route.name.as_str())
-            .target(v.target.id.as_str())
+            .target(v.target.id.as_str());
+            if clean {
+                e.detail(reception(&p.adapter, input))
+            } else {
+                e
+            }
         });
         if v.target.webhook.is_none() {
             shared
