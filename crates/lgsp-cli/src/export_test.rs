@@ -45,6 +45,14 @@ pub async fn run(api: &Api, id: i64, config_path: &Path) -> Result<(), Failure> 
     let v = c
         .call(c.http.get(format!("{}/admin/v1/failed/{id}", c.base)))
         .await?;
+    if v.get("masked").and_then(serde_json::Value::as_bool) == Some(true) {
+        return Err(Failure(
+            exit::FAILED,
+            format!(
+                "failed message {id}: this token is a viewer's, which sees the body with its values masked; exporting a test writes the real body to disk: use an operator token"
+            ),
+        ));
+    }
     let kind = s(&v, "error_kind");
     if !REPRODUCIBLE.contains(&kind.as_str()) {
         return Err(Failure(

@@ -657,9 +657,18 @@ async fn export_test_fails_with_todays_error(pg: bool) {
     let id = s.list(&Filter::default(), None, 1).await.unwrap().items[0]
         .id
         .to_string();
+    // A viewer sees the body masked: exporting it is refused, nothing is written.
+    let (code, _, err) = failed(
+        &bus,
+        Some(VIEWER),
+        &["export-test", &id, "--config", cfg.to_str().unwrap()],
+    );
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("use an operator token"), "{err}");
+    assert!(!dir.path().join("adapters/demo/tests").exists());
     let v = json_of(
         &bus,
-        VIEWER,
+        OPERATOR,
         &[
             "export-test",
             &id,
@@ -689,7 +698,7 @@ async fn export_test_fails_with_todays_error(pg: bool) {
     // Exporting twice is refused rather than overwriting.
     let (code, _, err) = failed(
         &bus,
-        Some(VIEWER),
+        Some(OPERATOR),
         &["export-test", &id, "--config", cfg.to_str().unwrap()],
     );
     assert_eq!(code, 1, "{err}");
