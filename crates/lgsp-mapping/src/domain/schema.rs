@@ -491,6 +491,10 @@ mod tests {
         assert!(has(&["owners", "name"]), "{p:?}");
         // The enterprise's own name is not personal, a person's is.
         assert!(!has(&["name"]), "{p:?}");
+        // A person's gender and ethnic origin are personal (ethnic origin is sensitive
+        // personal data in Vietnamese law): a receiver gets them only by agreement.
+        assert!(has(&["legal_representatives", "gender"]), "{p:?}");
+        assert!(has(&["legal_representatives", "ethnicity"]), "{p:?}");
         // An unknown schema: every schema's.
         assert!(s.personal_paths(None).len() >= p.len());
     }
