@@ -27,9 +27,12 @@ pub async fn run(a: &TraceArgs) -> u8 {
 
 async fn trace(a: &TraceArgs) -> Result<(), Failure> {
     let c = Client::new(&a.api);
-    let url = reqwest::Url::parse(&format!("{}/admin/v1/messages/", c.base))
-        .and_then(|u| u.join(&urlencoding(&a.message_id)))
+    let mut url = reqwest::Url::parse(&c.base)
         .map_err(|e| Failure(exit::USAGE, format!("--url {}: {e}", c.base)))?;
+    url.path_segments_mut()
+        .map_err(|()| Failure(exit::USAGE, format!("--url {}: not an http(s) URL", c.base)))?
+        .pop_if_empty()
+        .extend(["admin", "v1", "messages", a.message_id.as_str()]);
     let v = c.call(c.http.get(url)).await?;
     if a.api.json {
         println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
@@ -71,26 +74,4 @@ async fn trace(a: &TraceArgs) -> Result<(), Failure> {
         );
     }
     Ok(())
-}
-
-/// A message id as one path segment.
-fn urlencoding(id: &str) -> String {
-    let mut out = String::with_capacity(id.len());
-    for b in id.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
-            out.push(char::from(b));
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn an_id_is_one_path_segment() {
-        assert_eq!(super::urlencoding("m-1.a_b~"), "m-1.a_b~");
-        assert_eq!(super::urlencoding("a/b c?"), "a%2Fb%20c%3F");
-    }
 }

@@ -61,19 +61,7 @@ fn setup(dir: &Path, field: &str, extra: &str) -> PathBuf {
 
 /// As [`setup`], with other routes (YAML list items under `routes:`).
 fn setup_routes(dir: &Path, field: &str, extra: &str, routes: &str) -> PathBuf {
-    let a = dir.join("adapters/demo/mappings");
-    std::fs::create_dir_all(&a).unwrap();
-    std::fs::create_dir_all(dir.join("config")).unwrap();
-    std::fs::write(
-        dir.join("adapters/demo/adapter.yaml"),
-        "description: a test adapter\nmessages:\n  demo.thing.created:\n    - when: { content_type: json, root: thing }\n      mapping: thing\n",
-    )
-    .unwrap();
-    std::fs::write(
-        a.join("thing.yaml"),
-        format!("mappings:\n  thing:\n    from: json\n    event: thing.created\n    fields:\n      name: {{ path: $.thing.{field}, required: true }}\n"),
-    )
-    .unwrap();
+    lgsp_testkit::demo_adapter(dir, field);
     let cfg = dir.join("config/lgsp.yaml");
     std::fs::write(
         &cfg,

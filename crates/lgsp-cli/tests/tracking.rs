@@ -19,19 +19,7 @@ fn bin() -> PathBuf {
 /// Adapter `demo` (JSON `{"thing": {"name": ...}}`) and one route to exchange `ext`,
 /// retried once after 200 ms.
 fn setup(dir: &Path, extra: &str) -> PathBuf {
-    let a = dir.join("adapters/demo/mappings");
-    std::fs::create_dir_all(&a).unwrap();
-    std::fs::create_dir_all(dir.join("config")).unwrap();
-    std::fs::write(
-        dir.join("adapters/demo/adapter.yaml"),
-        "description: a test adapter\nmessages:\n  demo.thing.created:\n    - when: { content_type: json, root: thing }\n      mapping: thing\n",
-    )
-    .unwrap();
-    std::fs::write(
-        a.join("thing.yaml"),
-        "mappings:\n  thing:\n    from: json\n    event: thing.created\n    fields:\n      name: { path: $.thing.name, required: true }\n",
-    )
-    .unwrap();
+    lgsp_testkit::demo_adapter(dir, "name");
     let cfg = dir.join("config/lgsp.yaml");
     std::fs::write(
         &cfg,

@@ -20,18 +20,7 @@ fn repo() -> PathBuf {
 }
 
 fn setup(dir: &Path) -> PathBuf {
-    let a = dir.join("adapters/demo/mappings");
-    std::fs::create_dir_all(&a).unwrap();
-    std::fs::write(
-        dir.join("adapters/demo/adapter.yaml"),
-        "description: a test adapter\nmessages:\n  demo.thing.created:\n    - when: { content_type: json, root: thing }\n      mapping: thing\n",
-    )
-    .unwrap();
-    std::fs::write(
-        a.join("thing.yaml"),
-        "mappings:\n  thing:\n    from: json\n    event: thing.created\n    fields:\n      name: { path: $.thing.name, required: true }\n",
-    )
-    .unwrap();
+    lgsp_testkit::demo_adapter(dir, "name");
     let cfg = dir.join("lgsp.yaml");
     std::fs::write(
         &cfg,

@@ -389,14 +389,19 @@ pub struct Shown {
     discard_reason: Option<String>,
 }
 
-/// What a viewer may see of a summary: a webhook receiver's answer (in the error of a
-/// `webhook.status.*` failure) may echo the message, so it is left out.
+/// What a viewer may see of the error text of a failure with `code`: a webhook
+/// receiver's answer (in the error of a `webhook.status.*` failure) may echo the
+/// message, so it is replaced; any other error is shown as it is (`None`).
+pub(crate) fn viewer_error(code: &str) -> Option<String> {
+    code.starts_with("webhook.status.").then(|| {
+        format!("{code}: the receiver's answer is hidden from viewers (an operator sees it)")
+    })
+}
+
+/// A summary as a viewer may see it (see [`viewer_error`]).
 pub(crate) fn for_viewer(s: &mut lgsp_store::Summary) {
-    if s.error_code.starts_with("webhook.status.") {
-        s.error = format!(
-            "{}: the receiver's answer is hidden from viewers (an operator sees it)",
-            s.error_code
-        );
+    if let Some(e) = viewer_error(&s.error_code) {
+        s.error = e;
     }
 }
 

@@ -82,14 +82,10 @@ pub(crate) async fn groups(
     let filter = to_filter(&q)?;
     let mut groups = admin.store.groups(&filter).await.map_err(store_error)?;
     if who.role == crate::admin::Role::Viewer {
-        for g in groups
-            .iter_mut()
-            .filter(|g| g.error_code.starts_with("webhook.status."))
-        {
-            g.sample_error = format!(
-                "{}: the receiver's answer is hidden from viewers (an operator sees it)",
-                g.error_code
-            );
+        for g in &mut groups {
+            if let Some(e) = crate::admin::viewer_error(&g.error_code) {
+                g.sample_error = e;
+            }
         }
     }
     Ok(Json(groups).into_response())

@@ -134,6 +134,17 @@ pub struct Replay {
     pub sent_ms: i64,
 }
 
+impl Replay {
+    /// Where it was published: `queue Q` (default exchange) or `exchange E key K`.
+    pub fn destination(&self) -> String {
+        if self.exchange.is_empty() {
+            format!("queue {}", self.routing_key)
+        } else {
+            format!("exchange {} key {}", self.exchange, self.routing_key)
+        }
+    }
+}
+
 /// What a list shows. Every field narrows it; `None` does not.
 #[derive(Debug, Clone, Default)]
 pub struct Filter {

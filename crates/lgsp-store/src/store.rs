@@ -646,11 +646,10 @@ impl Store {
                         .execute(&mut *tx)
                         .await?;
                 }
-                let to = if replay.exchange.is_empty() { format!("queue {}", replay.routing_key) } else { format!("exchange {} key {}", replay.exchange, replay.routing_key) };
                 sqlx::query(TRACK_RECORD)
                     .bind(sent)
                     .bind(kind::REPLAYED)
-                    .bind(format!("by {}, record {id}, to {to}", replay.actor))
+                    .bind(format!("by {}, record {id}, to {}", replay.actor, replay.destination()))
                     .bind(id)
                     .execute(&mut *tx)
                     .await?;
@@ -661,7 +660,7 @@ impl Store {
                 None => {
                     let r = &replays[0].1;
                     let action = if r.edited { "edit_replay" } else { "replay" };
-                    let target = if r.exchange.is_empty() { format!("queue {}", r.routing_key) } else { format!("exchange {} key {}", r.exchange, r.routing_key) };
+                    let target = r.destination();
                     let note = if r.note.is_empty() { target } else { format!("{target}; {}", r.note) };
                     NewAudit::new(&actor, action, ids, &note)
                 }

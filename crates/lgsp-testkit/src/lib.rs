@@ -554,6 +554,25 @@ impl Drop for PgSchema {
     }
 }
 
+/// Write adapter `demo` under `root/adapters/demo`: JSON documents `{"thing": {...}}` of
+/// type `demo.thing.created`, mapped to `{"name": $.thing.<field>}` (required), so a
+/// document without that member fails with `mapping.required`. Creates `root/config` too.
+pub fn demo_adapter(root: &Path, field: &str) {
+    let a = root.join("adapters/demo/mappings");
+    std::fs::create_dir_all(&a).expect("adapter folder");
+    std::fs::create_dir_all(root.join("config")).expect("config folder");
+    std::fs::write(
+        root.join("adapters/demo/adapter.yaml"),
+        "description: a test adapter\nmessages:\n  demo.thing.created:\n    - when: { content_type: json, root: thing }\n      mapping: thing\n",
+    )
+    .expect("adapter.yaml");
+    std::fs::write(
+        a.join("thing.yaml"),
+        format!("mappings:\n  thing:\n    from: json\n    event: thing.created\n    fields:\n      name: {{ path: $.thing.{field}, required: true }}\n"),
+    )
+    .expect("thing.yaml");
+}
+
 /// `xml` (its declaration dropped) after a comment of `bytes` bytes, which decoding
 /// skips: the same document for the mapping, only larger.
 pub fn padded(xml: &[u8], bytes: usize) -> Vec<u8> {
