@@ -10,7 +10,7 @@ use std::sync::Arc;
 use lapin::options::{BasicConsumeOptions, BasicQosOptions};
 use lapin::types::FieldTable;
 use lapin::{Channel, Connection, Consumer};
-use lgsp_core::config::{BrokerConfig, SecretUrl};
+use lgsp_core::config::{BrokerConfig, ClientTls, SecretUrl};
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
@@ -32,6 +32,7 @@ impl Recover for TransportError {
 #[derive(Debug, Clone)]
 pub struct Broker {
     urls: Vec<SecretUrl>,
+    tls: ClientTls,
 }
 
 /// How a session loop treats an unreachable broker.
@@ -64,16 +65,19 @@ pub enum SessionEnd<E> {
 
 impl Broker {
     pub fn new(urls: Vec<SecretUrl>) -> Broker {
-        Broker { urls }
+        Broker {
+            urls,
+            tls: ClientTls::default(),
+        }
     }
 
-    /// `broker.urls` when given (the nodes of a cluster), else `broker.url`.
+    /// `broker.urls` when given (the nodes of a cluster), else `broker.url`, with the
+    /// TLS settings of `broker.tls` for `amqps://` nodes.
     pub fn from_config(c: &BrokerConfig) -> Broker {
-        Broker::new(if c.urls.is_empty() {
-            vec![c.url.clone()]
-        } else {
-            c.urls.clone()
-        })
+        Broker {
+            urls: c.nodes().to_vec(),
+            tls: c.tls.clone(),
+        }
     }
 
     pub fn urls(&self) -> &[SecretUrl] {
@@ -91,7 +95,7 @@ impl Broker {
     pub async fn connect(&self, name: &str) -> Result<Connection, TransportError> {
         let mut last = None;
         for url in &self.urls {
-            match crate::connect(url, name).await {
+            match crate::connect_tls(url, &self.tls, name).await {
                 Ok(c) => {
                     info!(broker = %url, connection = name, "connected");
                     return Ok(c);

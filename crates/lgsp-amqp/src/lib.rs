@@ -26,8 +26,9 @@ pub use lgsp_core::topic;
 pub mod topology;
 
 pub use lapin;
+use lapin::tcp::{OwnedIdentity, OwnedTLSConfig};
 use lapin::{Connection, ConnectionProperties};
-use lgsp_core::config::SecretUrl;
+use lgsp_core::config::{ClientTls, SecretUrl};
 
 /// Why talking to the broker failed.
 #[derive(Debug, thiserror::Error)]
@@ -40,6 +41,17 @@ pub enum TransportError {
         url: String,
         #[source]
         source: lapin::Error,
+    },
+    #[error(
+        "TLS with RabbitMQ at {url} failed: {reason}; check broker.tls.ca (the CA that signed the broker's certificate), that the URL's host is a name in that certificate, and broker.tls.cert/key if the broker asks for a client certificate"
+    )]
+    Tls { url: String, reason: String },
+    #[error("cannot read {key} ({}): {source}", path.display())]
+    TlsFile {
+        key: &'static str,
+        path: std::path::PathBuf,
+        #[source]
+        source: std::io::Error,
     },
     #[error("no broker address configured: set broker.url or broker.urls")]
     NoAddress,
@@ -72,6 +84,8 @@ impl TransportError {
             }
             TransportError::Cancelled { .. } => Recovery::Retry,
             TransportError::NoAddress
+            | TransportError::Tls { .. }
+            | TransportError::TlsFile { .. }
             | TransportError::Inequivalent { .. }
             | TransportError::MissingExchange { .. } => Recovery::Fatal,
         }
@@ -85,13 +99,72 @@ impl TransportError {
     }
 }
 
-/// Connect to the broker at `url`.
+/// Connect to the broker at `url` (plain, or TLS with the public (Mozilla) roots).
 pub async fn connect(url: &SecretUrl, name: &str) -> Result<Connection, TransportError> {
+    connect_tls(url, &ClientTls::default(), name).await
+}
+
+/// Connect to the broker at `url`; an `amqps://` URL is verified against the system's
+/// roots and `tls.ca`, and presents `tls.cert` when given. The files are read at each
+/// connection, so a renewed certificate is picked up at the next reconnect.
+pub async fn connect_tls(
+    url: &SecretUrl,
+    tls: &ClientTls,
+    name: &str,
+) -> Result<Connection, TransportError> {
     let props = ConnectionProperties::default().with_connection_name(name.into());
-    Connection::connect(url.expose(), props)
+    let config = tls_config(tls)?;
+    let runtime = lapin::runtime::default_runtime().map_err(|source| TransportError::Connect {
+        url: url.redacted(),
+        source,
+    })?;
+    Connection::connect_with_config(url.expose(), props, config, runtime)
         .await
-        .map_err(|source| TransportError::Connect {
-            url: url.redacted(),
+        .map_err(|source| {
+            if let Some(tls) = tls_failure(&source) {
+                TransportError::Tls {
+                    url: url.redacted(),
+                    reason: tls,
+                }
+            } else {
+                TransportError::Connect {
+                    url: url.redacted(),
+                    source,
+                }
+            }
+        })
+}
+
+fn tls_config(tls: &ClientTls) -> Result<OwnedTLSConfig, TransportError> {
+    let read = |key: &'static str, path: &std::path::Path| {
+        std::fs::read(path).map_err(|source| TransportError::TlsFile {
+            key,
+            path: path.to_owned(),
             source,
         })
+    };
+    let cert_chain = match &tls.ca {
+        Some(p) => Some(String::from_utf8_lossy(&read("broker.tls.ca", p)?).into_owned()),
+        None => None,
+    };
+    let identity = match (&tls.cert, &tls.key) {
+        (Some(cert), Some(key)) => Some(OwnedIdentity::PKCS8 {
+            pem: read("broker.tls.cert", cert)?,
+            key: read("broker.tls.key", key)?,
+        }),
+        _ => None,
+    };
+    Ok(OwnedTLSConfig {
+        identity,
+        cert_chain,
+    })
+}
+
+/// The TLS reason of a failed connection (an unknown issuer, a name mismatch, a refused
+/// client certificate), if TLS is why it failed.
+fn tls_failure(e: &lapin::Error) -> Option<String> {
+    let lapin::ErrorKind::IOError(io) = e.kind() else {
+        return None;
+    };
+    lgsp_core::tls::cause(&**io).map(ToString::to_string)
 }

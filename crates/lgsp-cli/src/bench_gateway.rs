@@ -407,7 +407,11 @@ async fn gateway_run(
         ..Default::default()
     };
     let stop = CancellationToken::new();
-    let (addr, server) = lgsp_http::serve("127.0.0.1:0", state, stop.clone()).await?;
+    let listen = lgsp_core::config::HttpConfig {
+        listen: "127.0.0.1:0".into(),
+        ..Default::default()
+    };
+    let (addr, server) = lgsp_http::serve(&listen, state, stop.clone()).await?;
     let http = reqwest::Client::builder()
         .pool_max_idle_per_host(args.clients * 2)
         .timeout(Duration::from_secs(30))

@@ -118,11 +118,12 @@ async fn run_async(args: &RunArgs, loaded: crate::load::Loaded) -> u8 {
         gateway: Some(gateway),
         catalog: Some(catalog),
         metrics: Some(router.metrics.clone()),
+        body: lgsp_http::BodyLimits::from_config(&config),
     };
-    let (addr, http) = match lgsp_http::serve(&config.http.listen, state, http_stop.clone()).await {
+    let (addr, http) = match lgsp_http::serve(&config.http, state, http_stop.clone()).await {
         Ok(x) => x,
         Err(e) => {
-            error!(listen = %config.http.listen, error = %e, "cannot listen; change http.listen");
+            error!("{e}");
             return exit::USAGE;
         }
     };

@@ -467,34 +467,7 @@ async fn serial_broker_restart_and_sigkills_lose_nothing() {
 
 /// `lgsp <args>` with a deadline: (exit code, stdout, stderr).
 fn lgsp(args: &[&str], env: &[(&str, &str)], deadline: Duration) -> (i32, String, String) {
-    let dir = tempfile::tempdir().unwrap();
-    let (out_path, err_path) = (dir.path().join("out"), dir.path().join("err"));
-    let mut cmd = std::process::Command::new(bin());
-    cmd.args(args)
-        .env_remove("LGSP_BROKER__URL")
-        .stdout(std::fs::File::create(&out_path).unwrap())
-        .stderr(std::fs::File::create(&err_path).unwrap());
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    let mut child = cmd.spawn().unwrap();
-    let until = Instant::now() + deadline;
-    let code = loop {
-        if let Some(s) = child.try_wait().unwrap() {
-            break s.code().unwrap_or(-1);
-        }
-        if Instant::now() > until {
-            let _ = child.kill();
-            let _ = child.wait();
-            break -1;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    };
-    (
-        code,
-        std::fs::read_to_string(out_path).unwrap_or_default(),
-        std::fs::read_to_string(err_path).unwrap_or_default(),
-    )
+    lgsp_testkit::run_to_exit(&bin(), args, env, deadline)
 }
 
 /// `broker.urls` lists the nodes of a cluster and replaces `broker.url`: with a dead

@@ -20,5 +20,6 @@ pub mod config;
 pub mod envelope;
 pub mod metrics;
 pub mod step;
+pub mod tls;
 pub mod topic;
 pub mod tracking;

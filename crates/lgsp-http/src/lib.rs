@@ -8,9 +8,11 @@
 pub mod admin;
 pub mod console;
 pub mod gateway;
+pub mod server;
 pub mod ui;
 
-use std::net::SocketAddr;
+pub use server::{ServeError, serve};
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -20,7 +22,6 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Serialize;
-use tokio_util::sync::CancellationToken;
 
 /// What handlers can see.
 #[derive(Clone, Default)]
@@ -37,6 +38,101 @@ pub struct AppState {
     pub catalog: Option<Arc<lgsp_mapping::catalog::Catalog>>,
     /// The process's metrics (`GET /metrics`).
     pub metrics: Option<Arc<lgsp_core::metrics::Metrics>>,
+    /// How large a request body may be and how long it may take to arrive.
+    pub body: BodyLimits,
+}
+
+/// Every request's body is read within `timeout` and refused past `max` bytes, before
+/// any handler runs (the gateway then applies `limits.max_message_bytes` exactly).
+#[derive(Debug, Clone, Copy)]
+pub struct BodyLimits {
+    pub max: usize,
+    pub timeout: std::time::Duration,
+}
+
+impl BodyLimits {
+    /// From the configuration: room for a message of `limits.max_message_bytes` written
+    /// as a JSON string (an edit's body, escaped), and `http.body_timeout`.
+    pub fn from_config(c: &lgsp_core::config::Config) -> BodyLimits {
+        BodyLimits::new(&c.limits, &c.http)
+    }
+
+    pub fn new(
+        limits: &lgsp_core::config::LimitsConfig,
+        http: &lgsp_core::config::HttpConfig,
+    ) -> BodyLimits {
+        let max = usize::try_from(limits.max_message_bytes.0).unwrap_or(usize::MAX);
+        BodyLimits {
+            max: max.saturating_mul(2).saturating_add(64 * 1024),
+            timeout: http.body_timeout.get(),
+        }
+    }
+}
+
+impl Default for BodyLimits {
+    fn default() -> Self {
+        BodyLimits::new(&Default::default(), &Default::default())
+    }
+}
+
+/// Read the whole body under [`BodyLimits`]: 413 past the size, 408 past the time.
+async fn bounded_body(
+    State(s): State<AppState>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    use http_body_util::{BodyExt, LengthLimitError, Limited};
+    let max = s.body.max;
+    let (parts, body) = req.into_parts();
+    if let Some(n) = parts
+        .headers
+        .get(axum::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok())
+        && n > max as u64
+    {
+        return body_too_large(max).into_response();
+    }
+    let read = tokio::time::timeout(s.body.timeout, Limited::new(body, max).collect()).await;
+    let bytes = match read {
+        Ok(Ok(c)) => c.to_bytes(),
+        Ok(Err(e)) if e.downcast_ref::<LengthLimitError>().is_some() => {
+            return body_too_large(max).into_response();
+        }
+        Ok(Err(e)) => {
+            return ApiError {
+                status: 400,
+                code: "bad_body",
+                message: format!("the body could not be read: {e}"),
+                hint: "send the whole request again".into(),
+            }
+            .into_response();
+        }
+        Err(_) => {
+            return ApiError {
+                status: 408,
+                code: "request_timeout",
+                message: format!(
+                    "the body did not arrive within http.body_timeout ({}s)",
+                    s.body.timeout.as_secs()
+                ),
+                hint: "send the request again over a faster link, or raise http.body_timeout"
+                    .into(),
+            }
+            .into_response();
+        }
+    };
+    next.run(axum::extract::Request::from_parts(parts, bytes.into()))
+        .await
+}
+
+fn body_too_large(max: usize) -> ApiError {
+    ApiError {
+        status: 413,
+        code: "payload_too_large",
+        message: format!("the request body is larger than {max} bytes"),
+        hint: "send a smaller body; the limit follows limits.max_message_bytes".into(),
+    }
 }
 
 /// An error answered to an HTTP client: a stable code, a message, what to do.
@@ -103,6 +199,11 @@ pub fn router(state: AppState) -> Router {
         .route("/admin/v1/audit/head", get(console::audit_head))
         .route("/admin/v1/audit/verify", get(console::audit_verify))
         .route("/admin/v1/audit/notes", post(console::note))
+        .layer(axum::extract::DefaultBodyLimit::disable())
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            bounded_body,
+        ))
         .with_state(state)
 }
 
@@ -201,24 +302,6 @@ async fn metrics(State(s): State<AppState>) -> Response {
         m.render(),
     )
         .into_response()
-}
-
-/// Bind `listen` (port 0 picks a free port) and serve until `shutdown`; returns the
-/// bound address once listening and the server task.
-pub async fn serve(
-    listen: &str,
-    state: AppState,
-    shutdown: CancellationToken,
-) -> std::io::Result<(SocketAddr, tokio::task::JoinHandle<std::io::Result<()>>)> {
-    let listener = tokio::net::TcpListener::bind(listen).await?;
-    let addr = listener.local_addr()?;
-    let app = router(state);
-    let task = tokio::spawn(async move {
-        axum::serve(listener, app)
-            .with_graceful_shutdown(async move { shutdown.cancelled().await })
-            .await
-    });
-    Ok((addr, task))
 }
 
 #[cfg(test)]

@@ -31,6 +31,14 @@ use crate::tracking::TRACK_RECORD;
 pub enum StoreError {
     #[error("store url {url}: {message}")]
     Url { url: String, message: String },
+    #[error(
+        "TLS with the store at {url} failed: {source}; check sslmode and sslrootcert (the CA that signed PostgreSQL's certificate) in store.url, and that its host is a name in the certificate"
+    )]
+    Tls {
+        url: String,
+        #[source]
+        source: sqlx::Error,
+    },
     #[error("the store at {url} is unreachable or failed: {source}")]
     Unavailable {
         url: String,
@@ -320,9 +328,11 @@ impl Store {
     }
 
     pub(crate) fn unavailable(&self, source: sqlx::Error) -> StoreError {
-        StoreError::Unavailable {
-            url: self.url.clone(),
-            source,
+        let url = self.url.clone();
+        if matches!(source, sqlx::Error::Tls(_)) || lgsp_core::tls::cause(&source).is_some() {
+            StoreError::Tls { url, source }
+        } else {
+            StoreError::Unavailable { url, source }
         }
     }
 

@@ -4,6 +4,7 @@
 
 use std::time::Instant;
 
+use lgsp_core::config::SecretUrl;
 use lgsp_store::Store;
 use lgsp_store::audit::NewAudit;
 use lgsp_store::ops::group_key;
@@ -748,3 +749,52 @@ on_both!(
     an_idempotency_key_is_claimed_once_per_app_within_its_window,
     tracking_events_are_written_in_batches_read_in_order_and_purged,
 );
+
+/// `sslmode` in a PostgreSQL store URL is honoured: `require` makes the server see a TLS
+/// connection, `verify-full` against the server's own certificate works, and against a
+/// CA that did not sign it the store refuses with an error that names TLS and
+/// `sslrootcert`.
+#[tokio::test]
+async fn postgres_tls_follows_sslmode_and_refuses_a_wrong_ca() {
+    let schema = lgsp_testkit::PgSchema::new("tls").await;
+    let dir = tempfile::tempdir().unwrap();
+    let pki = lgsp_testkit::pki::Pki::generate(dir.path());
+    let app = format!("lgsp_tls_{}", std::process::id());
+
+    let url = format!("{}&sslmode=require&application_name={app}", schema.url());
+    let s = Store::open(&SecretUrl::new(url.clone())).unwrap();
+    s.migrate().await.unwrap();
+    s.insert(&[failure(1, "mapping", Some("r"))]).await.unwrap();
+    let p = sqlx::PgPool::connect(&schema.url()).await.unwrap();
+    let (ssl,): (bool,) = sqlx::query_as(
+        "SELECT bool_and(s.ssl) FROM pg_stat_ssl s JOIN pg_stat_activity a USING (pid) \
+         WHERE a.application_name = $1",
+    )
+    .bind(&app)
+    .fetch_one(&p)
+    .await
+    .unwrap();
+    assert!(
+        ssl,
+        "the store's connections are not TLS with sslmode=require"
+    );
+    p.close().await;
+
+    // The server's certificate (self-signed, for localhost) as the root: verified.
+    let server_cert = "/etc/ssl/certs/ssl-cert-snakeoil.pem";
+    let base = schema.url().replace("@127.0.0.1", "@localhost");
+    let good = format!("{base}&sslmode=verify-full&sslrootcert={server_cert}");
+    let s = Store::open(&SecretUrl::new(good)).unwrap();
+    assert_eq!(s.count().await.unwrap(), 1);
+
+    let wrong = format!(
+        "{base}&sslmode=verify-full&sslrootcert={}",
+        pki.wrong_ca.display()
+    );
+    let s = Store::open(&SecretUrl::new(wrong)).unwrap();
+    let e = s.count().await.unwrap_err().to_string();
+    assert!(
+        e.contains("TLS with the store") && e.contains("sslrootcert"),
+        "{e}"
+    );
+}

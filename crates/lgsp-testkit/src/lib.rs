@@ -5,11 +5,16 @@
 //! - [`Lgsp`]: a spawned `lgsp run` on a configuration, its bound HTTP address read from
 //!   its output, readiness awaited, killed on drop;
 //! - [`Amqp`]: publish, drain and count messages in a vhost;
-//! - [`padded`]: an XML document made larger without changing what it maps to.
+//! - [`padded`]: an XML document made larger without changing what it maps to;
+//! - [`node::RabbitNode`]: a RabbitMQ node of a test's own (TLS listeners, a broker
+//!   that stops), and [`pki::Pki`]: certificates generated for a test.
 //!
 //! The broker is found at `TEST_AMQP_URL` (default `amqp://guest:guest@127.0.0.1:5672`),
 //! its management API on port 15672 of the same host with the same credentials.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+pub mod node;
+pub mod pki;
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read, Write};
@@ -485,6 +490,45 @@ fn lgsp_value_text(v: &lapin::types::AMQPValue) -> Option<String> {
         V::FieldTable(t) => format!("{t:?}"),
         _ => return None,
     })
+}
+
+/// Run `bin args...` with `env` (and without `LGSP_BROKER__URL` from the test's own
+/// environment) until it exits or `deadline` passes (then it is killed and the code is
+/// -1): its exit code, stdout and stderr.
+pub fn run_to_exit(
+    bin: &Path,
+    args: &[&str],
+    env: &[(&str, &str)],
+    deadline: Duration,
+) -> (i32, String, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let (out_path, err_path) = (dir.path().join("out"), dir.path().join("err"));
+    let mut cmd = Command::new(bin);
+    cmd.args(args)
+        .env_remove("LGSP_BROKER__URL")
+        .stdout(std::fs::File::create(&out_path).unwrap())
+        .stderr(std::fs::File::create(&err_path).unwrap());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let mut child = cmd.spawn().unwrap();
+    let until = Instant::now() + deadline;
+    let code = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s.code().unwrap_or(-1);
+        }
+        if Instant::now() > until {
+            let _ = child.kill();
+            let _ = child.wait();
+            break -1;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    (
+        code,
+        std::fs::read_to_string(out_path).unwrap_or_default(),
+        std::fs::read_to_string(err_path).unwrap_or_default(),
+    )
 }
 
 /// A PostgreSQL schema of its own for one test, in the database of `TEST_PG_URL`

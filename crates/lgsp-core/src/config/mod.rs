@@ -127,7 +127,7 @@ fn build(file: &mut YamlFile) -> Option<LoadedConfig> {
         .map_or(0, |r| r.len());
 
     let route_index: Vec<usize> = routes.iter().map(|(i, _)| *i).collect();
-    let config = Config {
+    let mut config = Config {
         broker: broker.unwrap_or_default(),
         store: store.unwrap_or_default(),
         http: http.unwrap_or_default(),
@@ -146,7 +146,9 @@ fn build(file: &mut YamlFile) -> Option<LoadedConfig> {
         tracking: tracking.unwrap_or_default(),
     };
     let complete = config.routes.len() == route_count && config.adapters.len() == adapter_count;
+    resolve_tls_paths(&mut config, &file.path);
     validate(&config, &route_index, file);
+    validate_tls(&config, file);
     validate_apps(&config, &route_index, file);
     if !complete && file.problems.is_empty() {
         file.problem("", "some list items could not be read");
@@ -156,6 +158,78 @@ fn build(file: &mut YamlFile) -> Option<LoadedConfig> {
         path: file.path.clone(),
         route_index,
     })
+}
+
+/// The TLS files of the broker and the HTTP server, resolved against the root file's
+/// folder (as every path of the configuration is), so that every part reads the same
+/// file whatever its working directory.
+fn resolve_tls_paths(c: &mut Config, root: &Path) {
+    let base = root.parent().unwrap_or_else(|| Path::new("."));
+    let t = &mut c.broker.tls;
+    for p in [&mut t.ca, &mut t.cert, &mut t.key].into_iter().flatten() {
+        *p = base.join(&*p);
+    }
+    if let Some(t) = &mut c.http.tls {
+        t.cert = base.join(&t.cert);
+        t.key = base.join(&t.key);
+    }
+}
+
+/// A TLS file must be readable now (not at the first reconnect, hours later); a client
+/// certificate needs its key; TLS settings for the broker with no `amqps://` URL would be
+/// ignored silently.
+fn validate_tls(c: &Config, file: &mut YamlFile) {
+    let t = &c.broker.tls;
+    let mut files = vec![
+        ("broker.tls.ca", t.ca.as_ref()),
+        ("broker.tls.cert", t.cert.as_ref()),
+        ("broker.tls.key", t.key.as_ref()),
+    ];
+    if let Some(h) = &c.http.tls {
+        files.push(("http.tls.cert", Some(&h.cert)));
+        files.push(("http.tls.key", Some(&h.key)));
+    }
+    for (key, path) in files {
+        if let Some(path) = path
+            && let Err(e) = std::fs::metadata(path).and_then(|m| {
+                if m.is_file() {
+                    std::fs::File::open(path).map(drop)
+                } else {
+                    Err(std::io::Error::other("not a file"))
+                }
+            })
+        {
+            file.problem(
+                key,
+                format!(
+                    "cannot read {}: {e}; give the path of a PEM file (relative paths are relative to the configuration file's folder)",
+                    path.display()
+                ),
+            );
+        }
+    }
+    if t.cert.is_some() != t.key.is_some() {
+        file.problem(
+            if t.cert.is_some() {
+                "broker.tls.key"
+            } else {
+                "broker.tls.cert"
+            },
+            "a client certificate needs both broker.tls.cert and broker.tls.key",
+        );
+    }
+    if !t.is_empty()
+        && !c
+            .broker
+            .nodes()
+            .iter()
+            .any(|u| u.expose().starts_with("amqps://"))
+    {
+        file.problem(
+            "broker.tls",
+            "TLS settings are given but no broker URL is amqps://; write amqps://user:password@host:5671/vhost (or remove broker.tls)",
+        );
+    }
 }
 
 fn valid_name(s: &str) -> bool {

@@ -278,18 +278,60 @@ pub struct BrokerConfig {
         deserialize_with = "lenient::number"
     )]
     pub delivery_limit: u32,
+    /// TLS for `amqps://` URLs: a CA to trust besides the public (Mozilla) roots, and a client
+    /// certificate for brokers that require one. Default: the public (Mozilla) roots, no client
+    /// certificate.
+    #[serde(default)]
+    pub tls: ClientTls,
+}
+
+/// TLS of a client connection (lgsp to the broker). Relative paths are relative to the
+/// root configuration file's folder.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClientTls {
+    /// PEM file of the CA certificate(s) that signed the server's certificate, trusted
+    /// besides the public (Mozilla) roots.
+    #[serde(default)]
+    pub ca: Option<PathBuf>,
+    /// PEM file of lgsp's client certificate (with its chain), for mutual TLS.
+    #[serde(default)]
+    pub cert: Option<PathBuf>,
+    /// PEM file of the client certificate's private key (PKCS#8, PKCS#1 or SEC1).
+    #[serde(default)]
+    pub key: Option<PathBuf>,
+}
+
+impl ClientTls {
+    pub fn is_empty(&self) -> bool {
+        self.ca.is_none() && self.cert.is_none() && self.key.is_none()
+    }
+}
+
+/// TLS of lgsp's own HTTP server: HTTPS when set.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerTls {
+    /// PEM file of the server certificate with its chain (leaf first).
+    pub cert: PathBuf,
+    /// PEM file of its private key.
+    pub key: PathBuf,
 }
 
 impl BrokerConfig {
+    /// The nodes lgsp connects to, in order: `urls` when given (a cluster), else `url`.
+    pub fn nodes(&self) -> &[SecretUrl] {
+        if self.urls.is_empty() {
+            std::slice::from_ref(&self.url)
+        } else {
+            &self.urls
+        }
+    }
+
     /// The users lgsp connects with: of `urls`, or of `url` when `urls` is empty.
     pub fn users(&self) -> Vec<String> {
         let mut users: Vec<String> = Vec::new();
-        let urls = if self.urls.is_empty() {
-            std::slice::from_ref(&self.url)
-        } else {
-            &self.urls[..]
-        };
-        for u in urls {
+        for u in self.nodes() {
             let u = u.user();
             if !users.contains(&u) {
                 users.push(u);
@@ -330,6 +372,7 @@ impl Default for BrokerConfig {
             confirm_window: default_confirm_window(),
             max_length: default_max_length(),
             delivery_limit: default_delivery_limit(),
+            tls: ClientTls::default(),
         }
     }
 }
@@ -406,16 +449,36 @@ pub struct HttpConfig {
     /// Default `127.0.0.1:8080`.
     #[serde(default = "default_listen")]
     pub listen: String,
+    /// HTTPS with this certificate and key; plain HTTP when absent. Default: absent.
+    #[serde(default)]
+    pub tls: Option<ServerTls>,
+    /// A client that has not sent its request's headers (or finished its TLS handshake)
+    /// within this time is disconnected. Default `10s`.
+    #[serde(default = "default_header_timeout")]
+    pub header_timeout: Duration,
+    /// A request whose body has not arrived within this time is answered 408. Default
+    /// `60s`.
+    #[serde(default = "default_body_timeout")]
+    pub body_timeout: Duration,
 }
 
 fn default_listen() -> String {
     "127.0.0.1:8080".into()
+}
+fn default_header_timeout() -> Duration {
+    Duration::from_secs(10)
+}
+fn default_body_timeout() -> Duration {
+    Duration::from_secs(60)
 }
 
 impl Default for HttpConfig {
     fn default() -> Self {
         HttpConfig {
             listen: default_listen(),
+            tls: None,
+            header_timeout: default_header_timeout(),
+            body_timeout: default_body_timeout(),
         }
     }
 }

@@ -397,3 +397,40 @@ fn tracking_is_on_by_default_and_its_keys_are_checked() {
         "{problems:?}"
     );
 }
+
+#[test]
+fn tls_files_resolve_next_to_the_config_file_and_must_be_readable() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("ca.pem"), "x").unwrap();
+    let root = dir.path().join("lgsp.yaml");
+    let load = |text: &str| {
+        let mut file = YamlFile::from_text(&root, text, None);
+        load_file(&mut file).ok_or(file.problems)
+    };
+    let ok = load(
+        "broker: { url: \"amqps://u:p@rabbit:5671/v\", tls: { ca: ca.pem } }\nadapters: []\nroutes: []\n",
+    )
+    .unwrap();
+    assert_eq!(ok.config.broker.tls.ca, Some(dir.path().join("ca.pem")));
+
+    let problems = load(
+        "broker: { url: \"amqp://u:p@rabbit:5672/v\", tls: { ca: none.pem, cert: c.pem } }\nhttp: { tls: { cert: ca.pem, key: k.pem } }\nadapters: []\nroutes: []\n",
+    )
+    .unwrap_err();
+    let text: Vec<String> = problems.iter().map(ToString::to_string).collect();
+    let has = |key: &str, what: &str| {
+        assert!(
+            text.iter().any(|p| p.contains(key) && p.contains(what)),
+            "no problem at {key} saying {what}: {text:#?}"
+        )
+    };
+    has("broker.tls.ca", "cannot read");
+    has("broker.tls.cert", "cannot read");
+    has("broker.tls.key", "needs both");
+    has("http.tls.key", "cannot read");
+    has("broker.tls", "amqps://");
+    assert!(
+        !text.iter().any(|p| p.contains("http.tls.cert")),
+        "{text:#?}"
+    );
+}
