@@ -49,9 +49,11 @@ pub fn from_hex(s: &str) -> Option<[u8; 32]> {
     Some(out)
 }
 
-/// Equal without an early exit, so timing tells nothing about where two hashes differ.
+/// Equal in constant time (`subtle`, whose comparison the optimiser cannot turn into an
+/// early exit), so timing tells nothing about where two hashes differ.
 pub fn ct_eq(a: &[u8; 32], b: &[u8; 32]) -> bool {
-    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+    use subtle::ConstantTimeEq;
+    bool::from(a.ct_eq(b))
 }
 
 /// One application.
@@ -300,6 +302,18 @@ mod tests {
         // Anonymous, or an app_id that is no application: the broker's permissions rule.
         assert!(check(None, None, "anything.at.all").is_ok());
         assert!(check(Some("lgsp"), Some("not-an-app"), "anything").is_ok());
+    }
+
+    #[test]
+    fn hashes_compare_equal_only_when_every_byte_is() {
+        let a = key_hash("k-0123456789");
+        let mut b = a;
+        assert!(ct_eq(&a, &b));
+        b[31] ^= 1;
+        assert!(!ct_eq(&a, &b));
+        b = a;
+        b[0] ^= 0x80;
+        assert!(!ct_eq(&a, &b));
     }
 
     #[test]

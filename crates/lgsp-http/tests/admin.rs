@@ -564,3 +564,35 @@ async fn the_page_and_its_assets_are_served_with_a_strict_policy() {
     assert_eq!(resp.status(), 308);
     assert_eq!(resp.headers()["location"], "/ui/");
 }
+
+/// An admin request body may be as large as an edited message of
+/// `limits.max_message_bytes` written as a JSON string (axum's own 2 MB cap refused a
+/// 3 MB edit before); past that, 413 with the API's error body.
+#[tokio::test]
+async fn an_admin_body_may_hold_an_edited_message_of_the_size_limit() {
+    let f = fixture().await;
+    let note = "x".repeat(3 << 20);
+    let body = format!("{{\"note\": \"{note}\"}}");
+    let (status, v) = call(
+        &f.state,
+        "POST",
+        "/admin/v1/audit/notes",
+        Some(OPERATOR),
+        &body,
+    )
+    .await;
+    assert_eq!(status, 200, "{v}");
+    let too_big = "x".repeat(f.state.body.max + 1);
+    let (status, v) = call(
+        &f.state,
+        "POST",
+        "/admin/v1/audit/notes",
+        Some(OPERATOR),
+        &too_big,
+    )
+    .await;
+    assert_eq!(
+        (status, v["code"].as_str()),
+        (413, Some("payload_too_large"))
+    );
+}

@@ -434,3 +434,41 @@ fn tls_files_resolve_next_to_the_config_file_and_must_be_readable() {
         "{text:#?}"
     );
 }
+
+/// Every secret the configuration can hold — broker, cluster, management and store
+/// passwords, the operator token, an API key, a webhook URL's credentials — is `***` in
+/// the configuration's `Debug` output (what a `{:?}` in a log or a panic would print).
+#[test]
+fn the_debug_output_of_a_configuration_holds_no_secret() {
+    let text = r#"
+broker:
+  url: "amqp://bus:Secret-broker-1@rabbit:5672/lgsp"
+  urls: ["amqp://bus:Secret-node-2@rabbit-2:5672/lgsp"]
+  management_url: "http://admin:Secret-mgmt-3@rabbit:15672"
+store: { url: "postgres://lgsp:Secret-store-4@db/lgsp" }
+adapters: [bizreg]
+apps:
+  bizreg: { publish: ["bizreg.#"] }
+routes:
+  - name: r
+    from: { binding: "bizreg.#" }
+    map: bizreg
+    to:
+      - webhook: { url: "https://hook:Secret-hook-5@tax.example/in", name: tax }
+"#;
+    let env = [
+        ("LGSP_ADMIN__OPERATOR_TOKEN", "Secret-token-6-0123456789"),
+        ("LGSP_APPS__BIZREG__API_KEY", "Secret-key-7-0123456789"),
+    ];
+    let c = load_text(text, &env).unwrap();
+    assert!(c.config.admin.operator_token.is_some());
+    let shown = format!("{c:?} {:#?}", c.config);
+    for n in 1..=7 {
+        let secret = format!(
+            "Secret-{}",
+            ["broker", "node", "mgmt", "store", "hook", "token", "key"][n - 1]
+        );
+        assert!(!shown.contains(&secret), "{secret} in {shown}");
+    }
+    assert!(shown.contains("bus:***@rabbit"), "{shown}");
+}
