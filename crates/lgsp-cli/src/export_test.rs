@@ -41,7 +41,7 @@ pub async fn run(api: &Api, id: i64, config_path: &Path) -> Result<(), Failure> 
         let shown: Vec<String> = problems.iter().map(ToString::to_string).collect();
         Failure(exit::USAGE, shown.join("\n"))
     })?;
-    let c = Client::new(api);
+    let c = Client::new(api)?;
     let v = c
         .call(c.http.get(format!("{}/admin/v1/failed/{id}", c.base)))
         .await?;

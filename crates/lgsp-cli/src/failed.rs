@@ -20,6 +20,10 @@ pub struct Api {
     /// Bearer token (viewer or operator).
     #[arg(long, env = "LGSPCTL_TOKEN", hide_env_values = true)]
     pub(crate) token: Option<String>,
+    /// PEM file of a CA to trust (besides the public roots) for an https:// URL whose
+    /// certificate the province's own CA signed (`http.tls` of `lgsp run`).
+    #[arg(long, env = "LGSPCTL_CA")]
+    pub(crate) ca: Option<std::path::PathBuf>,
     /// Print JSON instead of a table.
     #[arg(long)]
     pub(crate) json: bool,
@@ -209,12 +213,31 @@ pub(crate) struct Client {
 }
 
 impl Client {
-    pub(crate) fn new(api: &Api) -> Client {
-        Client {
-            http: reqwest::Client::new(),
+    pub(crate) fn new(api: &Api) -> Result<Client, Failure> {
+        let mut http = reqwest::Client::builder();
+        if let Some(ca) = &api.ca {
+            let cert = std::fs::read(ca)
+                .map_err(|e| e.to_string())
+                .and_then(|pem| reqwest::Certificate::from_pem(&pem).map_err(|e| e.to_string()))
+                .map_err(|e| {
+                    Failure(
+                        exit::USAGE,
+                        format!(
+                            "--ca {}: {e}; give the PEM file of the CA that signed the admin API's certificate",
+                            ca.display()
+                        ),
+                    )
+                })?;
+            http = http.add_root_certificate(cert);
+        }
+        let http = http
+            .build()
+            .map_err(|e| Failure(exit::FAILED, format!("cannot make an HTTP client: {e}")))?;
+        Ok(Client {
+            http,
             base: api.url.trim_end_matches('/').to_owned(),
             token: api.token.clone(),
-        }
+        })
     }
 
     pub(crate) async fn call(&self, req: reqwest::RequestBuilder) -> Result<Value, Failure> {
@@ -270,7 +293,7 @@ async fn run_async(cmd: &FailedCommand) -> Result<(), Failure> {
     match cmd {
         FailedCommand::List(a) => list(a).await,
         FailedCommand::Show { api, id } => {
-            let c = Client::new(api);
+            let c = Client::new(api)?;
             let v = c
                 .call(c.http.get(format!("{}/admin/v1/failed/{id}", c.base)))
                 .await?;
@@ -319,7 +342,7 @@ async fn replay(a: &ReplayArgs) -> Result<(), Failure> {
         }
         None => json!({}),
     };
-    let c = Client::new(api);
+    let c = Client::new(api)?;
     let v = c
         .call(
             c.http
@@ -360,7 +383,7 @@ pub(crate) fn s(v: &Value, k: &str) -> String {
 }
 
 async fn list(a: &ListArgs) -> Result<(), Failure> {
-    let c = Client::new(&a.api);
+    let c = Client::new(&a.api)?;
     let mut items: Vec<Value> = Vec::new();
     let mut cursor = a.cursor.clone();
     let next = loop {

@@ -14,7 +14,7 @@ fn pretty(v: &Value) {
 }
 
 pub async fn groups(a: &GroupsArgs) -> Result<(), Failure> {
-    let c = Client::new(&a.api);
+    let c = Client::new(&a.api)?;
     let mut q: Vec<(&str, String)> = Vec::new();
     for (k, v) in [
         ("route", &a.route),
@@ -107,7 +107,7 @@ pub async fn bulk(a: &ReplayArgs) -> Result<(), Failure> {
     if let Some(r) = a.rate {
         body.insert("rate".into(), json!(r));
     }
-    let c = Client::new(&a.api);
+    let c = Client::new(&a.api)?;
     let t0 = Instant::now();
     let (mut replayed, mut refused) = (0u64, Vec::<Value>::new());
     let remaining = loop {
@@ -175,7 +175,7 @@ pub async fn bulk(a: &ReplayArgs) -> Result<(), Failure> {
 }
 
 pub async fn discard(api: &Api, id: i64, reason: &str) -> Result<(), Failure> {
-    let c = Client::new(api);
+    let c = Client::new(api)?;
     let v = c
         .call(
             c.http
@@ -196,7 +196,7 @@ pub async fn discard(api: &Api, id: i64, reason: &str) -> Result<(), Failure> {
 }
 
 pub async fn requests(api: &Api, status: Option<&str>) -> Result<(), Failure> {
-    let c = Client::new(api);
+    let c = Client::new(api)?;
     let mut req = c.http.get(format!("{}/admin/v1/requests", c.base));
     if let Some(st) = status {
         req = req.query(&[("status", st)]);
@@ -225,7 +225,7 @@ pub async fn requests(api: &Api, status: Option<&str>) -> Result<(), Failure> {
 }
 
 pub async fn approve(api: &Api, request: i64) -> Result<(), Failure> {
-    let c = Client::new(api);
+    let c = Client::new(api)?;
     let v = c
         .call(
             c.http
@@ -246,7 +246,7 @@ pub async fn approve(api: &Api, request: i64) -> Result<(), Failure> {
 }
 
 pub async fn audit(a: &AuditArgs) -> Result<(), Failure> {
-    let c = Client::new(&a.api);
+    let c = Client::new(&a.api)?;
     if a.verify {
         let mut req = c.http.get(format!("{}/admin/v1/audit/verify", c.base));
         if let Some(Some(h)) = &a.head {
@@ -318,7 +318,7 @@ pub async fn audit(a: &AuditArgs) -> Result<(), Failure> {
 }
 
 pub async fn note(api: &Api, text: &str, ids: &[i64]) -> Result<(), Failure> {
-    let c = Client::new(api);
+    let c = Client::new(api)?;
     let v = c
         .call(
             c.http

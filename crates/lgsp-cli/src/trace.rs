@@ -26,7 +26,7 @@ pub async fn run(a: &TraceArgs) -> u8 {
 }
 
 async fn trace(a: &TraceArgs) -> Result<(), Failure> {
-    let c = Client::new(&a.api);
+    let c = Client::new(&a.api)?;
     let mut url = reqwest::Url::parse(&c.base)
         .map_err(|e| Failure(exit::USAGE, format!("--url {}: {e}", c.base)))?;
     url.path_segments_mut()

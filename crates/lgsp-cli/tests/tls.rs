@@ -200,6 +200,23 @@ async fn https_with_the_configured_certificate() {
         .await
         .unwrap();
     assert_eq!(me.status(), 200);
+    // The operator's CLI trusts the province's CA with --ca (LGSPCTL_CA), and only then.
+    let ca_s = pki.ca.display().to_string();
+    let ctl = |extra: &[&str]| {
+        let mut args = vec!["failed", "list", "--url", base.as_str()];
+        args.extend_from_slice(extra);
+        run_to_exit(
+            &bin(),
+            &args,
+            &[("LGSPCTL_TOKEN", "https-operator-token")],
+            Duration::from_secs(30),
+        )
+    };
+    let (code, out, err) = ctl(&["--ca", &ca_s]);
+    assert_eq!(code, 0, "{out}{err}");
+    let (code, _, err) = ctl(&[]);
+    assert_eq!(code, 3, "{err}");
+    assert!(err.contains("cannot reach the admin API"), "{err}");
 
     let e = reqwest::Client::new()
         .get(format!("{base}/healthz"))
