@@ -1019,7 +1019,7 @@ fn kubernetes_manifests_have_kind_name_and_no_namespace() {
     for (k, v) in data {
         let (k, v) = (scalar(k).unwrap(), scalar(v).unwrap_or_default());
         assert!(
-            v.contains("CHANGE-ME"),
+            v.contains(PLACEHOLDER_PASSWORD),
             "{}: {k} is not a placeholder marked CHANGE-ME",
             secret.what()
         );
@@ -2075,4 +2075,78 @@ fn the_systemd_unit_is_hardened_and_passes_systemd_analyze_verify() {
         "{what}: systemd-analyze verify: {}\n{stderr}",
         out.status
     );
+}
+
+/// The definitions file imports on a blank RabbitMQ node of this machine's version (a
+/// node of the test's own): the bus's user runs `lgsp run` against the `lgsp` vhost,
+/// an application's user may publish its own keys to `lgsp.in` and is refused another's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_definitions_import_on_a_blank_node_and_hold_their_permissions() {
+    use lapin::options::{BasicPublishOptions, ConfirmSelectOptions};
+    let dir = tempfile::tempdir().unwrap();
+    let node = lgsp_testkit::node::RabbitNode::start(
+        dir.path(),
+        lgsp_testkit::node::NodeConfig {
+            extra: format!(
+                "definitions.import_backend = local_filesystem\ndefinitions.local.path = {}\n",
+                repo().join("deploy/rabbitmq/definitions.json").display()
+            ),
+            ..Default::default()
+        },
+    );
+    let ok = node.ctl(&["authenticate_user", "bizreg", PLACEHOLDER_PASSWORD]);
+    assert!(ok.status.success(), "{ok:?}\n{}", node.log());
+    let no = node.ctl(&["authenticate_user", "bizreg", "wrong"]);
+    assert!(!no.status.success(), "a wrong password was accepted");
+
+    let cfg = repo().join("config/lgsp.yaml");
+    let store = dir.path().join("store.db");
+    let mut bus = lgsp_testkit::Lgsp::spawn(
+        Path::new(env!("CARGO_BIN_EXE_lgsp")),
+        &cfg,
+        &[
+            (
+                "LGSP_BROKER__URL",
+                node.url_as("lgsp", PLACEHOLDER_PASSWORD, "lgsp"),
+            ),
+            ("LGSP_STORE__URL", format!("sqlite://{}", store.display())),
+        ],
+    );
+    bus.wait_ready();
+
+    let publish = |key: &'static str| {
+        let url = node.url_as("bizreg", PLACEHOLDER_PASSWORD, "lgsp");
+        async move {
+            let conn = lapin::Connection::connect(&url, lapin::ConnectionProperties::default())
+                .await
+                .unwrap();
+            let ch = conn.create_channel().await.unwrap();
+            ch.confirm_select(ConfirmSelectOptions::default())
+                .await
+                .unwrap();
+            let props = lapin::BasicProperties::default().with_user_id("bizreg".into());
+            let sent = ch
+                .basic_publish(
+                    "lgsp.in".into(),
+                    key.into(),
+                    BasicPublishOptions::default(),
+                    b"<x/>",
+                    props,
+                )
+                .await;
+            match sent {
+                Ok(confirm) => confirm.await.map(|c| c.is_ack()).unwrap_or(false),
+                Err(_) => false,
+            }
+        }
+    };
+    assert!(
+        publish("bizreg.enterprise.registered").await,
+        "bizreg may publish its key"
+    );
+    assert!(
+        !publish("tax.einvoice.issued").await,
+        "bizreg published a tax key"
+    );
+    bus.stop_cleanly();
 }

@@ -59,6 +59,7 @@ async fn amqps_with_the_brokers_ca_and_a_client_certificate_and_nothing_less() {
                 pki.ca.clone(),
             )),
             require_client_cert: true,
+            ..Default::default()
         },
     );
     for args in [

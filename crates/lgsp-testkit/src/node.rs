@@ -18,6 +18,8 @@ pub struct NodeConfig {
     pub tls: Option<(PathBuf, PathBuf, PathBuf)>,
     /// Require a client certificate signed by the CA.
     pub require_client_cert: bool,
+    /// Further `rabbitmq.conf` lines (e.g. a definitions file to import at boot).
+    pub extra: String,
 }
 
 pub struct RabbitNode {
@@ -78,6 +80,7 @@ impl RabbitNode {
                 config.require_client_cert,
             ));
         }
+        conf.push_str(&config.extra);
         std::fs::write(dir.join("rabbitmq.conf"), conf).unwrap();
         std::fs::write(dir.join("enabled_plugins"), "[].\n").unwrap();
         std::fs::write(
@@ -136,7 +139,12 @@ impl RabbitNode {
 
     /// `amqp://guest:guest@127.0.0.1:<port>/%2f`.
     pub fn url(&self) -> String {
-        format!("amqp://guest:guest@127.0.0.1:{}/%2f", self.port)
+        self.url_as("guest", "guest", "%2f")
+    }
+
+    /// `amqp://<user>:<password>@127.0.0.1:<port>/<vhost>`.
+    pub fn url_as(&self, user: &str, password: &str, vhost: &str) -> String {
+        format!("amqp://{user}:{password}@127.0.0.1:{}/{vhost}", self.port)
     }
 
     /// `amqps://guest:guest@<host>:<tls port>/%2f`.
