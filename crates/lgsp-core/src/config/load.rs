@@ -106,8 +106,10 @@ impl EnvOverrides {
         self.vars
             .iter()
             .find(|(k, _)| {
+                // The variable sets `key`, a key inside it, or (an unknown section
+                // made by `LGSP_BOGUS__KEY`) something under it.
                 let k = Self::key_of(k);
-                key == k || key.starts_with(&format!("{k}."))
+                key == k || key.starts_with(&format!("{k}.")) || k.starts_with(&format!("{key}."))
             })
             .map(|(k, _)| k.as_str())
     }

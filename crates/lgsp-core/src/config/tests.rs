@@ -472,3 +472,15 @@ routes:
     }
     assert!(shown.contains("bus:***@rabbit"), "{shown}");
 }
+
+/// An unknown variable is reported as the variable, whatever level it is unknown at
+/// (`LGSP_BOGUS__KEY` was reported as the file's key `bogus`).
+#[test]
+fn an_unknown_variable_is_named_as_the_variable() {
+    for var in ["LGSP_BOGUS", "LGSP_BOGUS__KEY", "LGSP_BROKER__BOGUS"] {
+        let problems = load_text(GOOD, &[(var, "x")]).unwrap_err();
+        assert_eq!(problems.len(), 1, "{var}: {problems:?}");
+        assert_eq!(problems[0].file, None, "{var}: {}", problems[0]);
+        assert_eq!(problems[0].key, var, "{}", problems[0]);
+    }
+}
