@@ -24,7 +24,7 @@ node_name() { echo "lgsp-c$((base + $1))@localhost"; }
 
 env_of() { # node index -> the environment of its tools
   local i=$1 d="$dir/n$i"
-  echo HOME="$dir/home" RABBITMQ_NODENAME="$(node_name "$i")" \
+  echo HOME="$dir/erlang" RABBITMQ_NODENAME="$(node_name "$i")" \
     RABBITMQ_CONF_ENV_FILE="$dir/rabbitmq-env.conf"
 }
 
@@ -43,10 +43,10 @@ wait_port() {
 }
 
 up() {
-  mkdir -p "$dir/home"
-  if [ ! -f "$dir/home/.erlang.cookie" ]; then
-    head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n' > "$dir/home/.erlang.cookie"
-    chmod 400 "$dir/home/.erlang.cookie"
+  mkdir -p "$dir/erlang"
+  if [ ! -f "$dir/erlang/.erlang.cookie" ]; then
+    head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n' > "$dir/erlang/.erlang.cookie"
+    chmod 400 "$dir/erlang/.erlang.cookie"
   fi
   echo "ERL_EPMD_ADDRESS=127.0.0.1" > "$dir/rabbitmq-env.conf"
   for i in 0 1 2; do
