@@ -10,11 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::Duration;
 
-use lgsp_testkit::{Amqp, Lgsp};
-
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
+use lgsp_testkit::{Amqp, Lgsp, repo};
 
 struct Cluster {
     dir: tempfile::TempDir,
@@ -81,15 +77,14 @@ impl Drop for Cluster {
 
 fn config(dir: &Path, urls: &[String]) -> PathBuf {
     let list: Vec<String> = urls.iter().map(|u| format!("\"{u}\"")).collect();
-    let text = format!(
-        "adapter_dir: \"{0}/adapters\"\nschema_dir: \"{0}/schemas\"\nreference_dir: \"{0}/reference\"\nadapters: [bizreg]\nbroker: {{ urls: [{1}] }}\nstore: {{ url: \"sqlite://{2}/store.db\" }}\nroutes:\n  - name: bizreg\n    from: {{ binding: \"bizreg.#\" }}\n    map: bizreg\n    to:\n      - exchange: lgsp.out\n",
-        repo().display(),
-        list.join(", "),
-        dir.display()
-    );
-    let path = dir.join("lgsp.yaml");
-    std::fs::write(&path, text).unwrap();
-    path
+    lgsp_testkit::write_config(
+        dir,
+        &format!(
+            "broker: {{ urls: [{}] }}\nstore: {{ url: \"sqlite://{}/store.db\" }}\nroutes:\n  - name: bizreg\n    from: {{ binding: \"bizreg.#\" }}\n    map: bizreg\n    to:\n      - exchange: lgsp.out\n",
+            list.join(", "),
+            dir.display()
+        ),
+    )
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

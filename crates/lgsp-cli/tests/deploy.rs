@@ -2082,7 +2082,6 @@ fn the_systemd_unit_is_hardened_and_passes_systemd_analyze_verify() {
 /// an application's user may publish its own keys to `lgsp.in` and is refused another's.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_definitions_import_on_a_blank_node_and_hold_their_permissions() {
-    use lapin::options::{BasicPublishOptions, ConfirmSelectOptions};
     let dir = tempfile::tempdir().unwrap();
     let node = lgsp_testkit::node::RabbitNode::start(
         dir.path(),
@@ -2114,38 +2113,13 @@ async fn the_definitions_import_on_a_blank_node_and_hold_their_permissions() {
     );
     bus.wait_ready();
 
-    let publish = |key: &'static str| {
-        let url = node.url_as("bizreg", PLACEHOLDER_PASSWORD, "lgsp");
-        async move {
-            let conn = lapin::Connection::connect(&url, lapin::ConnectionProperties::default())
-                .await
-                .unwrap();
-            let ch = conn.create_channel().await.unwrap();
-            ch.confirm_select(ConfirmSelectOptions::default())
-                .await
-                .unwrap();
-            let props = lapin::BasicProperties::default().with_user_id("bizreg".into());
-            let sent = ch
-                .basic_publish(
-                    "lgsp.in".into(),
-                    key.into(),
-                    BasicPublishOptions::default(),
-                    b"<x/>",
-                    props,
-                )
-                .await;
-            match sent {
-                Ok(confirm) => confirm.await.map(|c| c.is_ack()).unwrap_or(false),
-                Err(_) => false,
-            }
-        }
-    };
+    let bizreg = node.url_as("bizreg", PLACEHOLDER_PASSWORD, "lgsp");
     assert!(
-        publish("bizreg.enterprise.registered").await,
+        lgsp_testkit::broker_takes(&bizreg, "bizreg.enterprise.registered").await,
         "bizreg may publish its key"
     );
     assert!(
-        !publish("tax.einvoice.issued").await,
+        !lgsp_testkit::broker_takes(&bizreg, "tax.einvoice.issued").await,
         "bizreg published a tax key"
     );
     bus.stop_cleanly();

@@ -872,33 +872,6 @@ async fn amqp_ids(amqp: &Amqp, queue: &str, n: usize) -> Vec<String> {
     got.into_iter().filter_map(|r| r.message_id).collect()
 }
 
-/// Publish `key` to `lgsp.in` with a confirm; whether the broker took it.
-async fn broker_takes(url: &str, key: &str) -> bool {
-    use lapin::options::{BasicPublishOptions, ConfirmSelectOptions};
-    let conn = lapin::Connection::connect(url, lapin::ConnectionProperties::default())
-        .await
-        .unwrap();
-    let ch = conn.create_channel().await.unwrap();
-    ch.confirm_select(ConfirmSelectOptions::default())
-        .await
-        .unwrap();
-    let r = match ch
-        .basic_publish(
-            "lgsp.in".into(),
-            key.into(),
-            BasicPublishOptions::default(),
-            b"<a/>",
-            lapin::BasicProperties::default(),
-        )
-        .await
-    {
-        Ok(confirm) => confirm.await.is_ok_and(|c| c.is_ack()),
-        Err(_) => false,
-    };
-    let _ = conn.close(0, "".into()).await;
-    r
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_printed_rabbitmq_definitions_let_each_application_write_only_its_keys() {
     let vhost = Vhost::new("gateway-defs");
@@ -940,9 +913,9 @@ async fn the_printed_rabbitmq_definitions_let_each_application_write_only_its_ke
     .unwrap();
     assert!((200..300).contains(&s), "password: {s} {b}");
     let url = format!("amqp://{user}:pw@127.0.0.1:5672/{}", vhost.name);
-    assert!(broker_takes(&url, "bizreg.enterprise.registered").await);
+    assert!(lgsp_testkit::broker_takes(&url, "bizreg.enterprise.registered").await);
     assert!(
-        !broker_takes(&url, "tax.einvoice.issued").await,
+        !lgsp_testkit::broker_takes(&url, "tax.einvoice.issued").await,
         "the broker refuses a key outside bizreg's publish patterns"
     );
     bus.terminate();

@@ -7,7 +7,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use lgsp_testkit::{Lgsp, PgSchema, Vhost, repo, run_to_exit};
+use lgsp_testkit::{Lgsp, PgSchema, Vhost, repo, run_to_exit, write_config};
 
 fn bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_lgsp"))
@@ -19,13 +19,10 @@ const API_KEY: &str = "Bizreg-key-6a0d44-0123456789";
 const WRONG_BROKER_PASSWORD: &str = "Broker-pw-wrong-91f3";
 
 fn config(dir: &Path) -> PathBuf {
-    let text = format!(
-        "adapter_dir: \"{0}/adapters\"\nschema_dir: \"{0}/schemas\"\nreference_dir: \"{0}/reference\"\nadapters: [bizreg]\napps:\n  bizreg: {{ publish: [\"bizreg.#\"] }}\nroutes:\n  - name: bizreg\n    from: {{ binding: \"bizreg.#\" }}\n    map: bizreg\n    to:\n      - exchange: lgsp.out\n",
-        repo().display()
-    );
-    let path = dir.join("lgsp.yaml");
-    std::fs::write(&path, text).unwrap();
-    path
+    write_config(
+        dir,
+        "apps:\n  bizreg: { publish: [\"bizreg.#\"] }\nroutes:\n  - name: bizreg\n    from: { binding: \"bizreg.#\" }\n    map: bizreg\n    to:\n      - exchange: lgsp.out\n",
+    )
 }
 
 fn assert_clean(what: &str, text: &str) {

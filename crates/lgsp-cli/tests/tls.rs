@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use lgsp_testkit::node::{NodeConfig, RabbitNode};
 use lgsp_testkit::pki::Pki;
-use lgsp_testkit::{Amqp, Lgsp, Vhost, repo, run_to_exit};
+use lgsp_testkit::{Amqp, Lgsp, Vhost, repo, run_to_exit, write_config};
 
 fn bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_lgsp"))
@@ -19,14 +19,11 @@ fn bin() -> PathBuf {
 const ROUTE: &str = "routes:\n  - name: bizreg\n    from: { binding: \"bizreg.#\" }\n    map: bizreg\n    to:\n      - exchange: lgsp.out\n";
 
 fn config(dir: &Path, extra: &str) -> PathBuf {
-    let text = format!(
-        "adapter_dir: \"{0}/adapters\"\nschema_dir: \"{0}/schemas\"\nreference_dir: \"{0}/reference\"\nadapters: [bizreg]\nstore: {{ url: \"sqlite://{1}/store.db\" }}\n{extra}{ROUTE}",
-        repo().display(),
+    let store = format!(
+        "store: {{ url: \"sqlite://{}/store.db\" }}\n",
         dir.display()
     );
-    let path = dir.join("lgsp.yaml");
-    std::fs::write(&path, text).unwrap();
-    path
+    write_config(dir, &format!("{store}{extra}{ROUTE}"))
 }
 
 fn broker_tls(url: &str, ca: &Path, client: Option<&Pki>) -> String {

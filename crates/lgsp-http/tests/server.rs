@@ -50,35 +50,35 @@ fn send_and_read(addr: &str, head: &[u8], wait: Duration) -> (String, Duration) 
     (String::from_utf8_lossy(&got).into_owned(), start.elapsed())
 }
 
+/// [`send_and_read`] off the runtime's threads.
+async fn exchange(addr: &str, head: &[u8], wait: Duration) -> (String, Duration) {
+    let (addr, head) = (addr.to_owned(), head.to_vec());
+    tokio::task::spawn_blocking(move || send_and_read(&addr, &head, wait))
+        .await
+        .unwrap()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_client_that_never_finishes_its_headers_is_cut_off() {
     let (addr, _stop) = server(BodyLimits::default()).await;
-    let a = addr.clone();
-    let (got, took) = tokio::task::spawn_blocking(move || {
-        send_and_read(
-            &a,
-            b"GET /healthz HTTP/1.1\r\nHost: x\r\n",
-            Duration::from_secs(10),
-        )
-    })
-    .await
-    .unwrap();
+    let (got, took) = exchange(
+        &addr,
+        b"GET /healthz HTTP/1.1\r\nHost: x\r\n",
+        Duration::from_secs(10),
+    )
+    .await;
     assert!(
         took < Duration::from_secs(5),
         "held for {took:?}, answered {got:?}"
     );
     assert!(!got.contains("200 OK"), "{got}");
     // Others are served meanwhile and after.
-    let a = addr.clone();
-    let (ok, _) = tokio::task::spawn_blocking(move || {
-        send_and_read(
-            &a,
-            b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
-            Duration::from_secs(5),
-        )
-    })
-    .await
-    .unwrap();
+    let (ok, _) = exchange(
+        &addr,
+        b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+        Duration::from_secs(5),
+    )
+    .await;
     assert!(ok.starts_with("HTTP/1.1 200"), "{ok}");
 }
 
@@ -89,31 +89,23 @@ async fn a_slow_body_is_408_and_a_large_one_413_before_any_handler() {
         timeout: Duration::from_secs(1),
     })
     .await;
-    let a = addr.clone();
-    let (got, took) = tokio::task::spawn_blocking(move || {
-        send_and_read(
-            &a,
-            b"POST /admin/v1/audit/notes HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{\"note\":",
-            Duration::from_secs(10),
-        )
-    })
-    .await
-    .unwrap();
+    let (got, took) = exchange(
+        &addr,
+        b"POST /admin/v1/audit/notes HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{\"note\":",
+        Duration::from_secs(10),
+    )
+    .await;
     assert!(got.starts_with("HTTP/1.1 408"), "{got}");
     assert!(got.contains("\"code\":\"request_timeout\""), "{got}");
     assert!(took < Duration::from_secs(5), "{took:?}");
 
     // Declared too large: refused without reading it.
-    let a = addr.clone();
-    let (got, _) = tokio::task::spawn_blocking(move || {
-        send_and_read(
-            &a,
-            b"POST /admin/v1/audit/notes HTTP/1.1\r\nHost: x\r\nContent-Length: 5000\r\n\r\n",
-            Duration::from_secs(5),
-        )
-    })
-    .await
-    .unwrap();
+    let (got, _) = exchange(
+        &addr,
+        b"POST /admin/v1/audit/notes HTTP/1.1\r\nHost: x\r\nContent-Length: 5000\r\n\r\n",
+        Duration::from_secs(5),
+    )
+    .await;
     assert!(got.starts_with("HTTP/1.1 413"), "{got}");
     // Chunked, with no length: refused once past the limit.
     let mut chunked =
@@ -125,11 +117,7 @@ async fn a_slow_body_is_408_and_a_large_one_413_before_any_handler() {
         chunked.extend_from_slice(b"\r\n");
     }
     chunked.extend_from_slice(b"0\r\n\r\n");
-    let a = addr.clone();
-    let (got, _) =
-        tokio::task::spawn_blocking(move || send_and_read(&a, &chunked, Duration::from_secs(5)))
-            .await
-            .unwrap();
+    let (got, _) = exchange(&addr, &chunked, Duration::from_secs(5)).await;
     assert!(got.starts_with("HTTP/1.1 413"), "{got}");
     assert!(got.contains("\"code\":\"payload_too_large\""), "{got}");
 }

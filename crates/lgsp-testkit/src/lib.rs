@@ -40,8 +40,18 @@ fn base_url() -> String {
 }
 
 /// The repository's root (adapters, config, schemas).
+///
+/// Found from the running test's `CARGO_MANIFEST_DIR` (cargo and nextest set it): the
+/// path compiled into this crate is the checkout that first built it, which is another
+/// checkout when several share one target folder.
 pub fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+    let runtime = std::env::var_os("CARGO_MANIFEST_DIR").map(PathBuf::from);
+    runtime
+        .iter()
+        .flat_map(|d| d.ancestors())
+        .find(|d| d.join("Cargo.lock").is_file() && d.join("adapters").is_dir())
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../.."))
 }
 
 /// A sample payload of an adapter: `adapters/<adapter>/samples/<file>`.
@@ -615,6 +625,45 @@ pub fn demo_adapter(root: &Path, field: &str) {
         format!("mappings:\n  thing:\n    from: json\n    event: thing.created\n    fields:\n      name: {{ path: $.thing.{field}, required: true }}\n"),
     )
     .expect("thing.yaml");
+}
+
+/// Publish `key` to `lgsp.in` as the user of `url`, with a confirm: whether the broker
+/// took it (a refused permission closes the channel: `false`).
+pub async fn broker_takes(url: &str, key: &str) -> bool {
+    let conn = Connection::connect(url, ConnectionProperties::default())
+        .await
+        .unwrap();
+    let ch = conn.create_channel().await.unwrap();
+    ch.confirm_select(ConfirmSelectOptions::default())
+        .await
+        .unwrap();
+    let r = match ch
+        .basic_publish(
+            "lgsp.in".into(),
+            key.into(),
+            BasicPublishOptions::default(),
+            b"<a/>",
+            BasicProperties::default(),
+        )
+        .await
+    {
+        Ok(confirm) => confirm.await.is_ok_and(|c| c.is_ack()),
+        Err(_) => false,
+    };
+    let _ = conn.close(0, "".into()).await;
+    r
+}
+
+/// A root configuration in `dir/lgsp.yaml` with the repository's adapters, schemas and
+/// reference data, the bizreg adapter, and `body` (sections, routes).
+pub fn write_config(dir: &Path, body: &str) -> PathBuf {
+    let text = format!(
+        "adapter_dir: \"{0}/adapters\"\nschema_dir: \"{0}/schemas\"\nreference_dir: \"{0}/reference\"\nadapters: [bizreg]\n{body}",
+        repo().display()
+    );
+    let path = dir.join("lgsp.yaml");
+    std::fs::write(&path, text).unwrap();
+    path
 }
 
 /// `xml` (its declaration dropped) after a comment of `bytes` bytes, which decoding

@@ -190,14 +190,15 @@ fn validate_tls(c: &Config, file: &mut YamlFile) {
         files.push(("http.tls.key", Some(&h.key)));
     }
     for (key, path) in files {
+        let readable = |p: &Path| {
+            if std::fs::File::open(p)?.metadata()?.is_file() {
+                Ok(())
+            } else {
+                Err(std::io::Error::other("not a file"))
+            }
+        };
         if let Some(path) = path
-            && let Err(e) = std::fs::metadata(path).and_then(|m| {
-                if m.is_file() {
-                    std::fs::File::open(path).map(drop)
-                } else {
-                    Err(std::io::Error::other("not a file"))
-                }
-            })
+            && let Err(e) = readable(path)
         {
             file.problem(
                 key,
