@@ -82,6 +82,56 @@ fn dispatch_picks_the_mapping_by_format_and_root() {
     );
 }
 
+/// A content type that names the other format is refused as such (it was a JSON syntax
+/// error at line 1 before); a content type that agrees, or none, maps.
+#[test]
+fn a_content_type_that_lies_about_the_format_is_refused_as_such() {
+    let (adapter, dir) = bizreg();
+    let xml = std::fs::read(dir.join("samples/enterprise-registered.xml")).unwrap();
+    let json = std::fs::read(dir.join("samples/enterprise-registered.json")).unwrap();
+    let with = |ct: Option<&str>| Envelope {
+        content_type: ct.map(str::to_owned),
+        ..envelope("bizreg.enterprise.registered")
+    };
+    for (body, lie) in [
+        (&xml, "application/json"),
+        (&json, "text/xml; charset=utf-8"),
+    ] {
+        let err = adapter
+            .map_message(&with(Some(lie)), body, None, &Limits::default())
+            .unwrap_err();
+        let MapError::Decode(d) = &err else {
+            panic!("not a decode error: {err}")
+        };
+        assert_eq!((d.kind(), d.code()), ("decode", "decode.content_type"));
+        assert!(
+            err.to_string()
+                .contains(&format!("content type {lie:?} says"))
+                && err.to_string().contains("fix the content type"),
+            "{err}"
+        );
+    }
+    for (body, ct) in [
+        (&xml, Some("application/xml")),
+        (&json, Some("application/json")),
+        (&xml, None),
+        (&xml, Some("text/plain")),
+    ] {
+        let out = adapter
+            .map_message(&with(ct), body, None, &Limits::default())
+            .unwrap_or_else(|e| panic!("{ct:?}: {e}"));
+        assert_eq!(out.len(), 1);
+    }
+    // A format the caller gives (lgsp map --format) is not second-guessed.
+    let err = adapter.map_message(
+        &with(Some("application/json")),
+        &xml,
+        Some(Format::Xml),
+        &Limits::default(),
+    );
+    assert!(err.is_ok(), "{err:?}");
+}
+
 #[test]
 fn an_unknown_type_lists_the_known_ones() {
     let (adapter, _) = bizreg();

@@ -256,6 +256,20 @@ pub enum DecodeError {
         /// The declared or detected encoding.
         encoding: String,
     },
+    /// The declared content type names one format and the body is plainly the other.
+    #[error(
+        "content type {content_type:?} says {}, but the body is {}: fix the content type the sender sets (or send none: lgsp then reads the body's own format)",
+        .declared.document(),
+        .found.document()
+    )]
+    ContentTypeMismatch {
+        /// The content type as declared (at most 100 characters of it).
+        content_type: String,
+        /// The format it names.
+        declared: Format,
+        /// The format the body starts as.
+        found: Format,
+    },
     /// The XML document has a DOCTYPE.
     #[error(
         "xml DOCTYPE at line {line}, column {column} refused: DTDs and entity declarations are not accepted, send the document without a DOCTYPE"
@@ -363,6 +377,7 @@ impl DecodeError {
                 ..
             } => "decode.json.utf8",
             DecodeError::XmlEncoding { .. } => "decode.xml.encoding",
+            DecodeError::ContentTypeMismatch { .. } => "decode.content_type",
             DecodeError::XmlDoctype { .. } => "decode.xml.doctype",
             DecodeError::XmlEntity { .. } => "decode.xml.entity",
             DecodeError::XmlChar { .. } => "decode.xml.char",
@@ -387,7 +402,8 @@ impl DecodeError {
             | DecodeError::JsonTrailing { line, column } => Some((line, column)),
             DecodeError::TooLarge { .. }
             | DecodeError::Empty { .. }
-            | DecodeError::XmlEncoding { .. } => None,
+            | DecodeError::XmlEncoding { .. }
+            | DecodeError::ContentTypeMismatch { .. } => None,
         }
     }
 }

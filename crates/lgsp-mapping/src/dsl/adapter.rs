@@ -14,7 +14,7 @@ use super::error::MapError;
 use super::program::{CompileEnv, OutputFormat, Program, Table, to_format};
 use super::spec::{ADAPTER_FILE_KEYS, DispatchSpec, MappingSpec, TableSpec};
 use crate::decode::projection::Projection;
-use crate::decode::{self, Format, Limits};
+use crate::decode::{self, DecodeError, Format, Limits};
 use crate::domain::{Domain, SchemaError};
 use crate::xml_out;
 
@@ -293,6 +293,7 @@ impl Adapter {
             message_type: ty.to_owned(),
             known: sorted(self.dispatch.keys().map(String::as_str).collect()),
         })?;
+        declared_format_fits(format, envelope, body)?;
         let format = payload_format(format, envelope, body);
         if format == Format::Xml
             && decoding == Decoding::Auto
@@ -433,6 +434,7 @@ impl Adapter {
         decoding: Decoding,
     ) -> Result<(Vec<Mapped>, Decoded), MapError> {
         let program = self.program(mapping)?;
+        declared_format_fits(format, envelope, body)?;
         let format = payload_format(format, envelope, body);
         if let (Format::Xml, Decoding::Auto, Some(projection)) =
             (format, decoding, program.projection())
@@ -569,6 +571,33 @@ pub fn payload_format(given: Option<Format>, envelope: &Envelope, body: &[u8]) -
         })
         .or_else(|| decode::sniff(body))
         .unwrap_or(Format::Xml)
+}
+
+/// A content type that names the other format than the body plainly is (`application/json`
+/// on `<HoSo>...`) is refused as such, rather than as the syntax error decoding the body
+/// in the declared format would give. Not checked when the caller gave the format.
+fn declared_format_fits(
+    given: Option<Format>,
+    envelope: &Envelope,
+    body: &[u8],
+) -> Result<(), DecodeError> {
+    let Some(declared) = envelope.content_type.as_deref() else {
+        return Ok(());
+    };
+    match (
+        given,
+        Format::from_content_type(declared),
+        decode::sniff(body),
+    ) {
+        (None, Some(named), Some(found)) if named != found => {
+            Err(DecodeError::ContentTypeMismatch {
+                content_type: declared.chars().take(100).collect(),
+                declared: named,
+                found,
+            })
+        }
+        _ => Ok(()),
+    }
 }
 
 /// The items of a list form of the message, each given back as the single document it
