@@ -8,6 +8,7 @@ use std::str::FromStr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+use lgsp_amqp::headers::REPLAY_OF;
 use lgsp_core::config::SecretUrl;
 use lgsp_core::tracking::kind;
 use sqlx::Row;
@@ -376,6 +377,34 @@ impl Store {
             let mut tx = p.begin().await?;
             let mut out = Vec::with_capacity(failures.len());
             for f in failures {
+                // The same failure again while it is still open: the input was redelivered
+                // after its failure was published but before it was acknowledged (a lost
+                // connection, a killed process), and failed the same way. One input, one
+                // record. A replay (which carries `lgsp-replay-of`) or a failure after the
+                // record was replayed or discarded is a new one.
+                let open = sqlx::query(
+                    "SELECT headers, body FROM failed_messages WHERE message_id = $1 AND COALESCE(route, '') = $2 AND status = $3 AND error_code = $4 AND targets = $5 AND attempts = $6",
+                )
+                .bind(&f.message_id)
+                .bind(f.route.clone().unwrap_or_default())
+                .bind(Status::Failed.as_str())
+                .bind(&f.error_code)
+                .bind(f.targets.join(","))
+                .bind(f.attempts)
+                .fetch_all(&mut *tx)
+                .await?;
+                let replay_of = |h: &serde_json::Value| h.get(REPLAY_OF).cloned();
+                let mut again = false;
+                for row in &open {
+                    let headers: String = row.try_get("headers")?;
+                    let body: Vec<u8> = row.try_get("body")?;
+                    let headers = serde_json::from_str(&headers).unwrap_or_default();
+                    again |= body == f.body && replay_of(&headers) == replay_of(&f.headers);
+                }
+                if again {
+                    out.push(false);
+                    continue;
+                }
                 // A message that failed before (and was replayed) keeps its first failure time.
                 let earlier: Option<i64> = sqlx::query(
                     "SELECT MIN(first_failed_at) AS t FROM failed_messages WHERE message_id = $1 AND COALESCE(route, '') = $2",

@@ -60,6 +60,55 @@ async fn same_failure_twice_is_stored_once_byte_for_byte(s: Store, _url: String)
     assert!(s.get(id + 1000).await.unwrap().is_none());
 }
 
+/// An input redelivered after its failure was published but before it was acknowledged
+/// (a lost connection, a killed process) fails again under a new failure id: while the
+/// first record is open, that is the same failure, not a second one. Another body, code,
+/// attempt or a replay is a new failure; so is the same one after a discard.
+async fn a_redelivered_input_failing_the_same_way_again_is_one_record(s: Store, _url: String) {
+    let f = failure(3, "decode", Some("bizreg"));
+    let variant = |id: &str, change: &dyn Fn(&mut NewFailure)| {
+        let mut v = f.clone();
+        v.failure_id = id.into();
+        v.headers = json!({"lgsp-failure-id": id});
+        v.failed_at += 5;
+        change(&mut v);
+        v
+    };
+    let redelivered = variant("f-3-redelivered", &|_| {});
+    assert_eq!(
+        s.insert(&[f.clone(), redelivered.clone()]).await.unwrap(),
+        [true, false]
+    );
+    assert_eq!(s.insert(&[redelivered]).await.unwrap(), [false]);
+    let others = [
+        variant("f-3-body", &|v| v.body = b"<other/>".to_vec()),
+        variant("f-3-code", &|v| v.error_code = "decode.other".into()),
+        variant("f-3-attempt", &|v| v.attempts = 2),
+        variant(
+            "f-3-replay",
+            &|v| v.headers = json!({"lgsp-failure-id": "f-3-replay", "lgsp-replay-of": "f-3"}),
+        ),
+    ];
+    assert_eq!(s.insert(&others).await.unwrap(), [true; 4]);
+    let first = s
+        .list(&Filter::default(), None, 10)
+        .await
+        .unwrap()
+        .items
+        .iter()
+        .find(|x| x.failure_id == "f-3")
+        .unwrap()
+        .id;
+    s.discard(&[first], "operator", "a test", "").await.unwrap();
+    assert_eq!(
+        s.insert(&[variant("f-3-after-discard", &|_| {})])
+            .await
+            .unwrap(),
+        [true]
+    );
+    assert_eq!(s.count().await.unwrap(), 6);
+}
+
 async fn lists_filter_and_page(s: Store, _url: String) {
     let mut all = Vec::new();
     for n in 0..25 {
@@ -736,6 +785,7 @@ macro_rules! on_both {
 
 on_both!(
     same_failure_twice_is_stored_once_byte_for_byte,
+    a_redelivered_input_failing_the_same_way_again_is_one_record,
     lists_filter_and_page,
     a_replay_is_recorded_and_a_new_failure_of_the_same_message_keeps_its_first_time,
     migrating_twice_changes_nothing,
