@@ -560,6 +560,12 @@ pub(crate) fn replay_error(e: ReplayError) -> ApiError {
             message: e.to_string(),
             hint: "list what is still to replay with `lgsp failed list --status failed`".into(),
         },
+        ReplayError::Claimed(_) => ApiError {
+            status: 409,
+            code: "replay_in_progress",
+            message: e.to_string(),
+            hint: "wait for it to finish; `lgsp failed show ID` then shows it replayed".into(),
+        },
         ReplayError::Store(s) => store_error(s),
         ReplayError::Broker(m) => {
             warn!(error = %m, "replay: broker unreachable");

@@ -123,6 +123,107 @@ impl Store {
         Ok(out)
     }
 
+    /// Claim up to `limit` records still `failed` matching `filter` that no other replay
+    /// holds, for `lease`, and return them, oldest first: what a replay publishes. Each
+    /// claim is one conditional update, so of two replays at once (other processes
+    /// included) only one gets a record. A claim ends when the record is replayed, when
+    /// [`Store::release`] gives it back, or when the lease passes.
+    pub async fn claim_failed(
+        &self,
+        filter: &Filter,
+        limit: u32,
+        lease: std::time::Duration,
+    ) -> Result<Vec<Failure>, StoreError> {
+        let now = now_ms();
+        let candidates = self.claimable_ids(filter, limit, now).await?;
+        let until = now + i64::try_from(lease.as_millis()).unwrap_or(i64::MAX / 2);
+        let mut out = Vec::with_capacity(candidates.len());
+        for id in candidates {
+            if self.claim(id, now, until).await?
+                && let Some(f) = self.get(id).await?
+            {
+                out.push(f);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Claim the one record `id` (see [`Store::claim_failed`]): `false` when it is not
+    /// `failed` or another replay holds it.
+    pub async fn claim_one(&self, id: i64, lease: std::time::Duration) -> Result<bool, StoreError> {
+        let now = now_ms();
+        let until = now + i64::try_from(lease.as_millis()).unwrap_or(i64::MAX / 2);
+        self.claim(id, now, until).await
+    }
+
+    async fn claim(&self, id: i64, now: i64, until: i64) -> Result<bool, StoreError> {
+        failpoint::check()?;
+        let r: Result<u64, sqlx::Error> = on_pool!(self, |p| {
+            async {
+            sqlx::query(
+                "UPDATE failed_messages SET claimed_until = $1 WHERE id = $2 AND status = $3 AND (claimed_until IS NULL OR claimed_until < $4)",
+            )
+            .bind(until)
+            .bind(id)
+            .bind(Status::Failed.as_str())
+            .bind(now)
+            .execute(p)
+            .await
+            .map(|d| d.rows_affected())
+        }
+        .await
+        });
+        r.map(|n| n == 1).map_err(|e| self.unavailable(e))
+    }
+
+    /// Give claimed records back (a replay that did not publish them).
+    pub async fn release(&self, ids: &[i64]) -> Result<(), StoreError> {
+        failpoint::check()?;
+        for id in ids {
+            let r: Result<u64, sqlx::Error> = on_pool!(self, |p| async {
+                sqlx::query("UPDATE failed_messages SET claimed_until = NULL WHERE id = $1")
+                    .bind(id)
+                    .execute(p)
+                    .await
+                    .map(|d| d.rows_affected())
+            }
+            .await);
+            r.map_err(|e| self.unavailable(e))?;
+        }
+        Ok(())
+    }
+
+    async fn claimable_ids(
+        &self,
+        filter: &Filter,
+        limit: u32,
+        now: i64,
+    ) -> Result<Vec<i64>, StoreError> {
+        failpoint::check()?;
+        let mut filter = filter.clone();
+        filter.status = Some(Status::Failed);
+        let mut sql = "SELECT id FROM failed_messages WHERE 1 = 1".to_owned();
+        let mut params = Vec::new();
+        filter_sql(&filter, &mut sql, &mut params);
+        params.push(Param::Int(now));
+        sql.push_str(&format!(
+            " AND (claimed_until IS NULL OR claimed_until < ${})",
+            params.len()
+        ));
+        params.push(Param::Int(i64::from(limit.clamp(1, 1000))));
+        sql.push_str(&format!(" ORDER BY id LIMIT ${}", params.len()));
+        let r: Result<Vec<i64>, sqlx::Error> = on_pool!(self, |p| async {
+            bind_all!(sqlx::query(&sql), &params)
+                .fetch_all(p)
+                .await?
+                .iter()
+                .map(|r| r.try_get::<i64, _>("id"))
+                .collect()
+        }
+        .await);
+        r.map_err(|e| self.unavailable(e))
+    }
+
     /// Ids of the records still `failed` matching `filter`, oldest first.
     pub async fn failed_ids(
         &self,

@@ -59,6 +59,8 @@ pub enum ReplayError {
     NotFound(i64),
     #[error("failed message {id} is {status}; only failed messages are replayed")]
     NotReplayable { id: i64, status: &'static str },
+    #[error("failed message {0} is being replayed by another operator right now")]
+    Claimed(i64),
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error(
@@ -91,6 +93,11 @@ pub struct Replayed {
     pub edited: bool,
     pub status: Status,
 }
+
+/// How long a replay holds the records it publishes (see [`Store::claim_failed`]): past
+/// it, records a replay claimed but never recorded (its process died) can be replayed
+/// again.
+pub const CLAIM_LEASE: std::time::Duration = std::time::Duration::from_secs(120);
 
 /// Publishes replays; connects to the broker on first use and again after a failure.
 pub struct Replayer {
@@ -269,25 +276,40 @@ impl Replayer {
                 status: f.summary.status.as_str(),
             });
         }
-        let Prepared {
-            exchange,
-            routing_key,
-            targets,
-            props,
-        } = self.prepare(&f)?;
-        let sent = body.as_deref().unwrap_or(&f.body);
-        let publisher = self.publisher().await?;
-        let sent_ms = crate::record::now_ms();
-        if let Err(e) = publisher
-            .publish_confirmed(&exchange, &routing_key, sent, props)
-            .await
-        {
-            if matches!(e, PublishError::Broker { .. }) {
-                *self.link.lock().await = None;
-                return Err(ReplayError::Broker(e.to_string()));
-            }
-            return Err(ReplayError::Refused(e));
+        // Another replica may be replaying it right now.
+        if !store.claim_one(id, CLAIM_LEASE).await? {
+            return Err(ReplayError::Claimed(id));
         }
+        let published = async {
+            let Prepared {
+                exchange,
+                routing_key,
+                targets,
+                props,
+            } = self.prepare(&f)?;
+            let sent = body.as_deref().unwrap_or(&f.body);
+            let publisher = self.publisher().await?;
+            if let Err(e) = publisher
+                .publish_confirmed(&exchange, &routing_key, sent, props)
+                .await
+            {
+                if matches!(e, PublishError::Broker { .. }) {
+                    *self.link.lock().await = None;
+                    return Err(ReplayError::Broker(e.to_string()));
+                }
+                return Err(ReplayError::Refused(e));
+            }
+            Ok((exchange, routing_key, targets))
+        };
+        let sent_ms = crate::record::now_ms();
+        let (exchange, routing_key, targets) = match published.await {
+            Ok(p) => p,
+            Err(e) => {
+                // Not published: free for the next try at once.
+                let _ = store.release(&[id]).await;
+                return Err(e);
+            }
+        };
         let replay = Replay {
             failed_id: id,
             actor: actor.to_owned(),
@@ -337,7 +359,7 @@ impl Replayer {
         note: &str,
     ) -> Result<Batch, ReplayError> {
         let _turn = self.one_at_a_time.lock().await;
-        let records = store.select_failed(filter, batch_size).await?;
+        let records = store.claim_failed(filter, batch_size, CLAIM_LEASE).await?;
         if records.is_empty() {
             return Ok(Batch::default());
         }
@@ -396,6 +418,17 @@ impl Replayer {
                     error: e.to_string(),
                 }),
             }
+        }
+        // What was not published is free for the next try at once (the rest stays
+        // claimed until recorded as replayed).
+        let published: std::collections::HashSet<i64> = confirmed.iter().map(|c| c.0).collect();
+        let unpublished: Vec<i64> = records
+            .iter()
+            .map(|f| f.id)
+            .filter(|id| !published.contains(id))
+            .collect();
+        if !unpublished.is_empty() {
+            store.release(&unpublished).await?;
         }
         // Failpoint: the process dies after the confirms, before the commit.
         crate::failpoint::crash_point("bulk_before_commit");

@@ -150,6 +150,11 @@ const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
         "message events",
         include_str!("../migrations/sqlite/0004_message_events.sql"),
     ),
+    (
+        5,
+        "replay claims",
+        include_str!("../migrations/sqlite/0005_replay_claims.sql"),
+    ),
 ];
 const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
     (
@@ -171,6 +176,11 @@ const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
         4,
         "message events",
         include_str!("../migrations/postgres/0004_message_events.sql"),
+    ),
+    (
+        5,
+        "replay claims",
+        include_str!("../migrations/postgres/0005_replay_claims.sql"),
     ),
 ];
 

@@ -109,6 +109,53 @@ async fn a_redelivered_input_failing_the_same_way_again_is_one_record(s: Store, 
     assert_eq!(s.count().await.unwrap(), 6);
 }
 
+/// Two stores on one database (two replicas) claiming the same records at once: each
+/// record goes to one of them; a released claim, or one whose lease passed, can be taken
+/// again; a replayed record cannot.
+async fn two_replays_at_once_claim_each_record_once(s: Store, url: String) {
+    let all: Vec<NewFailure> = (0..40)
+        .map(|n| failure(100 + n, "mapping", Some("r")))
+        .collect();
+    s.insert(&all).await.unwrap();
+    let other = Store::open(&lgsp_core::config::SecretUrl::new(url)).unwrap();
+    let lease = std::time::Duration::from_secs(60);
+    let f = Filter::default();
+    let (mut a, mut b) = (Vec::new(), Vec::new());
+    loop {
+        let (x, y) = tokio::join!(
+            s.claim_failed(&f, 7, lease),
+            other.claim_failed(&f, 7, lease)
+        );
+        let (x, y) = (x.unwrap(), y.unwrap());
+        if x.is_empty() && y.is_empty() {
+            break;
+        }
+        a.extend(x.iter().map(|r| r.id));
+        b.extend(y.iter().map(|r| r.id));
+    }
+    let mut both: Vec<i64> = a.iter().chain(&b).copied().collect();
+    both.sort_unstable();
+    both.dedup();
+    assert_eq!(a.len() + b.len(), 40, "each claimed once: {a:?} {b:?}");
+    assert_eq!(both.len(), 40);
+    assert!(!s.claim_one(a[0], lease).await.unwrap(), "still claimed");
+    s.release(&a[..1]).await.unwrap();
+    assert!(other.claim_one(a[0], lease).await.unwrap(), "released");
+    // A lease of zero has passed by the next claim.
+    s.release(&b[..1]).await.unwrap();
+    assert!(s.claim_one(b[0], std::time::Duration::ZERO).await.unwrap());
+    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    assert!(other.claim_one(b[0], lease).await.unwrap(), "lease passed");
+    let replay = Replay {
+        actor: "operator".into(),
+        routing_key: "lgsp.route.r".into(),
+        ..Replay::default()
+    };
+    s.release(&a[1..2]).await.unwrap();
+    s.record_replay(a[1], &replay).await.unwrap();
+    assert!(!other.claim_one(a[1], lease).await.unwrap(), "replayed");
+}
+
 async fn lists_filter_and_page(s: Store, _url: String) {
     let mut all = Vec::new();
     for n in 0..25 {
@@ -786,6 +833,7 @@ macro_rules! on_both {
 on_both!(
     same_failure_twice_is_stored_once_byte_for_byte,
     a_redelivered_input_failing_the_same_way_again_is_one_record,
+    two_replays_at_once_claim_each_record_once,
     lists_filter_and_page,
     a_replay_is_recorded_and_a_new_failure_of_the_same_message_keeps_its_first_time,
     migrating_twice_changes_nothing,
