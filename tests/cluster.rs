@@ -107,7 +107,7 @@ async fn stream_with_a_node_stopped(the_leaders: bool) {
     let dir = tempfile::tempdir().unwrap();
     let urls: Vec<String> = (0..3).map(|i| cluster.url(i)).collect();
     let cfg = config(dir.path(), &urls);
-    let mut bus = Lgsp::spawn(&PathBuf::from(env!("CARGO_BIN_EXE_lgsp")), &cfg, &[]);
+    let mut bus = Lgsp::spawn(&lgsp_testkit::lgsp_bin(), &cfg, &[]);
     bus.wait_ready();
 
     // The route's queue is a quorum queue with a member on every node.

@@ -7,13 +7,15 @@
 //! - [`Amqp`]: publish, drain and count messages in a vhost;
 //! - [`padded`]: an XML document made larger without changing what it maps to;
 //! - [`node::RabbitNode`]: a RabbitMQ node of a test's own (TLS listeners, a broker
-//!   that stops), and [`pki::Pki`]: certificates generated for a test.
+//!   that stops), [`pgnode::PgNode`]: a PostgreSQL server of a test's own (a store that
+//!   stops), and [`pki::Pki`]: certificates generated for a test.
 //!
 //! The broker is found at `TEST_AMQP_URL` (default `amqp://guest:guest@127.0.0.1:5672`),
 //! its management API on port 15672 of the same host with the same credentials.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 pub mod node;
+pub mod pgnode;
 pub mod pki;
 
 use std::collections::HashMap;
@@ -52,6 +54,25 @@ pub fn repo() -> PathBuf {
         .find(|d| d.join("Cargo.lock").is_file() && d.join("adapters").is_dir())
         .map(Path::to_path_buf)
         .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../.."))
+}
+
+/// The `lgsp` binary of the workspace's build, for tests of packages other than
+/// lgsp-cli (which have no `CARGO_BIN_EXE_lgsp`): next to the running test's `deps`
+/// folder, where a workspace build (`cargo nextest run --workspace`) puts it.
+pub fn lgsp_bin() -> PathBuf {
+    let exe = std::env::current_exe().expect("the running test's path");
+    let bin = exe
+        .ancestors()
+        .find(|d| d.file_name().is_some_and(|n| n == "deps"))
+        .and_then(Path::parent)
+        .map(|d| d.join("lgsp"))
+        .unwrap_or_else(|| PathBuf::from("lgsp"));
+    assert!(
+        bin.is_file(),
+        "{} is missing: build it with `cargo build -p lgsp-cli` (a workspace test run does)",
+        bin.display()
+    );
+    bin
 }
 
 /// A sample payload of an adapter: `adapters/<adapter>/samples/<file>`.

@@ -121,6 +121,10 @@ impl RabbitNode {
 
     fn command(&self, tool: &str) -> Command {
         let mut c = Command::new(Path::new(BIN).join(tool));
+        // Crash dumps (erl_crash.dump, MnesiaCore.*) land in the node's folder.
+        if self.dir.is_dir() {
+            c.current_dir(&self.dir);
+        }
         c.env("HOME", self.dir.join("home"))
             .env("RABBITMQ_NODENAME", &self.name)
             .env("RABBITMQ_CONF_ENV_FILE", self.dir.join("rabbitmq-env.conf"));
@@ -134,7 +138,14 @@ impl RabbitNode {
             .arg(&self.name)
             .args(args)
             .output()
-            .expect("run rabbitmqctl")
+            .unwrap_or_else(|e| {
+                panic!(
+                    "run rabbitmqctl for {} (folder {}, there: {}): {e}",
+                    self.name,
+                    self.dir.display(),
+                    self.dir.is_dir()
+                )
+            })
     }
 
     /// `amqp://guest:guest@127.0.0.1:<port>/%2f`.

@@ -1,0 +1,232 @@
+//! What the system suites share: counted streams of unique ids, how each target fared,
+//! the failed store as the admin CLI shows it, the broker's queues as `rabbitmqctl`
+//! shows them, and a process's peak memory.
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use lgsp_testkit::node::RabbitNode;
+use lgsp_testkit::{Amqp, Lgsp, Received, lgsp_bin};
+use serde_json::Value;
+
+/// The operator token every suite's bus is started with.
+pub const OPERATOR: &str = "system-tests-operator-token";
+
+pub fn ids(prefix: &str, n: usize) -> Vec<String> {
+    (0..n).map(|i| format!("{prefix}-{i}")).collect()
+}
+
+/// How one target fared against the ids it should have received.
+#[derive(Debug)]
+pub struct Outcome {
+    pub target: String,
+    pub expected: usize,
+    pub delivered: usize,
+    pub duplicates: usize,
+    pub lost: Vec<String>,
+    /// Ids that arrived but were not expected (e.g. a deliberately bad message).
+    pub unexpected: Vec<String>,
+}
+
+impl std::fmt::Display for Outcome {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{}: expected {}, delivered {}, duplicates {}, lost {}, unexpected {}",
+            self.target,
+            self.expected,
+            self.delivered,
+            self.duplicates,
+            self.lost.len(),
+            self.unexpected.len()
+        )
+    }
+}
+
+impl Outcome {
+    pub fn of(target: &str, expected: &[String], got: &[Received]) -> Outcome {
+        let mut seen: HashMap<&str, usize> = HashMap::new();
+        for r in got {
+            *seen
+                .entry(r.message_id.as_deref().unwrap_or(""))
+                .or_default() += 1;
+        }
+        let want: std::collections::HashSet<&str> = expected.iter().map(String::as_str).collect();
+        Outcome {
+            target: target.to_owned(),
+            expected: expected.len(),
+            delivered: want.iter().filter(|id| seen.contains_key(*id)).count(),
+            duplicates: seen.values().map(|c| c - 1).sum(),
+            lost: expected
+                .iter()
+                .filter(|id| !seen.contains_key(id.as_str()))
+                .cloned()
+                .collect(),
+            unexpected: seen
+                .keys()
+                .filter(|id| !want.contains(*id))
+                .map(|id| (*id).to_owned())
+                .collect(),
+        }
+    }
+
+    /// Nothing lost, nothing that should not be there.
+    pub fn assert_complete(&self, context: &str) {
+        assert!(
+            self.lost.is_empty() && self.unexpected.is_empty(),
+            "{self} (first lost {:?}, first unexpected {:?})\n{context}",
+            self.lost.first(),
+            self.unexpected.first()
+        );
+    }
+}
+
+/// Drain `queue` until every id of `expected` came (or 15 s passed without a message),
+/// then a second more for late duplicates: how the target fared.
+pub async fn drain_target(amqp: &Amqp, queue: &str, expected: &[String]) -> Outcome {
+    let mut got = Vec::new();
+    loop {
+        let missing = Outcome::of(queue, expected, &got).lost.len();
+        if missing == 0 {
+            break;
+        }
+        let more = amqp.drain(queue, missing, Duration::from_secs(15)).await;
+        if more.is_empty() {
+            break;
+        }
+        got.extend(more);
+    }
+    got.extend(amqp.drain(queue, usize::MAX, Duration::from_secs(1)).await);
+    Outcome::of(queue, expected, &got)
+}
+
+/// `lgsp failed ARGS` against the bus at `addr` with the operator token.
+pub fn failed(addr: &str, args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(lgsp_bin())
+        .arg("failed")
+        .args(args)
+        .env("LGSPCTL_URL", format!("http://{addr}"))
+        .env("LGSPCTL_TOKEN", OPERATOR)
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// Every stored failure (any status), as `lgsp failed list --json --all` prints them.
+pub fn stored(addr: &str) -> Vec<Value> {
+    let (code, out, err) = failed(addr, &["list", "--json", "--all", "--limit", "1000"]);
+    assert_eq!(code, 0, "lgsp failed list: {err}");
+    serde_json::from_str(&out).unwrap()
+}
+
+/// The stored failures once `n` are there (or `within` passed), then a moment more so
+/// that a late duplicate would show.
+pub fn stored_when(addr: &str, n: usize, within: Duration) -> Vec<Value> {
+    let deadline = Instant::now() + within;
+    while stored(addr).len() < n && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    std::thread::sleep(Duration::from_secs(1));
+    stored(addr)
+}
+
+/// Stored failures by message id: how many records each has, and their kinds.
+pub fn by_message(records: &[Value]) -> HashMap<String, Vec<String>> {
+    let mut out: HashMap<String, Vec<String>> = HashMap::new();
+    for r in records {
+        out.entry(r["message_id"].as_str().unwrap_or("").to_owned())
+            .or_default()
+            .push(r["error_kind"].as_str().unwrap_or("").to_owned());
+    }
+    out
+}
+
+/// The failed store holds exactly one record for each of `bad`, and nothing else.
+pub fn assert_failed_exactly(records: &[Value], bad: &[String], context: &str) {
+    let found = by_message(records);
+    let twice: Vec<_> = found.iter().filter(|(_, k)| k.len() > 1).collect();
+    let missing: Vec<_> = bad.iter().filter(|id| !found.contains_key(*id)).collect();
+    let extra: Vec<_> = found.keys().filter(|id| !bad.contains(id)).collect();
+    assert!(
+        twice.is_empty() && missing.is_empty() && extra.is_empty(),
+        "failed store: {} records for {} bad messages; twice {:?}, missing {:?}, not bad {:?}\n{context}",
+        records.len(),
+        bad.len(),
+        twice.first(),
+        missing.first(),
+        extra.first()
+    );
+}
+
+/// Queues of `prefix` on the node that still hold messages or unacknowledged
+/// deliveries: `name ready unacked` each.
+pub fn unsettled(node: &RabbitNode, prefix: &str) -> Vec<String> {
+    let out = node.ctl(&[
+        "list_queues",
+        "name",
+        "messages_ready",
+        "messages_unacknowledged",
+        "--quiet",
+        "--no-table-headers",
+    ]);
+    assert!(out.status.success(), "list_queues: {out:?}");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| l.starts_with(prefix))
+        .filter(|l| l.split_whitespace().skip(1).any(|n| n != "0"))
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Wait until no queue of `prefix` holds anything (or 20 s passed): what is left.
+pub fn settle(node: &RabbitNode, prefix: &str) -> Vec<String> {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let left = unsettled(node, prefix);
+        if left.is_empty() || Instant::now() > deadline {
+            return left;
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    }
+}
+
+/// A process's peak resident memory (`VmHWM`), in KiB.
+pub fn peak_rss_kib(pid: u32) -> u64 {
+    status_kib(pid, "VmHWM:")
+}
+
+/// A process's resident memory now (`VmRSS`), in KiB.
+pub fn rss_kib(pid: u32) -> u64 {
+    status_kib(pid, "VmRSS:")
+}
+
+fn status_kib(pid: u32, key: &str) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix(key))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0)
+}
+
+/// Spawn `lgsp run` on `config` with the operator token and `env`, and wait until ready.
+pub fn start(config: &Path, env: &[(&str, String)]) -> Lgsp {
+    let mut all = vec![("LGSP_ADMIN__OPERATOR_TOKEN", OPERATOR.to_owned())];
+    all.extend(env.iter().cloned());
+    let mut bus = Lgsp::spawn(&lgsp_bin(), config, &all);
+    bus.wait_ready();
+    bus
+}
+
+/// SIGKILL, and reap.
+pub fn kill(bus: &mut Lgsp) {
+    let _ = bus.child.kill();
+    let _ = bus.child.wait();
+}
