@@ -165,9 +165,10 @@ pub fn assert_failed_exactly(records: &[Value], bad: &[String], context: &str) {
     );
 }
 
-/// Queues of `prefix` on the node that still hold messages or unacknowledged
-/// deliveries: `name ready unacked` each.
-pub fn unsettled(node: &RabbitNode, prefix: &str) -> Vec<String> {
+/// `rabbitmqctl list_queues name messages_ready messages_unacknowledged` of the node:
+/// `(name, ready, unacked)` each. The counts of quorum queues come from metrics the
+/// broker refreshes every few seconds (5 s by default), not from the queues themselves.
+pub fn queue_counts(node: &RabbitNode) -> Vec<(String, u64, u64)> {
     let out = node.ctl(&[
         "list_queues",
         "name",
@@ -179,19 +180,54 @@ pub fn unsettled(node: &RabbitNode, prefix: &str) -> Vec<String> {
     assert!(out.status.success(), "list_queues: {out:?}");
     String::from_utf8_lossy(&out.stdout)
         .lines()
-        .filter(|l| l.starts_with(prefix))
-        .filter(|l| l.split_whitespace().skip(1).any(|n| n != "0"))
-        .map(str::to_owned)
+        .filter_map(|l| {
+            let mut w = l.split_whitespace();
+            Some((
+                w.next()?.to_owned(),
+                w.next()?.parse().ok()?,
+                w.next()?.parse().ok()?,
+            ))
+        })
         .collect()
 }
 
-/// Wait until no queue of `prefix` holds anything (or 20 s passed): what is left.
-pub fn settle(node: &RabbitNode, prefix: &str) -> Vec<String> {
-    let deadline = Instant::now() + Duration::from_secs(20);
+/// Wait until the broker's figures show no queue holding a message or an
+/// unacknowledged delivery, reading them for at least 6 s (longer than the broker takes
+/// to refresh them, so a stale zero cannot pass) and at most 30 s: the queues still
+/// holding something, as `name ready unacked`.
+pub fn settle(node: &RabbitNode) -> Vec<String> {
+    let start = Instant::now();
     loop {
-        let left = unsettled(node, prefix);
-        if left.is_empty() || Instant::now() > deadline {
+        let counts = queue_counts(node);
+        assert!(
+            counts.iter().any(|(name, ..)| name.starts_with("lgsp.")),
+            "no lgsp queue on the node: {counts:?}"
+        );
+        let left: Vec<String> = counts
+            .iter()
+            .filter(|(_, ready, unacked)| ready + unacked > 0)
+            .map(|(n, r, u)| format!("{n} {r} {u}"))
+            .collect();
+        let waited = start.elapsed();
+        if (left.is_empty() && waited > Duration::from_secs(6)) || waited > Duration::from_secs(30)
+        {
             return left;
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
+}
+
+/// Messages in `queue` (ready and unacknowledged) once the broker's figures show `want`,
+/// or after 15 s: what they show then.
+pub fn queue_holds(node: &RabbitNode, queue: &str, want: u64) -> u64 {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let n = queue_counts(node)
+            .into_iter()
+            .find(|(name, ..)| name == queue)
+            .map_or(0, |(_, r, u)| r + u);
+        if n == want || Instant::now() > deadline {
+            return n;
         }
         std::thread::sleep(Duration::from_millis(250));
     }

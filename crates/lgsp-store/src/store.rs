@@ -384,7 +384,14 @@ impl Store {
         let stored_at = now_ms();
         let r: Result<Vec<bool>, sqlx::Error> = on_pool!(self, |p| {
             async {
-            let mut tx = p.begin().await?;
+            // A connection whose write failed is closed, not reused: SQLite rolls a
+            // transaction back by itself on some errors (SQLITE_FULL, SQLITE_IOERR), and
+            // the pooled connection would then believe it is still in one, so that later
+            // work on it ran in a transaction never committed (measured: records of a
+            // "stored" batch missing after a full disk).
+            let mut conn = p.acquire().await?;
+            let r = async {
+            let mut tx = sqlx::Connection::begin(&mut *conn).await?;
             let mut out = Vec::with_capacity(failures.len());
             for f in failures {
                 // The same failure again while it is still open: the input was redelivered
@@ -470,6 +477,12 @@ impl Store {
             }
             tx.commit().await?;
             Ok(out)
+            }
+            .await;
+            if r.is_err() {
+                conn.close_on_drop();
+            }
+            r
         }
         .await
         });
