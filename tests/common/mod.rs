@@ -121,9 +121,16 @@ pub fn failed(addr: &str, args: &[&str]) -> (i32, String, String) {
 
 /// Every stored failure (any status), as `lgsp failed list --json --all` prints them.
 pub fn stored(addr: &str) -> Vec<Value> {
+    try_stored(addr).unwrap_or_else(|err| panic!("lgsp failed list: {err}"))
+}
+
+/// [`stored`], or the CLI's error (e.g. the store is unreachable).
+pub fn try_stored(addr: &str) -> Result<Vec<Value>, String> {
     let (code, out, err) = failed(addr, &["list", "--json", "--all", "--limit", "1000"]);
-    assert_eq!(code, 0, "lgsp failed list: {err}");
-    serde_json::from_str(&out).unwrap()
+    if code != 0 {
+        return Err(err);
+    }
+    serde_json::from_str(&out).map_err(|e| format!("{e}: {out}"))
 }
 
 /// The stored failures once `n` are there (or `within` passed), then a moment more so
