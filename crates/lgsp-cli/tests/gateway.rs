@@ -485,6 +485,21 @@ async fn each_refusal_has_its_status_and_code_and_publishes_nothing() {
             )
             .await,
         ),
+        // A Content-Type that names the other format than the body plainly is.
+        (
+            400,
+            "content_type_mismatch",
+            post(
+                &client,
+                &bus.addr,
+                Some(BIZREG_KEY),
+                rk,
+                "application/json",
+                good.clone(),
+                &[],
+            )
+            .await,
+        ),
         (
             400,
             "not_well_formed",

@@ -419,6 +419,15 @@ async fn accept(
     let message_type = short_header(headers, "x-message-type")?;
     let traceparent = short_header(headers, "traceparent")?;
     let body = read_limited(headers, body, gw.limits.max_bytes).await?;
+    if let Some(found) = decode::sniff(&body).filter(|f| *f != format) {
+        return Err(error(
+            400,
+            "content_type_mismatch",
+            format!("Content-Type `{content_type}` says {format}, but the body is {found}"),
+            "send the Content-Type of the body's format (application/xml or application/json); nothing was published",
+        )
+        .into());
+    }
     if let Err(e) = decode::check(format, &body, &gw.limits) {
         let at = e
             .position()
