@@ -76,7 +76,8 @@ impl Store {
         failpoint::check()?;
         let r: Result<i64, sqlx::Error> = on_pool!(self, |p| {
             async {
-            let mut tx = p.begin().await?;
+            let mut conn = crate::store::WriteConn::acquire(p).await?;
+            let mut tx = conn.begin().await?;
             let id: i64 = sqlx::query(
                 "INSERT INTO approval_requests (created_at, requested_by, action, payload, status) VALUES ($1, $2, $3, $4, 'pending') RETURNING id",
             )
@@ -90,6 +91,7 @@ impl Store {
             let note = format!("request {id}: {action} awaits another operator's approval");
             append_audit!(tx, &NewAudit::new(actor, "request", message_ids, &note));
             tx.commit().await?;
+            conn.done();
             Ok(id)
         }
         .await
@@ -144,7 +146,8 @@ impl Store {
         failpoint::check()?;
         let r: Result<bool, sqlx::Error> = on_pool!(self, |p| {
             async {
-            let mut tx = p.begin().await?;
+            let mut conn = crate::store::WriteConn::acquire(p).await?;
+            let mut tx = conn.begin().await?;
             let claimed = sqlx::query(
                 "UPDATE approval_requests SET status = 'approved', decided_by = $1, decided_at = $2 \
                  WHERE id = $3 AND status = 'pending' AND requested_by <> $1 RETURNING requested_by, action, payload",
@@ -165,6 +168,7 @@ impl Store {
             let note = format!("request {id}: {action} by {by}, approved");
             append_audit!(tx, &NewAudit::new(approver, "approve", ids, &note));
             tx.commit().await?;
+            conn.done();
             Ok(true)
         }
         .await

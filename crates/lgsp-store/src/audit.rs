@@ -191,9 +191,11 @@ impl Store {
     pub async fn audit(&self, entry: &NewAudit) -> Result<i64, StoreError> {
         failpoint::check()?;
         let r: Result<i64, sqlx::Error> = on_pool!(self, |p| async {
-            let mut tx = p.begin().await?;
+            let mut conn = crate::store::WriteConn::acquire(p).await?;
+            let mut tx = conn.begin().await?;
             let seq = append_audit!(tx, entry);
             tx.commit().await?;
+            conn.done();
             Ok(seq)
         }
         .await);

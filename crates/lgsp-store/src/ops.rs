@@ -266,7 +266,8 @@ impl Store {
         let now = now_ms();
         let r: Result<Vec<i64>, sqlx::Error> = on_pool!(self, |p| {
             async {
-            let mut tx = p.begin().await?;
+            let mut conn = crate::store::WriteConn::acquire(p).await?;
+            let mut tx = conn.begin().await?;
             let mut done = Vec::new();
             for id in ids {
                 let n = sqlx::query(
@@ -300,6 +301,7 @@ impl Store {
                 append_audit!(tx, &NewAudit::new(actor, "discard", done.clone(), &text));
             }
             tx.commit().await?;
+            conn.done();
             Ok(done)
         }
         .await
@@ -314,7 +316,8 @@ impl Store {
         failpoint::check()?;
         let r: Result<u64, sqlx::Error> = on_pool!(self, |p| {
             async {
-            let mut tx = p.begin().await?;
+            let mut conn = crate::store::WriteConn::acquire(p).await?;
+            let mut tx = conn.begin().await?;
             let deleted = sqlx::query(
                 "DELETE FROM replays WHERE failed_id IN (SELECT id FROM failed_messages WHERE status IN ($1, $2) AND settled_at < $3)",
             )
@@ -345,6 +348,7 @@ impl Store {
                 append_audit!(tx, &NewAudit::new(actor, "purge", ids.clone(), &note));
             }
             tx.commit().await?;
+            conn.done();
             Ok(ids.len() as u64)
         }
         .await

@@ -89,6 +89,43 @@ macro_rules! on_pool {
 }
 pub(crate) use on_pool;
 
+/// A pooled connection for one write transaction, closed instead of returned to the
+/// pool unless the transaction committed ([`WriteConn::done`]). SQLite rolls a
+/// transaction back by itself on some errors (SQLITE_FULL, SQLITE_IOERR), after which
+/// the pooled connection would still believe it is in one, and later work on it would
+/// run in a transaction never committed (measured: records of a batch reported as
+/// stored were missing after a full disk).
+pub(crate) struct WriteConn<DB: sqlx::Database> {
+    conn: sqlx::pool::PoolConnection<DB>,
+    done: bool,
+}
+
+impl<DB: sqlx::Database> WriteConn<DB> {
+    pub(crate) async fn acquire(pool: &sqlx::Pool<DB>) -> Result<Self, sqlx::Error> {
+        Ok(WriteConn {
+            conn: pool.acquire().await?,
+            done: false,
+        })
+    }
+
+    pub(crate) async fn begin(&mut self) -> Result<sqlx::Transaction<'_, DB>, sqlx::Error> {
+        sqlx::Connection::begin(&mut *self.conn).await
+    }
+
+    /// The transaction committed: the connection may go back to the pool.
+    pub(crate) fn done(&mut self) {
+        self.done = true;
+    }
+}
+
+impl<DB: sqlx::Database> Drop for WriteConn<DB> {
+    fn drop(&mut self) {
+        if !self.done {
+            self.conn.close_on_drop();
+        }
+    }
+}
+
 /// Append one audit entry inside the open transaction `$tx` (in a function returning
 /// `Result<_, sqlx::Error>`); evaluates to its sequence number. The first statement
 /// locks the chain head: on PostgreSQL the head row stays locked until the commit, so
@@ -384,14 +421,8 @@ impl Store {
         let stored_at = now_ms();
         let r: Result<Vec<bool>, sqlx::Error> = on_pool!(self, |p| {
             async {
-            // A connection whose write failed is closed, not reused: SQLite rolls a
-            // transaction back by itself on some errors (SQLITE_FULL, SQLITE_IOERR), and
-            // the pooled connection would then believe it is still in one, so that later
-            // work on it ran in a transaction never committed (measured: records of a
-            // "stored" batch missing after a full disk).
-            let mut conn = p.acquire().await?;
-            let r = async {
-            let mut tx = sqlx::Connection::begin(&mut *conn).await?;
+            let mut conn = crate::store::WriteConn::acquire(p).await?;
+            let mut tx = conn.begin().await?;
             let mut out = Vec::with_capacity(failures.len());
             for f in failures {
                 // The same failure again while it is still open: the input was redelivered
@@ -476,13 +507,8 @@ impl Store {
                 out.push(new);
             }
             tx.commit().await?;
+            conn.done();
             Ok(out)
-            }
-            .await;
-            if r.is_err() {
-                conn.close_on_drop();
-            }
-            r
         }
         .await
         });
@@ -667,7 +693,8 @@ impl Store {
         let actor = replays[0].1.actor.clone();
         let r: Result<Vec<i64>, sqlx::Error> = on_pool!(self, |p| {
             async {
-            let mut tx = p.begin().await?;
+            let mut conn = crate::store::WriteConn::acquire(p).await?;
+            let mut tx = conn.begin().await?;
             let mut marked = Vec::with_capacity(replays.len());
             for (id, replay, original) in replays {
                 let diff = match (&replay.edited_body, original) {
@@ -729,6 +756,7 @@ impl Store {
             };
             append_audit!(tx, &entry);
             tx.commit().await?;
+            conn.done();
             Ok(marked)
         }
         .await

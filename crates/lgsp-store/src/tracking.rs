@@ -78,7 +78,8 @@ impl Store {
             return Ok(());
         }
         let r: Result<(), sqlx::Error> = on_pool!(self, |p| async {
-            let mut tx = p.begin().await?;
+            let mut conn = crate::store::WriteConn::acquire(p).await?;
+            let mut tx = conn.begin().await?;
             for chunk in events.chunks(ROWS_PER_STATEMENT) {
                 let sql = insert_sql(chunk.len());
                 let mut q = sqlx::query(&sql);
@@ -93,7 +94,9 @@ impl Store {
                 }
                 q.execute(&mut *tx).await?;
             }
-            tx.commit().await
+            tx.commit().await?;
+            conn.done();
+            Ok(())
         }
         .await);
         r.map_err(|e| self.unavailable(e))
