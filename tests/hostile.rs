@@ -61,20 +61,7 @@ fn cases() -> Vec<Case> {
         content_type: None,
         expect,
     };
-    let mut bomb =
-        String::from("<?xml version=\"1.0\"?>\n<!DOCTYPE lolz [\n <!ENTITY lol \"lol\">\n");
-    for i in 1..10 {
-        let prev = if i == 1 {
-            "lol".to_owned()
-        } else {
-            format!("lol{}", i - 1)
-        };
-        bomb.push_str(&format!(
-            " <!ENTITY lol{i} \"{}\">\n",
-            format!("&{prev};").repeat(10)
-        ));
-    }
-    bomb.push_str("]>\n<HoSo><MaHoSo>&lol9;</MaHoSo></HoSo>");
+    let bomb = lgsp_testkit::entity_bomb("<HoSo><MaHoSo>&lol9;</MaHoSo></HoSo>");
     let xxe = "<?xml version=\"1.0\"?>\n<!DOCTYPE HoSo [<!ENTITY x SYSTEM \"file:///etc/passwd\">]>\n<HoSo><MaHoSo>&x;</MaHoSo></HoSo>";
     let undeclared = "<HoSo><MaHoSo>&x;</MaHoSo></HoSo>";
     let mut bad_utf8 = b"<HoSo><MaHoSo>".to_vec();

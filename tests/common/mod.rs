@@ -5,7 +5,6 @@
 
 use std::collections::HashMap;
 use std::path::Path;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use lgsp_testkit::node::RabbitNode;
@@ -105,17 +104,14 @@ pub async fn drain_target(amqp: &Amqp, queue: &str, expected: &[String]) -> Outc
 
 /// `lgsp failed ARGS` against the bus at `addr` with the operator token.
 pub fn failed(addr: &str, args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(lgsp_bin())
-        .arg("failed")
-        .args(args)
-        .env("LGSPCTL_URL", format!("http://{addr}"))
-        .env("LGSPCTL_TOKEN", OPERATOR)
-        .output()
-        .unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
+    let mut all = vec!["failed"];
+    all.extend_from_slice(args);
+    let url = format!("http://{addr}");
+    lgsp_testkit::run_to_exit(
+        &lgsp_bin(),
+        &all,
+        &[("LGSPCTL_URL", &url), ("LGSPCTL_TOKEN", OPERATOR)],
+        Duration::from_secs(60),
     )
 }
 

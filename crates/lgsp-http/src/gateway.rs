@@ -419,7 +419,9 @@ async fn accept(
     let message_type = short_header(headers, "x-message-type")?;
     let traceparent = short_header(headers, "traceparent")?;
     let body = read_limited(headers, body, gw.limits.max_bytes).await?;
-    if let Some(found) = decode::sniff(&body).filter(|f| *f != format) {
+    if let Some(decode::DecodeError::ContentTypeMismatch { found, .. }) =
+        decode::content_type_mismatch(content_type, &body)
+    {
         return Err(error(
             400,
             "content_type_mismatch",

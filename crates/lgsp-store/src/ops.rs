@@ -135,7 +135,9 @@ impl Store {
         lease: std::time::Duration,
     ) -> Result<Vec<Failure>, StoreError> {
         let now = now_ms();
-        let candidates = self.claimable_ids(filter, limit, now).await?;
+        let candidates = self
+            .failed_ids_unclaimed(filter, Some(limit), Some(now))
+            .await?;
         let until = now + i64::try_from(lease.as_millis()).unwrap_or(i64::MAX / 2);
         let mut out = Vec::with_capacity(candidates.len());
         for id in candidates {
@@ -193,49 +195,36 @@ impl Store {
         Ok(())
     }
 
-    async fn claimable_ids(
-        &self,
-        filter: &Filter,
-        limit: u32,
-        now: i64,
-    ) -> Result<Vec<i64>, StoreError> {
-        failpoint::check()?;
-        let mut filter = filter.clone();
-        filter.status = Some(Status::Failed);
-        let mut sql = "SELECT id FROM failed_messages WHERE 1 = 1".to_owned();
-        let mut params = Vec::new();
-        filter_sql(&filter, &mut sql, &mut params);
-        params.push(Param::Int(now));
-        sql.push_str(&format!(
-            " AND (claimed_until IS NULL OR claimed_until < ${})",
-            params.len()
-        ));
-        params.push(Param::Int(i64::from(limit.clamp(1, 1000))));
-        sql.push_str(&format!(" ORDER BY id LIMIT ${}", params.len()));
-        let r: Result<Vec<i64>, sqlx::Error> = on_pool!(self, |p| async {
-            bind_all!(sqlx::query(&sql), &params)
-                .fetch_all(p)
-                .await?
-                .iter()
-                .map(|r| r.try_get::<i64, _>("id"))
-                .collect()
-        }
-        .await);
-        r.map_err(|e| self.unavailable(e))
-    }
-
     /// Ids of the records still `failed` matching `filter`, oldest first.
     pub async fn failed_ids(
         &self,
         filter: &Filter,
         limit: Option<u32>,
     ) -> Result<Vec<i64>, StoreError> {
+        self.failed_ids_unclaimed(filter, limit, None).await
+    }
+
+    /// [`Store::failed_ids`]; with `unclaimed_at`, only those no replay holds at that
+    /// time (Unix ms).
+    async fn failed_ids_unclaimed(
+        &self,
+        filter: &Filter,
+        limit: Option<u32>,
+        unclaimed_at: Option<i64>,
+    ) -> Result<Vec<i64>, StoreError> {
         failpoint::check()?;
         let mut filter = filter.clone();
         filter.status = Some(Status::Failed);
         let mut sql = "SELECT id FROM failed_messages WHERE 1 = 1".to_owned();
         let mut params = Vec::new();
         filter_sql(&filter, &mut sql, &mut params);
+        if let Some(now) = unclaimed_at {
+            params.push(Param::Int(now));
+            sql.push_str(&format!(
+                " AND (claimed_until IS NULL OR claimed_until < ${})",
+                params.len()
+            ));
+        }
         sql.push_str(" ORDER BY id");
         if let Some(l) = limit {
             params.push(Param::Int(i64::from(l.clamp(1, 1000))));

@@ -687,6 +687,27 @@ pub fn write_config(dir: &Path, body: &str) -> PathBuf {
     path
 }
 
+/// An entity bomb ("billion laughs": nine levels of ten references each, 10^9 `lol`s
+/// expanded) whose DOCTYPE is followed by `element`, which references `&lol9;`.
+pub fn entity_bomb(element: &str) -> String {
+    let mut doc =
+        String::from("<?xml version=\"1.0\"?>\n<!DOCTYPE lolz [\n <!ENTITY lol \"lol\">\n");
+    for i in 1..10 {
+        let prev = if i == 1 {
+            "lol".to_owned()
+        } else {
+            format!("lol{}", i - 1)
+        };
+        doc.push_str(&format!(
+            " <!ENTITY lol{i} \"{}\">\n",
+            format!("&{prev};").repeat(10)
+        ));
+    }
+    doc.push_str("]>\n");
+    doc.push_str(element);
+    doc
+}
+
 /// `xml` (its declaration dropped) after a comment of `bytes` bytes, which decoding
 /// skips: the same document for the mapping, only larger.
 pub fn padded(xml: &[u8], bytes: usize) -> Vec<u8> {

@@ -144,6 +144,22 @@ pub fn sniff(body: &[u8]) -> Option<Format> {
     }
 }
 
+/// A declared content type that names one format while the body plainly is the other
+/// (`application/json` on `<HoSo>...`): the error to refuse it with. `None` when they
+/// agree, or when either says nothing.
+pub fn content_type_mismatch(content_type: &str, body: &[u8]) -> Option<DecodeError> {
+    match (Format::from_content_type(content_type), sniff(body)) {
+        (Some(declared), Some(found)) if declared != found => {
+            Some(DecodeError::ContentTypeMismatch {
+                content_type: content_type.chars().take(100).collect(),
+                declared,
+                found,
+            })
+        }
+        _ => None,
+    }
+}
+
 /// Decode a payload of the given format into the mapping tree.
 pub fn decode(format: Format, body: &[u8], limits: &Limits) -> Result<Value, DecodeError> {
     match format {
