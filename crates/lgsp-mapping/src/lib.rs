@@ -13,6 +13,7 @@ pub mod catalog;
 pub mod decode;
 pub mod domain;
 pub mod dsl;
+pub mod json_out;
 pub mod mask;
 pub mod values;
 pub mod xml_out;

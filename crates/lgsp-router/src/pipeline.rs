@@ -503,10 +503,7 @@ fn entitled<'m, P>(
     if value == m.value {
         return Ok(Cow::Borrowed(m));
     }
-    let body = serde_json::to_vec(&value).map_err(|e| MapError::EncodeJson {
-        mapping: format!("agreement {} of receiver {receiver}", policy.names()),
-        message: e.to_string(),
-    })?;
+    let body = lgsp_mapping::json_out::to_vec(&value);
     Ok(Cow::Owned(Mapped {
         message_id: m.message_id.clone(),
         correlation_id: m.correlation_id.clone(),

@@ -500,14 +500,7 @@ impl Adapter {
             .enumerate()
             .map(|(i, value)| {
                 let (body, content_type) = match &program.output {
-                    OutputFormat::Json => {
-                        let json =
-                            serde_json::to_vec(&value).map_err(|e| MapError::EncodeJson {
-                                mapping: program.name.clone(),
-                                message: e.to_string(),
-                            })?;
-                        (json, "application/json")
-                    }
+                    OutputFormat::Json => (crate::json_out::to_vec(&value), "application/json"),
                     OutputFormat::Xml(opts) => {
                         let xml =
                             xml_out::to_xml(&value, opts).map_err(|source| MapError::Encode {
