@@ -8,6 +8,7 @@
 use std::path::PathBuf;
 
 use clap::Subcommand;
+use lgsp_core::failure::FailureKind;
 use serde_json::{Value, json};
 
 use crate::exit;
@@ -132,7 +133,7 @@ pub struct GroupsArgs {
     pub(crate) route: Option<String>,
     /// Only this error kind.
     #[arg(long)]
-    pub(crate) kind: Option<String>,
+    pub(crate) kind: Option<FailureKind>,
     /// Only errors containing this text.
     #[arg(long)]
     pub(crate) text: Option<String>,
@@ -176,7 +177,7 @@ pub struct ListArgs {
     /// Only this error kind (decode, mapping, validation, delivery, limit, forbidden,
     /// unroutable, poison).
     #[arg(long)]
-    kind: Option<String>,
+    kind: Option<FailureKind>,
     /// Only this error code.
     #[arg(long)]
     code: Option<String>,
@@ -390,7 +391,7 @@ async fn list(a: &ListArgs) -> Result<(), Failure> {
         let mut q: Vec<(&str, String)> = vec![("limit", a.limit.to_string())];
         for (k, v) in [
             ("route", &a.route),
-            ("kind", &a.kind),
+            ("kind", &a.kind.map(|k| k.as_str().to_owned())),
             ("code", &a.code),
             ("text", &a.text),
             ("from", &a.from),

@@ -18,7 +18,7 @@ pub async fn groups(a: &GroupsArgs) -> Result<(), Failure> {
     let mut q: Vec<(&str, String)> = Vec::new();
     for (k, v) in [
         ("route", &a.route),
-        ("kind", &a.kind),
+        ("kind", &a.kind.map(|k| k.as_str().to_owned())),
         ("text", &a.text),
         ("from", &a.from),
         ("to", &a.to),
@@ -92,6 +92,11 @@ pub async fn bulk(a: &ReplayArgs) -> Result<(), Failure> {
                     "--filter {f}: unknown key `{k}`; one of route, kind, code, text, from, to"
                 ),
             ));
+        }
+        if k == "kind"
+            && let Err(e) = v.trim().parse::<lgsp_core::failure::FailureKind>()
+        {
+            return Err(Failure(exit::USAGE, format!("--filter {f}: {e}")));
         }
         body.insert(k.into(), json!(v));
     }
@@ -338,4 +343,37 @@ pub async fn note(api: &Api, text: &str, ids: &[i64]) -> Result<(), Failure> {
 fn rows_of(v: &Value, row: impl Fn(&Value) -> Vec<String>) -> Vec<Vec<String>> {
     v.as_array()
         .map_or_else(Vec::new, |items| items.iter().map(row).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A mistyped kind in `--filter` is refused before any request is sent (the URL
+    /// points nowhere: reaching it would be another error).
+    #[tokio::test]
+    async fn a_bulk_filter_with_a_mistyped_kind_is_a_usage_error() {
+        let a = ReplayArgs {
+            api: Api {
+                url: "http://127.0.0.1:1".into(),
+                token: None,
+                ca: None,
+                json: false,
+            },
+            id: None,
+            body: None,
+            group: None,
+            filter: vec!["route=bizreg".into(), "kind=mapings".into()],
+            batch_size: None,
+            rate: None,
+        };
+        let Err(Failure(code, message)) = bulk(&a).await else {
+            panic!("a mistyped kind was sent");
+        };
+        assert_eq!(code, exit::USAGE);
+        assert!(
+            message.starts_with("--filter kind=mapings: unknown error kind `mapings`"),
+            "{message}"
+        );
+    }
 }

@@ -156,3 +156,27 @@ pub(crate) async fn connect(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::Cli;
+
+    /// `--kind` takes only the closed set of error kinds: a typo is a usage error that
+    /// names the kinds, not a list that is silently empty.
+    #[test]
+    fn a_mistyped_kind_is_a_usage_error_naming_the_kinds() {
+        for cmd in ["list", "groups"] {
+            let e = Cli::try_parse_from(["lgsp", "failed", cmd, "--kind", "mapings"])
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default();
+            assert!(
+                e.contains("unknown error kind `mapings`") && e.contains("unroutable, poison"),
+                "{cmd}: {e}"
+            );
+            assert!(Cli::try_parse_from(["lgsp", "failed", cmd, "--kind", "poison"]).is_ok());
+        }
+    }
+}

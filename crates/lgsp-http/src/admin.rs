@@ -14,6 +14,7 @@ use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
 use lgsp_core::apps::{ct_eq, from_hex};
+use lgsp_core::failure::FailureKind;
 use lgsp_store::record::{Filter, Status, parse_time};
 use lgsp_store::replay::{ReplayError, Replayer};
 use lgsp_store::{Page, Store, StoreError};
@@ -244,7 +245,7 @@ pub(crate) fn bad_request(message: String, hint: &str) -> ApiError {
 #[serde(deny_unknown_fields)]
 pub struct ListQuery {
     route: Option<String>,
-    kind: Option<String>,
+    kind: Option<FailureKind>,
     code: Option<String>,
     text: Option<String>,
     from: Option<String>,
@@ -308,7 +309,7 @@ pub struct Selection {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub route: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub kind: Option<String>,
+    pub kind: Option<FailureKind>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub code: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -351,7 +352,7 @@ pub(crate) fn to_filter(q: &Selection) -> Result<Filter, ApiError> {
         route: q.route.clone(),
         exact_route: false,
         no_route: false,
-        kind: q.kind.clone(),
+        kind: q.kind,
         code: q.code.clone(),
         text: q.text.clone(),
         from: time(&q.from, "from")?,

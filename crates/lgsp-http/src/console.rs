@@ -97,7 +97,7 @@ pub(crate) async fn groups(
 pub struct BulkRequest {
     group: Option<String>,
     route: Option<String>,
-    kind: Option<String>,
+    kind: Option<lgsp_core::failure::FailureKind>,
     code: Option<String>,
     text: Option<String>,
     from: Option<String>,

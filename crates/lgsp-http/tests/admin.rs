@@ -52,7 +52,11 @@ async fn fixture_with(settings: Settings) -> Fixture {
             headers: json!({}),
             body,
             content_type: Some("application/xml".into()),
-            error_kind: if n == 1 { "mapping" } else { "decode" }.into(),
+            error_kind: if n == 1 {
+                lgsp_core::failure::FailureKind::Mapping
+            } else {
+                lgsp_core::failure::FailureKind::Decode
+            },
             error_code: "c".into(),
             error: format!("error {n}"),
             attempts: 0,
@@ -231,6 +235,45 @@ async fn lists_filter_and_show_text_bodies_as_text_and_others_as_base64() {
     )
     .await;
     assert_eq!(status, 400);
+}
+
+/// A kind is one of the closed set: a mistyped one is refused, naming the valid ones,
+/// instead of listing nothing.
+#[tokio::test]
+async fn an_unknown_kind_filter_is_a_400_naming_the_kinds() {
+    let f = fixture().await;
+    let (status, body) = call(
+        &f.state,
+        "GET",
+        "/admin/v1/failed?kind=mapings",
+        Some(VIEWER),
+        "",
+    )
+    .await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["code"], "bad_request");
+    let message = body["message"].as_str().unwrap();
+    assert!(
+        message.contains("unknown error kind `mapings`")
+            && message.contains("decode, mapping, validation"),
+        "{message}"
+    );
+    let (status, body) = call(
+        &f.state,
+        "POST",
+        "/admin/v1/bulk-replay",
+        Some(OPERATOR),
+        r#"{"kind": "Decode"}"#,
+    )
+    .await;
+    assert_eq!(status, 400, "{body}");
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap()
+            .contains("unknown error kind `Decode`"),
+        "{body}"
+    );
 }
 
 #[tokio::test]
