@@ -25,7 +25,7 @@ mod test;
 mod trace;
 mod watch;
 
-/// Exit codes shared by every command (DESIGN section 8).
+/// Exit codes shared by every command (`docs/contracts.md`).
 pub mod exit {
     pub const OK: u8 = 0;
     pub const FAILED: u8 = 1;

@@ -1,5 +1,5 @@
 //! The HTTP side of lgsp: one [`router`] shared by the binary and the tests, an
-//! [`ApiError`] with the body of DESIGN section 8 (`{code, message, hint}`), `/healthz`
+//! [`ApiError`] with the body of `docs/contracts.md` (`{code, message, hint}`), `/healthz`
 //! (the process is alive), `/readyz` (broker connected and topology declared, store
 //! reachable), the gateway for sector applications at `/api/v1/messages/{routing_key}`
 //! ([`gateway`]) and the admin API under `/admin/v1/` ([`admin`]).

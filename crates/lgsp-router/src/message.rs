@@ -74,7 +74,7 @@ fn onward(input: &Inbound, routes: &[String], attempt: u32, targets: &[String]) 
 }
 
 /// The failed-path copy of the input: original body and properties (the `user_id` in
-/// `lgsp-original-user-id`) plus the failure headers of DESIGN section 8; `lgsp-route`
+/// `lgsp-original-user-id`) plus the failure headers of `docs/contracts.md`; `lgsp-route`
 /// lists every route the failure cost.
 pub fn failure_properties(input: &Inbound, f: &Failure) -> BasicProperties {
     let mut h = onward(input, &f.routes, input.attempt, &f.targets);
