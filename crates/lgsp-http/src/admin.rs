@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::http::header::AUTHORIZATION;
 use axum::response::{IntoResponse, Response};
@@ -21,7 +21,7 @@ use lgsp_store::{Page, Store, StoreError};
 use serde::{Deserialize, Serialize};
 use tracing::{error, warn};
 
-use crate::{ApiError, AppState};
+use crate::{ApiCode, ApiError, ApiPath, ApiQuery, AppState};
 
 /// What a token may do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -178,33 +178,28 @@ impl Caller {
         if self.role == Role::Operator {
             return Ok(());
         }
-        Err(ApiError {
-            status: 403,
-            code: "forbidden",
-            message: format!("{what} needs the operator role; this token is a viewer's"),
-            hint: "ask an operator, or use an operator token".into(),
-        })
+        Err(ApiError::new(
+            ApiCode::Forbidden,
+            format!("{what} needs the operator role; this token is a viewer's"),
+        )
+        .with_hint("ask an operator, or use an operator token"))
     }
 }
 
 fn unauthorized() -> ApiError {
-    ApiError {
-        status: 401,
-        code: "unauthorized",
-        message: "a bearer token is required".into(),
-        hint: "send `Authorization: Bearer TOKEN` (lgsp failed: --token or LGSPCTL_TOKEN)".into(),
-    }
+    ApiError::new(ApiCode::Unauthorized, "a bearer token is required")
+        .with_hint("send `Authorization: Bearer TOKEN` (lgsp failed: --token or LGSPCTL_TOKEN)")
 }
 
 pub(crate) fn caller(
     state: &AppState,
     headers: &HeaderMap,
 ) -> Result<(Arc<Admin>, Caller), ApiError> {
-    let admin = state.admin.clone().ok_or_else(|| ApiError {
-        status: 503,
-        code: "admin_disabled",
-        message: "the admin API is not configured in this process".into(),
-        hint: "run it inside `lgsp run`".into(),
+    let admin = state.admin.clone().ok_or_else(|| {
+        ApiError::new(
+            ApiCode::AdminDisabled,
+            "the admin API is not configured in this process",
+        )
     })?;
     let token = headers
         .get(AUTHORIZATION)
@@ -222,22 +217,14 @@ pub(crate) fn caller(
 
 pub(crate) fn store_error(e: StoreError) -> ApiError {
     error!(error = %e, "admin API: store error");
-    ApiError {
-        status: 503,
-        code: "store_unavailable",
-        message: "the failed-message store is unreachable".into(),
-        hint: "see the lgsp log; the store comes back by itself when the database is reachable"
-            .into(),
-    }
+    ApiError::new(
+        ApiCode::StoreUnavailable,
+        "the failed-message store is unreachable",
+    )
 }
 
 pub(crate) fn bad_request(message: String, hint: &str) -> ApiError {
-    ApiError {
-        status: 400,
-        code: "bad_request",
-        message,
-        hint: hint.into(),
-    }
+    ApiError::new(ApiCode::BadRequest, message).with_hint(hint)
 }
 
 /// Query of `GET /admin/v1/failed`.
@@ -258,14 +245,11 @@ pub struct ListQuery {
 pub(crate) async fn list(
     State(state): State<AppState>,
     headers: HeaderMap,
-    q: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
+    q: Result<ApiQuery<ListQuery>, ApiError>,
 ) -> Result<Json<Page>, ApiError> {
     let (admin, who) = caller(&state, &headers)?;
-    let Query(q) = q.map_err(|e| {
-        bad_request(
-            e.body_text(),
-            "known parameters: route, kind, code, text, from, to, status, cursor, limit",
-        )
+    let ApiQuery(q) = q.map_err(|e| {
+        e.with_hint("known parameters: route, kind, code, text, from, to, status, cursor, limit")
     })?;
     let filter = to_filter(&Selection {
         group: None,
@@ -407,27 +391,24 @@ pub(crate) fn for_viewer(s: &mut lgsp_store::Summary) {
 }
 
 pub(crate) fn parse_id(id: &str) -> Result<i64, ApiError> {
-    id.parse().map_err(|_| ApiError {
-        status: 404,
-        code: "not_found",
-        message: format!("no failed message with id `{id}`"),
-        hint: "ids are the numbers `lgsp failed list` shows".into(),
+    id.parse().map_err(|_| {
+        ApiError::new(
+            ApiCode::NotFound,
+            format!("no failed message with id `{id}`"),
+        )
+        .with_hint("ids are the numbers `lgsp failed list` shows")
     })
 }
 
 pub(crate) fn not_found(id: i64) -> ApiError {
-    ApiError {
-        status: 404,
-        code: "not_found",
-        message: format!("no failed message with id {id}"),
-        hint: "ids are the numbers `lgsp failed list` shows".into(),
-    }
+    ApiError::new(ApiCode::NotFound, format!("no failed message with id {id}"))
+        .with_hint("ids are the numbers `lgsp failed list` shows")
 }
 
 pub(crate) async fn show(
     State(state): State<AppState>,
     headers: HeaderMap,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Json<Shown>, ApiError> {
     let (admin, who) = caller(&state, &headers)?;
     let id = parse_id(&id)?;
@@ -504,7 +485,7 @@ pub struct ReplayRequest {
 pub(crate) async fn replay(
     State(state): State<AppState>,
     headers: HeaderMap,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     raw: Bytes,
 ) -> Result<Response, ApiError> {
     let (admin, who) = caller(&state, &headers)?;
@@ -555,55 +536,29 @@ pub(crate) async fn replay(
 pub(crate) fn replay_error(e: ReplayError) -> ApiError {
     match e {
         ReplayError::NotFound(id) => not_found(id),
-        ReplayError::NotReplayable { .. } => ApiError {
-            status: 409,
-            code: "not_replayable",
-            message: e.to_string(),
-            hint: "list what is still to replay with `lgsp failed list --status failed`".into(),
-        },
-        ReplayError::Claimed(_) => ApiError {
-            status: 409,
-            code: "replay_in_progress",
-            message: e.to_string(),
-            hint: "wait for it to finish; `lgsp failed show ID` then shows it replayed".into(),
-        },
+        ReplayError::NotReplayable { .. } => ApiError::new(ApiCode::NotReplayable, e.to_string()),
+        ReplayError::Claimed(_) => ApiError::new(ApiCode::ReplayInProgress, e.to_string()),
         ReplayError::Store(s) => store_error(s),
         ReplayError::Broker(m) => {
             warn!(error = %m, "replay: broker unreachable");
-            ApiError {
-                status: 503,
-                code: "broker_unavailable",
-                message: "RabbitMQ is unreachable; nothing was replayed".into(),
-                hint: "retry when the broker is back".into(),
-            }
+            ApiError::new(
+                ApiCode::BrokerUnavailable,
+                "RabbitMQ is unreachable; nothing was replayed",
+            )
         }
-        ReplayError::RouteGone { .. } => ApiError {
-            status: 409,
-            code: "route_gone",
-            message: e.to_string(),
-            hint: "configure the route again and restart lgsp, or discard the message with a reason".into(),
-        },
-        ReplayError::Refused(p) => ApiError {
-            status: 409,
-            code: "replay_refused",
-            message: format!("the broker did not take the replay: {p}"),
-            hint: "check that the route's queue exists (is the route still configured?) and is not full".into(),
-        },
+        ReplayError::RouteGone { .. } => ApiError::new(ApiCode::RouteGone, e.to_string()),
+        ReplayError::Refused(p) => ApiError::new(
+            ApiCode::ReplayRefused,
+            format!("the broker did not take the replay: {p}"),
+        ),
         other @ ReplayError::NotRecorded { .. } => {
             error!(error = %other, "replay");
-            ApiError {
-                status: 500,
-                code: "replay_not_recorded",
-                message: "the message was replayed but its status could not be recorded".into(),
-                hint: "it stays `failed` in the store; do not replay it again unless receivers drop duplicates by message_id".into(),
-            }
+            ApiError::new(
+                ApiCode::ReplayNotRecorded,
+                "the message was replayed but its status could not be recorded",
+            )
         }
-        other => ApiError {
-            status: 500,
-            code: "internal",
-            message: other.to_string(),
-            hint: "see the lgsp log".into(),
-        },
+        other => ApiError::new(ApiCode::Internal, other.to_string()),
     }
 }
 
@@ -620,7 +575,7 @@ pub struct Story {
 pub(crate) async fn message(
     State(state): State<AppState>,
     headers: HeaderMap,
-    Path(message_id): Path<String>,
+    ApiPath(message_id): ApiPath<String>,
 ) -> Result<Json<Story>, ApiError> {
     let (admin, who) = caller(&state, &headers)?;
     if message_id.is_empty() || message_id.len() > 255 {
@@ -643,12 +598,7 @@ pub(crate) async fn message(
         failures.iter_mut().for_each(for_viewer);
     }
     if events.is_empty() && failures.is_empty() {
-        return Err(ApiError {
-            status: 404,
-            code: "not_found",
-            message: format!("nothing is known of message {message_id}"),
-            hint: "check the id; tracking keeps events for tracking.retention (7 days by default), and only when tracking.enabled".into(),
-        });
+        return Err(ApiError::new(ApiCode::NotFound, format!("nothing is known of message {message_id}")).with_hint("check the id; tracking keeps events for tracking.retention (7 days by default), and only when tracking.enabled"));
     }
     Ok(Json(Story {
         message_id,

@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use base64::Engine;
@@ -28,16 +28,12 @@ use crate::admin::{
     Admin, Caller, Selection, bad_request, caller, not_found, parse_body, parse_id, replay_error,
     store_error, to_filter,
 };
-use crate::{ApiError, AppState};
+use crate::{ApiCode, ApiError, ApiPath, ApiQuery, AppState};
 
 pub(crate) fn join_error(e: tokio::task::JoinError) -> ApiError {
     error!(error = %e, "admin API: a task failed");
-    ApiError {
-        status: 500,
-        code: "internal",
-        message: "the action stopped unexpectedly".into(),
-        hint: "see the lgsp log; check the record's status before trying again".into(),
-    }
+    ApiError::new(ApiCode::Internal, "the action stopped unexpectedly")
+        .with_hint("see the lgsp log; check the record's status before trying again")
 }
 
 /// Store a request for approval and answer 202 with its id.
@@ -70,15 +66,11 @@ pub(crate) async fn request_approval(
 pub(crate) async fn groups(
     State(state): State<AppState>,
     headers: HeaderMap,
-    q: Result<Query<Selection>, axum::extract::rejection::QueryRejection>,
+    q: Result<ApiQuery<Selection>, ApiError>,
 ) -> Result<Response, ApiError> {
     let (admin, who) = caller(&state, &headers)?;
-    let Query(q) = q.map_err(|e| {
-        bad_request(
-            e.body_text(),
-            "known parameters: route, kind, code, text, from, to, status",
-        )
-    })?;
+    let ApiQuery(q) =
+        q.map_err(|e| e.with_hint("known parameters: route, kind, code, text, from, to, status"))?;
     let filter = to_filter(&q)?;
     let mut groups = admin.store.groups(&filter).await.map_err(store_error)?;
     if who.role == crate::admin::Role::Viewer {
@@ -116,11 +108,12 @@ async fn resolve(admin: &Admin, s: &Selection) -> Result<Filter, ApiError> {
             .group_filter(key)
             .await
             .map_err(store_error)?
-            .ok_or_else(|| ApiError {
-                status: 404,
-                code: "not_found",
-                message: format!("no failed messages in group `{key}`"),
-                hint: "`lgsp failed groups` shows the groups still to replay".into(),
+            .ok_or_else(|| {
+                ApiError::new(
+                    ApiCode::NotFound,
+                    format!("no failed messages in group `{key}`"),
+                )
+                .with_hint("`lgsp failed groups` shows the groups still to replay")
             })?;
         return Ok(f);
     }
@@ -218,7 +211,7 @@ pub struct DiscardRequest {
 pub(crate) async fn discard(
     State(state): State<AppState>,
     headers: HeaderMap,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     raw: Bytes,
 ) -> Result<Response, ApiError> {
     let (admin, who) = caller(&state, &headers)?;
@@ -229,12 +222,10 @@ pub(crate) async fn discard(
         .reason
         .map(|r| r.trim().to_owned())
         .filter(|r| !r.is_empty())
-        .ok_or_else(|| ApiError {
-            status: 400,
-            code: "reason_required",
-            message: "a discard needs a reason".into(),
-            hint: "say why the message is dropped: `lgsp failed discard ID --reason \"...\"`"
-                .into(),
+        .ok_or_else(|| {
+            ApiError::new(ApiCode::ReasonRequired, "a discard needs a reason").with_hint(
+                "say why the message is dropped: `lgsp failed discard ID --reason \"...\"`",
+            )
         })?;
     let rec = admin
         .store
@@ -243,15 +234,14 @@ pub(crate) async fn discard(
         .map_err(store_error)?
         .ok_or_else(|| not_found(id))?;
     if rec.summary.status != lgsp_store::Status::Failed {
-        return Err(ApiError {
-            status: 409,
-            code: "not_discardable",
-            message: format!(
+        return Err(ApiError::new(
+            ApiCode::NotDiscardable,
+            format!(
                 "failed message {id} is {}; only failed messages are discarded",
                 rec.summary.status.as_str()
             ),
-            hint: "list what is still failed with `lgsp failed list --status failed`".into(),
-        });
+        )
+        .with_hint("list what is still failed with `lgsp failed list --status failed`"));
     }
     if admin.settings.require_approval {
         let payload = json!({ "ids": [id], "reason": reason });
@@ -276,10 +266,10 @@ pub struct RequestsQuery {
 pub(crate) async fn requests(
     State(state): State<AppState>,
     headers: HeaderMap,
-    q: Result<Query<RequestsQuery>, axum::extract::rejection::QueryRejection>,
+    q: Result<ApiQuery<RequestsQuery>, ApiError>,
 ) -> Result<Json<Vec<Request>>, ApiError> {
     let (admin, _) = caller(&state, &headers)?;
-    let Query(q) = q.map_err(|e| bad_request(e.body_text(), "known parameter: status"))?;
+    let ApiQuery(q) = q.map_err(|e| e.with_hint("known parameter: status"))?;
     let list = admin
         .store
         .list_requests(q.status.as_deref())
@@ -293,15 +283,16 @@ pub(crate) async fn requests(
 pub(crate) async fn approve(
     State(state): State<AppState>,
     headers: HeaderMap,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Response, ApiError> {
     let (admin, who) = caller(&state, &headers)?;
     who.operator("approving")?;
-    let id: i64 = id.parse().map_err(|_| ApiError {
-        status: 404,
-        code: "not_found",
-        message: format!("no approval request with id `{id}`"),
-        hint: "`lgsp failed requests` lists them".into(),
+    let id: i64 = id.parse().map_err(|_| {
+        ApiError::new(
+            ApiCode::NotFound,
+            format!("no approval request with id `{id}`"),
+        )
+        .with_hint("`lgsp failed requests` lists them")
     })?;
     let approver = who.name.clone();
     let outcome = tokio::spawn(async move {
@@ -327,31 +318,19 @@ pub(crate) async fn approve(
 
 fn approve_error(e: ApproveError) -> ApiError {
     match e {
-        ApproveError::NotFound(id) => ApiError {
-            status: 404,
-            code: "not_found",
-            message: format!("no approval request with id {id}"),
-            hint: "`lgsp failed requests` lists them".into(),
-        },
-        e @ ApproveError::SelfApproval { .. } => ApiError {
-            status: 403,
-            code: "self_approval",
-            message: e.to_string(),
-            hint: "ask another operator (a token with another name) to approve it".into(),
-        },
-        e @ ApproveError::NotPending { .. } => ApiError {
-            status: 409,
-            code: "not_pending",
-            message: e.to_string(),
-            hint: "`lgsp failed requests --json` shows its outcome".into(),
-        },
+        ApproveError::NotFound(id) => ApiError::new(
+            ApiCode::NotFound,
+            format!("no approval request with id {id}"),
+        )
+        .with_hint("`lgsp failed requests` lists them"),
+        e @ ApproveError::SelfApproval { .. } => {
+            ApiError::new(ApiCode::SelfApproval, e.to_string())
+                .with_hint("ask another operator (a token with another name) to approve it")
+        }
+        e @ ApproveError::NotPending { .. } => ApiError::new(ApiCode::NotPending, e.to_string())
+            .with_hint("`lgsp failed requests --json` shows its outcome"),
         ApproveError::Store(s) => store_error(s),
-        other => ApiError {
-            status: 500,
-            code: "internal",
-            message: other.to_string(),
-            hint: "see the lgsp log".into(),
-        },
+        other => ApiError::new(ApiCode::Internal, other.to_string()),
     }
 }
 
@@ -359,11 +338,11 @@ fn approve_error(e: ApproveError) -> ApiError {
 async fn execute(admin: &Arc<Admin>, req: &Request, approver: &str) -> Result<Value, ApiError> {
     let p = &req.payload;
     let note = format!("request {} approved by {approver}", req.id);
-    let bad = || ApiError {
-        status: 500,
-        code: "internal",
-        message: format!("request {} cannot be read", req.id),
-        hint: "see the lgsp log".into(),
+    let bad = || {
+        ApiError::new(
+            ApiCode::Internal,
+            format!("request {} cannot be read", req.id),
+        )
     };
     match req.action.as_str() {
         "replay" | "edit_replay" => {
@@ -427,12 +406,10 @@ async fn execute(admin: &Arc<Admin>, req: &Request, approver: &str) -> Result<Va
                 }
             }
         }
-        other => Err(ApiError {
-            status: 500,
-            code: "internal",
-            message: format!("request {} has an unknown action `{other}`", req.id),
-            hint: "see the lgsp log".into(),
-        }),
+        other => Err(ApiError::new(
+            ApiCode::Internal,
+            format!("request {} has an unknown action `{other}`", req.id),
+        )),
     }
 }
 
@@ -448,10 +425,10 @@ pub struct AuditQuery {
 pub(crate) async fn audit(
     State(state): State<AppState>,
     headers: HeaderMap,
-    q: Result<Query<AuditQuery>, axum::extract::rejection::QueryRejection>,
+    q: Result<ApiQuery<AuditQuery>, ApiError>,
 ) -> Result<Response, ApiError> {
     let (admin, _) = caller(&state, &headers)?;
-    let Query(q) = q.map_err(|e| bad_request(e.body_text(), "known parameters: after, limit"))?;
+    let ApiQuery(q) = q.map_err(|e| e.with_hint("known parameters: after, limit"))?;
     let entries = admin
         .store
         .audit_entries(q.after.unwrap_or(0), q.limit.unwrap_or(1000))
@@ -482,10 +459,10 @@ pub struct VerifyQuery {
 pub(crate) async fn audit_verify(
     State(state): State<AppState>,
     headers: HeaderMap,
-    q: Result<Query<VerifyQuery>, axum::extract::rejection::QueryRejection>,
+    q: Result<ApiQuery<VerifyQuery>, ApiError>,
 ) -> Result<Response, ApiError> {
     let (admin, _) = caller(&state, &headers)?;
-    let Query(q) = q.map_err(|e| bad_request(e.body_text(), "known parameter: head"))?;
+    let ApiQuery(q) = q.map_err(|e| e.with_hint("known parameter: head"))?;
     if let Some(h) = &q.head
         && !(h.trim().len() == 64 && h.trim().bytes().all(|b| b.is_ascii_hexdigit()))
     {

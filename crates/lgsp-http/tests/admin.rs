@@ -237,6 +237,60 @@ async fn lists_filter_and_show_text_bodies_as_text_and_others_as_base64() {
     assert_eq!(status, 400);
 }
 
+/// Every refusal, axum's own included, is the JSON of the error table: a client reads
+/// `code` whatever went wrong, never a plain-text body.
+#[tokio::test]
+async fn malformed_requests_answer_the_error_tables_json() {
+    let f = fixture().await;
+    let shape = |status: u16, body: &Value, code: &str, what: &str| {
+        assert_eq!(body["code"], code, "{what}: {body}");
+        let expected = lgsp_http::ApiCode::ALL
+            .iter()
+            .find(|c| c.as_str() == code)
+            .unwrap();
+        assert_eq!(status, expected.status(), "{what}: {body}");
+        assert!(
+            body["message"].as_str().is_some_and(|m| !m.is_empty()),
+            "{what}"
+        );
+        assert!(
+            body["hint"].as_str().is_some_and(|h| !h.is_empty()),
+            "{what}"
+        );
+        assert_eq!(body.as_object().unwrap().len(), 3, "{what}: {body}");
+    };
+    for (method, path, body, code) in [
+        ("GET", "/admin/v1/failed?limit=many", "", "bad_request"),
+        ("GET", "/admin/v1/failed?colour=red", "", "bad_request"),
+        ("GET", "/admin/v1/groups?kind=bogus", "", "bad_request"),
+        ("GET", "/admin/v1/audit?after=x", "", "bad_request"),
+        ("GET", "/admin/v1/failed/%FF", "", "bad_request"),
+        ("GET", "/admin/v1/messages/%C3%28", "", "bad_request"),
+        (
+            "POST",
+            "/admin/v1/bulk-replay",
+            "{\"group\": ",
+            "bad_request",
+        ),
+        (
+            "POST",
+            "/admin/v1/failed/1/discard",
+            "[1, 2]",
+            "bad_request",
+        ),
+        ("GET", "/admin/v1/nothing-here", "", "not_found"),
+        ("DELETE", "/admin/v1/failed/1", "", "method_not_allowed"),
+    ] {
+        let (status, answer) = call(&f.state, method, path, Some(OPERATOR), body).await;
+        shape(status, &answer, code, &format!("{method} {path}"));
+    }
+    // The caller is checked before the parameters: an unknown caller learns nothing
+    // about them.
+    let (status, answer) = call(&f.state, "GET", "/admin/v1/failed?limit=many", None, "").await;
+    assert_eq!(status, 401, "{answer}");
+    assert_eq!(answer["code"], "unauthorized");
+}
+
 /// A kind is one of the closed set: a mistyped one is refused, naming the valid ones,
 /// instead of listing nothing.
 #[tokio::test]
