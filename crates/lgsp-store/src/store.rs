@@ -8,7 +8,6 @@ use std::str::FromStr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use lgsp_amqp::headers::REPLAY_OF;
 use lgsp_core::config::SecretUrl;
 use lgsp_core::failure::FailureKind;
 use lgsp_core::tracking::kind;
@@ -26,6 +25,10 @@ use crate::record::{
     FORMAT_VERSION, Failure, Filter, NewFailure, Page, Replay, Status, Summary, now_ms, rfc3339,
 };
 use crate::tracking::TRACK_RECORD;
+
+/// The header a replay carries (`lgsp-replay-of`, `docs/contracts.md`), as the store
+/// finds it in a record's headers; the store knows no broker, so it names it here.
+pub const REPLAY_OF_HEADER: &str = "lgsp-replay-of";
 
 /// Why the store could not do what was asked.
 #[derive(Debug, thiserror::Error)]
@@ -462,7 +465,7 @@ impl Store {
                 .bind(f.attempts)
                 .fetch_all(&mut *tx)
                 .await?;
-                let replay_of = |h: &serde_json::Value| h.get(REPLAY_OF).cloned();
+                let replay_of = |h: &serde_json::Value| h.get(REPLAY_OF_HEADER).cloned();
                 let mut again = false;
                 for row in &open {
                     let headers: String = row.try_get("headers")?;

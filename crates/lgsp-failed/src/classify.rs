@@ -23,7 +23,7 @@ use lgsp_core::failure::FailureKind;
 use sha2::{Digest, Sha256};
 
 use crate::fields;
-use crate::record::{NewFailure, now_ms, parse_time};
+use lgsp_store::record::{NewFailure, now_ms, parse_time};
 
 /// What the ingestor received.
 #[derive(Debug, Clone, Copy)]
