@@ -9,7 +9,8 @@ use std::path::PathBuf;
 
 use clap::Subcommand;
 use lgsp_core::failure::FailureKind;
-use serde_json::{Value, json};
+use lgsp_http::admin::api::{ListQuery, ReplayRequest};
+use serde_json::Value;
 
 use crate::exit;
 
@@ -334,14 +335,22 @@ async fn replay(a: &ReplayArgs) -> Result<(), Failure> {
             let bytes = std::fs::read(path)
                 .map_err(|e| Failure(exit::USAGE, format!("{}: {e}", path.display())))?;
             match String::from_utf8(bytes) {
-                Ok(t) => json!({ "body": t }),
+                Ok(t) => ReplayRequest {
+                    body: Some(t),
+                    body_base64: None,
+                },
                 Err(e) => {
                     use base64::Engine;
-                    json!({ "body_base64": base64::engine::general_purpose::STANDARD.encode(e.as_bytes()) })
+                    ReplayRequest {
+                        body: None,
+                        body_base64: Some(
+                            base64::engine::general_purpose::STANDARD.encode(e.as_bytes()),
+                        ),
+                    }
                 }
             }
         }
-        None => json!({}),
+        None => ReplayRequest::default(),
     };
     let c = Client::new(api)?;
     let v = c
@@ -388,21 +397,17 @@ async fn list(a: &ListArgs) -> Result<(), Failure> {
     let mut items: Vec<Value> = Vec::new();
     let mut cursor = a.cursor.clone();
     let next = loop {
-        let mut q: Vec<(&str, String)> = vec![("limit", a.limit.to_string())];
-        for (k, v) in [
-            ("route", &a.route),
-            ("kind", &a.kind.map(|k| k.as_str().to_owned())),
-            ("code", &a.code),
-            ("text", &a.text),
-            ("from", &a.from),
-            ("to", &a.to),
-            ("status", &a.status),
-            ("cursor", &cursor),
-        ] {
-            if let Some(v) = v {
-                q.push((k, v.clone()));
-            }
-        }
+        let q = ListQuery {
+            route: a.route.clone(),
+            kind: a.kind,
+            code: a.code.clone(),
+            text: a.text.clone(),
+            from: a.from.clone(),
+            to: a.to.clone(),
+            status: a.status.clone(),
+            cursor: cursor.clone(),
+            limit: Some(a.limit),
+        };
         let page = c
             .call(c.http.get(format!("{}/admin/v1/failed", c.base)).query(&q))
             .await?;

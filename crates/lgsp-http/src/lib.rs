@@ -7,7 +7,6 @@
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
 pub mod admin;
-pub mod console;
 pub mod error;
 pub mod gateway;
 pub mod server;
@@ -150,19 +149,28 @@ pub fn router(state: AppState) -> Router {
         .route("/ui/app.js", get(ui::script))
         .route("/ui/app.css", get(ui::style))
         .route("/admin/v1/me", get(admin::me))
-        .route("/admin/v1/messages/{message_id}", get(admin::message))
-        .route("/admin/v1/failed", get(admin::list))
-        .route("/admin/v1/failed/{id}", get(admin::show))
-        .route("/admin/v1/failed/{id}/replay", post(admin::replay))
-        .route("/admin/v1/failed/{id}/discard", post(console::discard))
-        .route("/admin/v1/groups", get(console::groups))
-        .route("/admin/v1/bulk-replay", post(console::bulk_replay))
-        .route("/admin/v1/requests", get(console::requests))
-        .route("/admin/v1/requests/{id}/approve", post(console::approve))
-        .route("/admin/v1/audit", get(console::audit))
-        .route("/admin/v1/audit/head", get(console::audit_head))
-        .route("/admin/v1/audit/verify", get(console::audit_verify))
-        .route("/admin/v1/audit/notes", post(console::note))
+        .route(
+            "/admin/v1/messages/{message_id}",
+            get(admin::messages::message),
+        )
+        .route("/admin/v1/failed", get(admin::failed::list))
+        .route("/admin/v1/failed/{id}", get(admin::failed::show))
+        .route("/admin/v1/failed/{id}/replay", post(admin::failed::replay))
+        .route(
+            "/admin/v1/failed/{id}/discard",
+            post(admin::failed::discard),
+        )
+        .route("/admin/v1/groups", get(admin::groups::groups))
+        .route("/admin/v1/bulk-replay", post(admin::groups::bulk_replay))
+        .route("/admin/v1/requests", get(admin::requests::requests))
+        .route(
+            "/admin/v1/requests/{id}/approve",
+            post(admin::requests::approve),
+        )
+        .route("/admin/v1/audit", get(admin::audit::audit))
+        .route("/admin/v1/audit/head", get(admin::audit::audit_head))
+        .route("/admin/v1/audit/verify", get(admin::audit::audit_verify))
+        .route("/admin/v1/audit/notes", post(admin::audit::note))
         .fallback(error::no_such_path)
         .method_not_allowed_fallback(error::no_such_method)
         .layer(axum::extract::DefaultBodyLimit::disable())

@@ -237,6 +237,71 @@ async fn lists_filter_and_show_text_bodies_as_text_and_others_as_base64() {
     assert_eq!(status, 400);
 }
 
+/// The admin CLI sends the API's own request types: what it serializes is what the
+/// server reads, and a field it leaves out is not sent at all.
+#[tokio::test]
+async fn the_request_types_the_cli_sends_are_what_the_server_reads() {
+    use lgsp_core::failure::FailureKind;
+    use lgsp_http::admin::api::{BulkRequest, ListQuery, Selection};
+    let f = fixture().await;
+    let q = ListQuery {
+        kind: Some(FailureKind::Decode),
+        limit: Some(10),
+        ..ListQuery::default()
+    };
+    let qs = serde_urlencoded::to_string(&q).unwrap();
+    assert_eq!(qs, "kind=decode&limit=10");
+    let (status, page) = call(
+        &f.state,
+        "GET",
+        &format!("/admin/v1/failed?{qs}"),
+        Some(VIEWER),
+        "",
+    )
+    .await;
+    assert_eq!(status, 200, "{page}");
+    assert_eq!(page["items"].as_array().unwrap().len(), 1);
+    assert_eq!(page["items"][0]["message_id"], "m-2");
+
+    let groups = Selection {
+        kind: Some(FailureKind::Mapping),
+        ..Selection::default()
+    };
+    let qs = serde_urlencoded::to_string(&groups).unwrap();
+    let (status, body) = call(
+        &f.state,
+        "GET",
+        &format!("/admin/v1/groups?{qs}"),
+        Some(VIEWER),
+        "",
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body.as_array().unwrap().len(), 1, "{body}");
+    assert_eq!(body[0]["error_kind"], "mapping");
+
+    let bulk = BulkRequest {
+        kind: Some(FailureKind::Decode),
+        ..BulkRequest::default()
+    };
+    assert_eq!(
+        serde_json::to_value(&bulk).unwrap(),
+        serde_json::json!({ "kind": "decode" })
+    );
+    let (status, body) = call(
+        &f.state,
+        "POST",
+        "/admin/v1/bulk-replay",
+        Some(VIEWER),
+        &serde_json::to_string(&bulk).unwrap(),
+    )
+    .await;
+    assert_eq!(
+        status, 403,
+        "a viewer's bulk replay is refused, not misread: {body}"
+    );
+}
+
 /// Every refusal, axum's own included, is the JSON of the error table: a client reads
 /// `code` whatever went wrong, never a plain-text body.
 #[tokio::test]

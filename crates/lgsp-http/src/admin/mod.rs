@@ -1,7 +1,20 @@
-//! The admin API (`/admin/v1/...`) over the failed-message store: list with filters and
-//! a cursor, show one, replay one. Every request carries a bearer token; tokens are kept
-//! only as SHA-256 hashes and compared in constant time. Roles: `viewer` reads,
-//! `operator` reads and replays.
+//! The admin API (`/admin/v1/...`) over the failed-message store, one module per
+//! resource: [`failed`] (list, show, replay, discard), [`groups`] (failures by cause,
+//! bulk replay), [`requests`] (approvals), [`audit`] (the audit log and notes),
+//! [`messages`] (a message's story); [`api`] holds the request types the admin CLI
+//! sends. Every request carries a bearer token; tokens are kept only as SHA-256 hashes
+//! and compared in constant time. Roles: `viewer` reads, `operator` reads and acts.
+//!
+//! Every action that changes something runs in a task of its own (axum drops a
+//! handler's future when its client disconnects; a batch must not stop between the
+//! broker's confirms and the store's commit).
+
+pub mod api;
+pub(crate) mod audit;
+pub(crate) mod failed;
+pub(crate) mod groups;
+pub(crate) mod messages;
+pub(crate) mod requests;
 
 use std::sync::Arc;
 
@@ -10,18 +23,15 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::http::header::AUTHORIZATION;
-use axum::response::{IntoResponse, Response};
-use base64::Engine;
-use base64::engine::general_purpose::STANDARD as B64;
 use lgsp_core::apps::{ct_eq, from_hex};
-use lgsp_core::failure::FailureKind;
 use lgsp_failed::replay::{ReplayError, Replayer};
 use lgsp_store::record::{Filter, Status, parse_time};
-use lgsp_store::{Page, Store, StoreError};
-use serde::{Deserialize, Serialize};
+use lgsp_store::{Store, StoreError};
+use serde::Deserialize;
 use tracing::{error, warn};
 
-use crate::{ApiCode, ApiError, ApiPath, ApiQuery, AppState};
+use self::api::Selection;
+use crate::{ApiCode, ApiError, AppState};
 
 /// What a token may do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -227,83 +237,10 @@ pub(crate) fn bad_request(message: String, hint: &str) -> ApiError {
     ApiError::new(ApiCode::BadRequest, message).with_hint(hint)
 }
 
-/// Query of `GET /admin/v1/failed`.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ListQuery {
-    route: Option<String>,
-    kind: Option<FailureKind>,
-    code: Option<String>,
-    text: Option<String>,
-    from: Option<String>,
-    to: Option<String>,
-    status: Option<String>,
-    cursor: Option<String>,
-    limit: Option<u32>,
-}
-
-pub(crate) async fn list(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    q: Result<ApiQuery<ListQuery>, ApiError>,
-) -> Result<Json<Page>, ApiError> {
-    let (admin, who) = caller(&state, &headers)?;
-    let ApiQuery(q) = q.map_err(|e| {
-        e.with_hint("known parameters: route, kind, code, text, from, to, status, cursor, limit")
-    })?;
-    let filter = to_filter(&Selection {
-        group: None,
-        route: q.route,
-        kind: q.kind,
-        code: q.code,
-        text: q.text,
-        from: q.from,
-        to: q.to,
-        status: q.status,
-    })?;
-    let cursor = q
-        .cursor
-        .as_deref()
-        .map(|c| {
-            c.parse::<i64>().map_err(|_| {
-                bad_request(
-                    format!("cursor: `{c}` is not a cursor"),
-                    "pass the next_cursor of the previous page",
-                )
-            })
-        })
-        .transpose()?;
-    let mut page = admin
-        .store
-        .list(&filter, cursor, q.limit.unwrap_or(50))
-        .await
-        .map_err(store_error)?;
-    if who.role == Role::Viewer {
-        page.items.iter_mut().for_each(for_viewer);
-    }
-    Ok(Json(page))
-}
-
-/// Which records: a group key, or filters (the list's parameters).
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Selection {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub group: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub route: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub kind: Option<FailureKind>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub code: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub text: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub from: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub to: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub status: Option<String>,
+pub(crate) fn join_error(e: tokio::task::JoinError) -> ApiError {
+    error!(error = %e, "admin API: a task failed");
+    ApiError::new(ApiCode::Internal, "the action stopped unexpectedly")
+        .with_hint("see the lgsp log; check the record's status before trying again")
 }
 
 /// The store filter of a selection's filters (the group is resolved elsewhere).
@@ -345,35 +282,6 @@ pub(crate) fn to_filter(q: &Selection) -> Result<Filter, ApiError> {
     })
 }
 
-/// One record as `GET /admin/v1/failed/{id}` shows it.
-#[derive(Debug, Serialize)]
-pub struct Shown {
-    #[serde(flatten)]
-    summary: lgsp_store::Summary,
-    /// Every value of the body is hidden (`***`), edits' diffs and receivers' answers
-    /// left out: the viewer role sees a message's shape, not its data.
-    masked: bool,
-    format_version: i64,
-    targets: Vec<String>,
-    original_exchange: String,
-    original_routing_key: String,
-    source_queue: String,
-    content_type: Option<String>,
-    properties: serde_json::Value,
-    headers: serde_json::Value,
-    /// `text` (UTF-8) or `base64`.
-    body_encoding: &'static str,
-    body: String,
-    stored_at: String,
-    replays: Vec<lgsp_store::Replay>,
-    /// Replays of every failure of this message on this route (edits included).
-    history: Vec<lgsp_store::Replay>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    discarded_by: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    discard_reason: Option<String>,
-}
-
 /// What a viewer may see of the error text of a failure with `code`: a webhook
 /// receiver's answer (in the error of a `webhook.status.*` failure) may echo the
 /// message, so it is replaced; any other error is shown as it is (`None`).
@@ -405,63 +313,6 @@ pub(crate) fn not_found(id: i64) -> ApiError {
         .with_hint("ids are the numbers `lgsp failed list` shows")
 }
 
-pub(crate) async fn show(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    ApiPath(id): ApiPath<String>,
-) -> Result<Json<Shown>, ApiError> {
-    let (admin, who) = caller(&state, &headers)?;
-    let id = parse_id(&id)?;
-    let mut f = admin
-        .store
-        .get(id)
-        .await
-        .map_err(store_error)?
-        .ok_or_else(|| not_found(id))?;
-    let viewer = who.role == Role::Viewer;
-    let (body_encoding, body) = if viewer {
-        for r in f.replays.iter_mut().chain(f.history.iter_mut()) {
-            r.diff = None;
-        }
-        if let Some(h) = f.headers.as_object_mut() {
-            h.remove(lgsp_amqp::headers::ERROR);
-        }
-        for_viewer(&mut f.summary);
-        let masked = lgsp_mapping::mask::mask_values(&f.body, f.content_type.as_deref())
-            .unwrap_or_else(|| {
-                format!(
-                    "*** ({} bytes that do not parse, hidden from viewers)",
-                    f.body.len()
-                )
-            });
-        ("text", masked)
-    } else {
-        match String::from_utf8(f.body) {
-            Ok(t) => ("text", t),
-            Err(e) => ("base64", B64.encode(e.as_bytes())),
-        }
-    };
-    Ok(Json(Shown {
-        masked: viewer,
-        summary: f.summary,
-        format_version: f.format_version,
-        targets: f.targets,
-        original_exchange: f.original_exchange,
-        original_routing_key: f.original_routing_key,
-        source_queue: f.source_queue,
-        content_type: f.content_type,
-        properties: f.properties,
-        headers: f.headers,
-        body_encoding,
-        body,
-        stored_at: f.stored_at,
-        replays: f.replays,
-        history: f.history,
-        discarded_by: f.discarded_by,
-        discard_reason: f.discard_reason,
-    }))
-}
-
 /// A JSON request body; an empty one is the default request.
 pub(crate) fn parse_body<T: for<'a> Deserialize<'a> + Default>(
     raw: &Bytes,
@@ -471,66 +322,6 @@ pub(crate) fn parse_body<T: for<'a> Deserialize<'a> + Default>(
         return Ok(T::default());
     }
     serde_json::from_slice(raw).map_err(|e| bad_request(format!("request body: {e}"), hint))
-}
-
-/// Body of `POST /admin/v1/failed/{id}/replay`: nothing (the original body), or an
-/// edited body as text or base64.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ReplayRequest {
-    body: Option<String>,
-    body_base64: Option<String>,
-}
-
-pub(crate) async fn replay(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    ApiPath(id): ApiPath<String>,
-    raw: Bytes,
-) -> Result<Response, ApiError> {
-    let (admin, who) = caller(&state, &headers)?;
-    who.operator("replaying")?;
-    let id = parse_id(&id)?;
-    let req: ReplayRequest = parse_body(
-        &raw,
-        "send {} for the original body, {\"body\": \"...\"} or {\"body_base64\": \"...\"} for an edited one",
-    )?;
-    let body = match (req.body, req.body_base64) {
-        (Some(_), Some(_)) => {
-            return Err(bad_request(
-                "give body or body_base64, not both".into(),
-                "body for text, body_base64 for bytes",
-            ));
-        }
-        (Some(t), None) => Some(t.into_bytes()),
-        (None, Some(b)) => Some(B64.decode(b.trim()).map_err(|e| {
-            bad_request(format!("body_base64: {e}"), "standard base64 with padding")
-        })?),
-        (None, None) => None,
-    };
-    if admin.settings.require_approval {
-        let action = if body.is_some() {
-            "edit_replay"
-        } else {
-            "replay"
-        };
-        let mut payload = serde_json::json!({ "id": id });
-        if let Some(b) = &body {
-            payload["body_base64"] = B64.encode(b).into();
-        }
-        return crate::console::request_approval(&admin, &who, action, payload, vec![id]).await;
-    }
-    let name = who.name.clone();
-    // A task of its own: a client that disconnects does not cancel the replay between
-    // the broker's confirm and the store's commit.
-    let done =
-        tokio::spawn(async move { admin.replayer.replay(&admin.store, id, body, &name).await })
-            .await
-            .map_err(crate::console::join_error)?;
-    match done {
-        Ok(r) => Ok(Json(r).into_response()),
-        Err(e) => Err(replay_error(e)),
-    }
 }
 
 pub(crate) fn replay_error(e: ReplayError) -> ApiError {
@@ -560,51 +351,6 @@ pub(crate) fn replay_error(e: ReplayError) -> ApiError {
         }
         other => ApiError::new(ApiCode::Internal, other.to_string()),
     }
-}
-
-/// The story of one message (`GET /admin/v1/messages/{message_id}`).
-#[derive(Debug, Serialize)]
-pub struct Story {
-    pub message_id: String,
-    /// What happened to it, in order of time (metadata only, no bodies).
-    pub events: Vec<lgsp_store::tracking::Tracked>,
-    /// Its failure records, oldest first.
-    pub failures: Vec<lgsp_store::Summary>,
-}
-
-pub(crate) async fn message(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    ApiPath(message_id): ApiPath<String>,
-) -> Result<Json<Story>, ApiError> {
-    let (admin, who) = caller(&state, &headers)?;
-    if message_id.is_empty() || message_id.len() > 255 {
-        return Err(bad_request(
-            "a message id is 1 to 255 characters".into(),
-            "pass the message id an application published (AMQP message-id, or the gateway's answer)",
-        ));
-    }
-    let events = admin
-        .store
-        .events_of(&message_id)
-        .await
-        .map_err(store_error)?;
-    let mut failures = admin
-        .store
-        .failures_of(&message_id)
-        .await
-        .map_err(store_error)?;
-    if who.role == Role::Viewer {
-        failures.iter_mut().for_each(for_viewer);
-    }
-    if events.is_empty() && failures.is_empty() {
-        return Err(ApiError::new(ApiCode::NotFound, format!("nothing is known of message {message_id}")).with_hint("check the id; tracking keeps events for tracking.retention (7 days by default), and only when tracking.enabled"));
-    }
-    Ok(Json(Story {
-        message_id,
-        events,
-        failures,
-    }))
 }
 
 /// Who a token is (`GET /admin/v1/me`): its name and role, for the page's sign-in.
