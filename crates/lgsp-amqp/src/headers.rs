@@ -1,4 +1,4 @@
-//! The `lgsp-` headers (DESIGN section 8) and conversions between AMQP field values and
+//! The `lgsp-` headers (`docs/contracts.md`) and conversions between AMQP field values and
 //! plain Rust values.
 
 use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};

@@ -1,4 +1,4 @@
-//! RabbitMQ transport of lgsp (lapin): the names of DESIGN section 8, the topology
+//! RabbitMQ transport of lgsp (lapin): the names of `docs/contracts.md`, the topology
 //! declared idempotently at start, a publisher with confirms and a bounded window, and
 //! consumers with manual acknowledgements.
 //!

@@ -1,4 +1,4 @@
-//! Exchange and queue names (DESIGN section 8), all under one prefix.
+//! Exchange and queue names (`docs/contracts.md`), all under one prefix.
 
 /// The names derived from `broker.prefix`.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -1,5 +1,5 @@
-//! Declare, idempotently, every exchange and queue a configuration needs (DESIGN
-//! section 8), and check that the exchanges routes send to exist.
+//! Declare, idempotently, every exchange and queue a configuration needs
+//! (`docs/contracts.md`), and check that the exchanges routes send to exist.
 
 use lapin::options::{ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptions};
 use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};

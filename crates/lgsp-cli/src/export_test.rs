@@ -9,13 +9,11 @@ use std::path::{Path, PathBuf};
 
 use base64::Engine;
 use lgsp_core::config::{self, EnvOverrides};
+use lgsp_core::failure::FailureKind;
 use serde_json::json;
 
 use crate::exit;
 use crate::failed::{Api, Client, Failure, s};
-
-/// Error kinds a mapping test can reproduce; the others are about delivery or routing.
-const REPRODUCIBLE: &[&str] = &["decode", "mapping", "validation", "limit"];
 
 fn yaml_str(t: &str) -> String {
     // A JSON string is a valid YAML double-quoted scalar.
@@ -54,12 +52,20 @@ pub async fn run(api: &Api, id: i64, config_path: &Path) -> Result<(), Failure> 
         ));
     }
     let kind = s(&v, "error_kind");
-    if !REPRODUCIBLE.contains(&kind.as_str()) {
+    if !kind
+        .parse::<FailureKind>()
+        .is_ok_and(FailureKind::is_reproducible)
+    {
+        let reproducible: Vec<&str> = FailureKind::ALL
+            .into_iter()
+            .filter(|k| k.is_reproducible())
+            .map(FailureKind::as_str)
+            .collect();
         return Err(Failure(
             exit::FAILED,
             format!(
                 "failed message {id} is a `{kind}` failure, which is about delivery or routing, not the mapping; `lgsp test` cannot reproduce it (exportable kinds: {})",
-                REPRODUCIBLE.join(", ")
+                reproducible.join(", ")
             ),
         ));
     }

@@ -8,7 +8,9 @@
 use std::path::PathBuf;
 
 use clap::Subcommand;
-use serde_json::{Value, json};
+use lgsp_core::failure::FailureKind;
+use lgsp_http::admin::api::{ListQuery, ReplayRequest};
+use serde_json::Value;
 
 use crate::exit;
 
@@ -132,7 +134,7 @@ pub struct GroupsArgs {
     pub(crate) route: Option<String>,
     /// Only this error kind.
     #[arg(long)]
-    pub(crate) kind: Option<String>,
+    pub(crate) kind: Option<FailureKind>,
     /// Only errors containing this text.
     #[arg(long)]
     pub(crate) text: Option<String>,
@@ -176,7 +178,7 @@ pub struct ListArgs {
     /// Only this error kind (decode, mapping, validation, delivery, limit, forbidden,
     /// unroutable, poison).
     #[arg(long)]
-    kind: Option<String>,
+    kind: Option<FailureKind>,
     /// Only this error code.
     #[arg(long)]
     code: Option<String>,
@@ -333,14 +335,22 @@ async fn replay(a: &ReplayArgs) -> Result<(), Failure> {
             let bytes = std::fs::read(path)
                 .map_err(|e| Failure(exit::USAGE, format!("{}: {e}", path.display())))?;
             match String::from_utf8(bytes) {
-                Ok(t) => json!({ "body": t }),
+                Ok(t) => ReplayRequest {
+                    body: Some(t),
+                    body_base64: None,
+                },
                 Err(e) => {
                     use base64::Engine;
-                    json!({ "body_base64": base64::engine::general_purpose::STANDARD.encode(e.as_bytes()) })
+                    ReplayRequest {
+                        body: None,
+                        body_base64: Some(
+                            base64::engine::general_purpose::STANDARD.encode(e.as_bytes()),
+                        ),
+                    }
                 }
             }
         }
-        None => json!({}),
+        None => ReplayRequest::default(),
     };
     let c = Client::new(api)?;
     let v = c
@@ -387,21 +397,17 @@ async fn list(a: &ListArgs) -> Result<(), Failure> {
     let mut items: Vec<Value> = Vec::new();
     let mut cursor = a.cursor.clone();
     let next = loop {
-        let mut q: Vec<(&str, String)> = vec![("limit", a.limit.to_string())];
-        for (k, v) in [
-            ("route", &a.route),
-            ("kind", &a.kind),
-            ("code", &a.code),
-            ("text", &a.text),
-            ("from", &a.from),
-            ("to", &a.to),
-            ("status", &a.status),
-            ("cursor", &cursor),
-        ] {
-            if let Some(v) = v {
-                q.push((k, v.clone()));
-            }
-        }
+        let q = ListQuery {
+            route: a.route.clone(),
+            kind: a.kind,
+            code: a.code.clone(),
+            text: a.text.clone(),
+            from: a.from.clone(),
+            to: a.to.clone(),
+            status: a.status.clone(),
+            cursor: cursor.clone(),
+            limit: Some(a.limit),
+        };
         let page = c
             .call(c.http.get(format!("{}/admin/v1/failed", c.base)).query(&q))
             .await?;

@@ -4,6 +4,9 @@
 
 use std::time::Instant;
 
+use lgsp_http::admin::api::{
+    AuditQuery, BulkRequest, DiscardRequest, NoteRequest, RequestsQuery, Selection, VerifyQuery,
+};
 use serde_json::{Value, json};
 
 use crate::exit;
@@ -15,19 +18,15 @@ fn pretty(v: &Value) {
 
 pub async fn groups(a: &GroupsArgs) -> Result<(), Failure> {
     let c = Client::new(&a.api)?;
-    let mut q: Vec<(&str, String)> = Vec::new();
-    for (k, v) in [
-        ("route", &a.route),
-        ("kind", &a.kind),
-        ("text", &a.text),
-        ("from", &a.from),
-        ("to", &a.to),
-        ("status", &a.status),
-    ] {
-        if let Some(v) = v {
-            q.push((k, v.clone()));
-        }
-    }
+    let q = Selection {
+        route: a.route.clone(),
+        kind: a.kind,
+        text: a.text.clone(),
+        from: a.from.clone(),
+        to: a.to.clone(),
+        status: a.status.clone(),
+        ..Selection::default()
+    };
     let v = c
         .call(c.http.get(format!("{}/admin/v1/groups", c.base)).query(&q))
         .await?;
@@ -73,10 +72,12 @@ pub async fn groups(a: &GroupsArgs) -> Result<(), Failure> {
 /// Drive a bulk replay batch by batch until nothing is left; each call replays and
 /// records one batch on the server, which paces them.
 pub async fn bulk(a: &ReplayArgs) -> Result<(), Failure> {
-    let mut body = serde_json::Map::new();
-    if let Some(g) = &a.group {
-        body.insert("group".into(), json!(g));
-    }
+    let mut body = BulkRequest {
+        group: a.group.clone(),
+        batch_size: a.batch_size,
+        rate: a.rate,
+        ..BulkRequest::default()
+    };
     for f in &a.filter {
         let Some((k, v)) = f.split_once('=') else {
             return Err(Failure(
@@ -84,28 +85,40 @@ pub async fn bulk(a: &ReplayArgs) -> Result<(), Failure> {
                 format!("--filter {f}: write KEY=VALUE, e.g. --filter kind=mapping"),
             ));
         };
-        let k = k.trim();
-        if !["route", "kind", "code", "text", "from", "to"].contains(&k) {
-            return Err(Failure(
-                exit::USAGE,
-                format!(
-                    "--filter {f}: unknown key `{k}`; one of route, kind, code, text, from, to"
-                ),
-            ));
+        let value = Some(v.to_owned());
+        match k.trim() {
+            "route" => body.route = value,
+            "code" => body.code = value,
+            "text" => body.text = value,
+            "from" => body.from = value,
+            "to" => body.to = value,
+            "kind" => {
+                let kind = v
+                    .trim()
+                    .parse()
+                    .map_err(|e| Failure(exit::USAGE, format!("--filter {f}: {e}")))?;
+                body.kind = Some(kind);
+            }
+            k => {
+                return Err(Failure(
+                    exit::USAGE,
+                    format!(
+                        "--filter {f}: unknown key `{k}`; one of route, kind, code, text, from, to"
+                    ),
+                ));
+            }
         }
-        body.insert(k.into(), json!(v));
     }
-    if body.is_empty() {
+    let selects = BulkRequest {
+        batch_size: None,
+        rate: None,
+        ..body.clone()
+    };
+    if selects == BulkRequest::default() {
         return Err(Failure(
             exit::USAGE,
             "give an id, --group KEY or --filter KEY=VALUE (see `lgsp failed groups`)".into(),
         ));
-    }
-    if let Some(n) = a.batch_size {
-        body.insert("batch_size".into(), json!(n));
-    }
-    if let Some(r) = a.rate {
-        body.insert("rate".into(), json!(r));
     }
     let c = Client::new(&a.api)?;
     let t0 = Instant::now();
@@ -180,7 +193,9 @@ pub async fn discard(api: &Api, id: i64, reason: &str) -> Result<(), Failure> {
         .call(
             c.http
                 .post(format!("{}/admin/v1/failed/{id}/discard", c.base))
-                .json(&json!({ "reason": reason })),
+                .json(&DiscardRequest {
+                    reason: Some(reason.to_owned()),
+                }),
         )
         .await?;
     if api.json {
@@ -197,10 +212,12 @@ pub async fn discard(api: &Api, id: i64, reason: &str) -> Result<(), Failure> {
 
 pub async fn requests(api: &Api, status: Option<&str>) -> Result<(), Failure> {
     let c = Client::new(api)?;
-    let mut req = c.http.get(format!("{}/admin/v1/requests", c.base));
-    if let Some(st) = status {
-        req = req.query(&[("status", st)]);
-    }
+    let req = c
+        .http
+        .get(format!("{}/admin/v1/requests", c.base))
+        .query(&RequestsQuery {
+            status: status.map(str::to_owned),
+        });
     let v = c.call(req).await?;
     if api.json {
         pretty(&v);
@@ -248,10 +265,12 @@ pub async fn approve(api: &Api, request: i64) -> Result<(), Failure> {
 pub async fn audit(a: &AuditArgs) -> Result<(), Failure> {
     let c = Client::new(&a.api)?;
     if a.verify {
-        let mut req = c.http.get(format!("{}/admin/v1/audit/verify", c.base));
-        if let Some(Some(h)) = &a.head {
-            req = req.query(&[("head", h)]);
-        }
+        let req = c
+            .http
+            .get(format!("{}/admin/v1/audit/verify", c.base))
+            .query(&VerifyQuery {
+                head: a.head.clone().flatten(),
+            });
         let v = c.call(req).await?;
         if a.api.json {
             pretty(&v);
@@ -294,10 +313,14 @@ pub async fn audit(a: &AuditArgs) -> Result<(), Failure> {
         ));
     }
     let v = c
-        .call(c.http.get(format!("{}/admin/v1/audit", c.base)).query(&[
-            ("after", a.after.to_string()),
-            ("limit", a.limit.to_string()),
-        ]))
+        .call(
+            c.http
+                .get(format!("{}/admin/v1/audit", c.base))
+                .query(&AuditQuery {
+                    after: Some(a.after),
+                    limit: Some(a.limit),
+                }),
+        )
         .await?;
     if a.api.json {
         pretty(&v);
@@ -323,7 +346,10 @@ pub async fn note(api: &Api, text: &str, ids: &[i64]) -> Result<(), Failure> {
         .call(
             c.http
                 .post(format!("{}/admin/v1/audit/notes", c.base))
-                .json(&json!({ "note": text, "ids": ids })),
+                .json(&NoteRequest {
+                    note: Some(text.to_owned()),
+                    ids: ids.to_vec(),
+                }),
         )
         .await?;
     if api.json {
@@ -338,4 +364,37 @@ pub async fn note(api: &Api, text: &str, ids: &[i64]) -> Result<(), Failure> {
 fn rows_of(v: &Value, row: impl Fn(&Value) -> Vec<String>) -> Vec<Vec<String>> {
     v.as_array()
         .map_or_else(Vec::new, |items| items.iter().map(row).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A mistyped kind in `--filter` is refused before any request is sent (the URL
+    /// points nowhere: reaching it would be another error).
+    #[tokio::test]
+    async fn a_bulk_filter_with_a_mistyped_kind_is_a_usage_error() {
+        let a = ReplayArgs {
+            api: Api {
+                url: "http://127.0.0.1:1".into(),
+                token: None,
+                ca: None,
+                json: false,
+            },
+            id: None,
+            body: None,
+            group: None,
+            filter: vec!["route=bizreg".into(), "kind=mapings".into()],
+            batch_size: None,
+            rate: None,
+        };
+        let Err(Failure(code, message)) = bulk(&a).await else {
+            panic!("a mistyped kind was sent");
+        };
+        assert_eq!(code, exit::USAGE);
+        assert!(
+            message.starts_with("--filter kind=mapings: unknown error kind `mapings`"),
+            "{message}"
+        );
+    }
 }

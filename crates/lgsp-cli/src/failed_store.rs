@@ -11,10 +11,10 @@ use lgsp_amqp::broker::Broker;
 use lgsp_amqp::names::Names;
 use lgsp_amqp::routes::RouteTable;
 use lgsp_core::config::Config;
+use lgsp_failed::ingest::{IngestStats, Ingestor};
+use lgsp_failed::replay::Replayer;
 use lgsp_http::admin::{Admin, Settings, Tokens};
 use lgsp_store::Store;
-use lgsp_store::ingest::{IngestStats, Ingestor};
-use lgsp_store::replay::Replayer;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 

@@ -25,7 +25,7 @@ mod test;
 mod trace;
 mod watch;
 
-/// Exit codes shared by every command (DESIGN section 8).
+/// Exit codes shared by every command (`docs/contracts.md`).
 pub mod exit {
     pub const OK: u8 = 0;
     pub const FAILED: u8 = 1;
@@ -153,6 +153,30 @@ pub(crate) async fn connect(
                 lgsp_amqp::reconnect::Recovery::Retry => exit::UNREACHABLE,
                 lgsp_amqp::reconnect::Recovery::Fatal => exit::USAGE,
             })
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::Cli;
+
+    /// `--kind` takes only the closed set of error kinds: a typo is a usage error that
+    /// names the kinds, not a list that is silently empty.
+    #[test]
+    fn a_mistyped_kind_is_a_usage_error_naming_the_kinds() {
+        for cmd in ["list", "groups"] {
+            let e = Cli::try_parse_from(["lgsp", "failed", cmd, "--kind", "mapings"])
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default();
+            assert!(
+                e.contains("unknown error kind `mapings`") && e.contains("unroutable, poison"),
+                "{cmd}: {e}"
+            );
+            assert!(Cli::try_parse_from(["lgsp", "failed", cmd, "--kind", "poison"]).is_ok());
         }
     }
 }

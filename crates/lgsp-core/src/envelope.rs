@@ -71,7 +71,7 @@ impl Envelope {
     }
 }
 
-/// The `message_id` of child `index` (0-based) of a batch input (DESIGN section 8): the
+/// The `message_id` of child `index` (0-based) of a batch input (`docs/contracts.md`): the
 /// UUIDv5 of `<parent message_id>/<index>` in the URL namespace, so it is the same on every
 /// retry and replay.
 pub fn child_message_id(parent: &str, index: usize) -> String {

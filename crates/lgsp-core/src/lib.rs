@@ -5,6 +5,7 @@
 //! - [`agreement`]: data-sharing agreements, the fields each receiver may get.
 //! - [`apps`]: sector applications, their API keys (as SHA-256) and their rights.
 //! - [`topic`]: topic patterns matched as the broker matches them.
+//! - [`failure`]: the closed set of failure kinds every part names failures by.
 //! - [`metrics`]: what the bus counts, rendered for Prometheus.
 //! - [`tracking`]: the story of each message, as metadata, handed off the hot path.
 //! - [`envelope`]: the properties of a message on the bus that a mapping may read.
@@ -18,6 +19,7 @@ pub mod agreement;
 pub mod apps;
 pub mod config;
 pub mod envelope;
+pub mod failure;
 pub mod metrics;
 pub mod step;
 pub mod tls;

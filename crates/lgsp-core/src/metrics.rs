@@ -11,6 +11,8 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
+use crate::failure::FailureKind;
+
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct AdapterLabel {
     pub adapter: String,
@@ -31,7 +33,7 @@ pub struct TargetLabels {
 pub struct FailureLabels {
     /// Empty when the failure has no route (`route.none`).
     pub route: String,
-    pub kind: String,
+    pub kind: FailureKind,
     pub code: String,
 }
 
@@ -228,10 +230,10 @@ impl Metrics {
     }
 
     /// Count a failure record of `kind`/`code` against each of `routes` (or none).
-    pub fn failure(&self, routes: &[String], kind: &str, code: &str) {
+    pub fn failure(&self, routes: &[String], kind: FailureKind, code: &str) {
         let labels = |route: &str| FailureLabels {
             route: route.to_owned(),
-            kind: kind.to_owned(),
+            kind,
             code: code.to_owned(),
         };
         if routes.is_empty() {
@@ -269,7 +271,11 @@ mod tests {
                 adapter: "bizreg".into(),
             })
             .inc_by(3);
-        m.failure(&["a".into(), "b".into()], "mapping", "field.required");
+        m.failure(
+            &["a".into(), "b".into()],
+            FailureKind::Mapping,
+            "field.required",
+        );
         m.webhook_response("r/webhook:x", 503);
         m.webhook_response("r/webhook:x", 0);
         m.mapping_seconds

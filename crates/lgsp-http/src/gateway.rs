@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 
 use axum::Json;
 use axum::body::Body;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::header::{AUTHORIZATION, CONNECTION, CONTENT_LENGTH, CONTENT_TYPE, RETRY_AFTER};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -38,7 +38,7 @@ use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, warn};
 
-use crate::{ApiError, AppState};
+use crate::{ApiCode, ApiError, ApiPath, AppState};
 
 /// What the gateway needs.
 pub struct Gateway {
@@ -169,19 +169,13 @@ pub(crate) struct Accepted {
     idempotent_replay: bool,
 }
 
-fn error(status: u16, code: &'static str, message: String, hint: &str) -> ApiError {
-    ApiError {
-        status,
-        code,
-        message,
-        hint: hint.into(),
-    }
+fn error(code: ApiCode, message: String, hint: &str) -> ApiError {
+    ApiError::new(code, message).with_hint(hint)
 }
 
 fn unauthorized(message: &str) -> ApiError {
     error(
-        401,
-        "unauthorized",
+        ApiCode::Unauthorized,
         message.into(),
         "send the application's key as `Authorization: Bearer KEY` or `X-API-Key: KEY`; an administrator creates one with `lgsp apps keygen APP`",
     )
@@ -189,8 +183,7 @@ fn unauthorized(message: &str) -> ApiError {
 
 fn broker_down(what: &str) -> ApiError {
     error(
-        503,
-        "broker_unavailable",
+        ApiCode::BrokerUnavailable,
         format!("the message was not accepted: {what}"),
         "nothing was published; retry later (with the same Idempotency-Key, if you sent one)",
     )
@@ -204,8 +197,7 @@ pub async fn catalog(
 ) -> Result<Json<lgsp_mapping::catalog::Catalog>, ApiError> {
     let (Some(gw), Some(catalog)) = (state.gateway.clone(), state.catalog.clone()) else {
         return Err(error(
-            503,
-            "gateway_disabled",
+            ApiCode::GatewayDisabled,
             "the catalogue is served by the lgsp run process".into(),
             "ask the lgsp run process, or run `lgsp catalog`",
         ));
@@ -237,8 +229,7 @@ fn short_header<'h>(headers: &'h HeaderMap, name: &str) -> Result<Option<&'h str
     match v.to_str() {
         Ok(s) if !s.trim().is_empty() && s.len() <= 255 => Ok(Some(s.trim())),
         _ => Err(error(
-            400,
-            "bad_header",
+            ApiCode::BadHeader,
             format!("header {name} is empty, longer than 255 bytes or not printable ASCII"),
             "send a short printable value, e.g. a UUID",
         )),
@@ -254,8 +245,7 @@ fn check_routing_key(key: &str) -> Result<(), ApiError> {
         || key.chars().any(|c| c.is_control() || c.is_whitespace());
     if bad {
         return Err(error(
-            400,
-            "bad_routing_key",
+            ApiCode::BadRoutingKey,
             format!("`{key}` is not a routing key"),
             "use dot-separated words without `*`, `#` or blanks, e.g. bizreg.enterprise.registered",
         ));
@@ -303,7 +293,7 @@ fn check_routing_key(key: &str) -> Result<(), ApiError> {
 )]
 pub(crate) async fn publish(
     State(state): State<AppState>,
-    Path(routing_key): Path<String>,
+    ApiPath(routing_key): ApiPath<String>,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
@@ -346,8 +336,7 @@ async fn accept(
 ) -> Result<Accepted, Refused> {
     let gw = state.gateway.clone().ok_or_else(|| {
         error(
-            503,
-            "gateway_disabled",
+            ApiCode::GatewayDisabled,
             "the HTTP gateway does not run in this process".into(),
             "publish to the lgsp run process",
         )
@@ -360,8 +349,7 @@ async fn accept(
     if let Err(secs) = gw.limiter.take(app) {
         return Err(Refused::Limited(
             error(
-                429,
-                "rate_limited",
+                ApiCode::RateLimited,
                 format!(
                     "application `{}` is over its rate limit ({} requests/s, bursts of {})",
                     app.id, app.rate_limit.per_second, app.rate_limit.burst
@@ -374,8 +362,7 @@ async fn accept(
     check_routing_key(routing_key)?;
     if !app.may_publish(routing_key) {
         return Err(error(
-            403,
-            "forbidden",
+            ApiCode::Forbidden,
             format!(
                 "application `{}` may not publish `{routing_key}` (it may publish: {})",
                 app.id,
@@ -391,8 +378,7 @@ async fn accept(
         .any(|b| lgsp_core::topic::matches(b, routing_key))
     {
         return Err(error(
-            404,
-            "no_route",
+            ApiCode::NoRoute,
             format!("no route of this bus takes `{routing_key}`"),
             "check the routing key against the bus's routes (lgsp routes, or the service catalogue)",
         )
@@ -404,8 +390,7 @@ async fn accept(
         .unwrap_or("");
     let format = Format::from_content_type(content_type).ok_or_else(|| {
         error(
-            415,
-            "unsupported_media_type",
+            ApiCode::UnsupportedMediaType,
             if content_type.is_empty() {
                 "no Content-Type was sent".to_owned()
             } else {
@@ -423,8 +408,7 @@ async fn accept(
         decode::content_type_mismatch(content_type, &body)
     {
         return Err(error(
-            400,
-            "content_type_mismatch",
+            ApiCode::ContentTypeMismatch,
             format!("Content-Type `{content_type}` says {format}, but the body is {found}"),
             "send the Content-Type of the body's format (application/xml or application/json); nothing was published",
         )
@@ -436,8 +420,7 @@ async fn accept(
             .map(|(l, c)| format!(" at line {l}, column {c}"))
             .unwrap_or_default();
         return Err(error(
-            400,
-            "not_well_formed",
+            ApiCode::NotWellFormed,
             format!("the body is not well-formed {format}{at}: {e}"),
             "fix the document; nothing was published",
         )
@@ -487,8 +470,7 @@ async fn accept(
         .filter(|s| s.is_migrated())
         .ok_or_else(|| {
             error(
-                503,
-                "store_unavailable",
+                ApiCode::StoreUnavailable,
                 "idempotency keys are kept in the store, which is not ready".into(),
                 "retry later, or send the request without Idempotency-Key",
             )
@@ -503,8 +485,7 @@ async fn accept(
             .map_err(|e| {
                 warn!(error = %e, "gateway: cannot keep an idempotency key");
                 error(
-                    503,
-                    "store_unavailable",
+                    ApiCode::StoreUnavailable,
                     "the store that keeps idempotency keys is unreachable".into(),
                     "nothing was published; retry later with the same Idempotency-Key",
                 )
@@ -515,8 +496,7 @@ async fn accept(
                 same_body: false, ..
             } => {
                 return Err(error(
-                    422,
-                    "idempotency_key_reused",
+                    ApiCode::IdempotencyKeyReused,
                     format!(
                         "Idempotency-Key `{idem}` was already used by application `{}` for another body",
                         app.id
@@ -539,8 +519,7 @@ async fn accept(
             }
             Claim::Taken { .. } if Instant::now() > deadline => {
                 return Err(error(
-                    409,
-                    "idempotency_in_progress",
+                    ApiCode::IdempotencyInProgress,
                     format!("a request with Idempotency-Key `{idem}` is still being published"),
                     "retry in a few seconds with the same key",
                 )
@@ -572,8 +551,7 @@ async fn accept(
 
 fn too_large(max: usize) -> ApiError {
     error(
-        413,
-        "payload_too_large",
+        ApiCode::PayloadTooLarge,
         format!("the body is larger than limits.max_message_bytes ({max} bytes)"),
         "send a smaller document, or split a batch",
     )
@@ -594,8 +572,7 @@ async fn read_limited(headers: &HeaderMap, body: Body, max: usize) -> Result<Vec
         Ok(c) => Ok(c.to_bytes().to_vec()),
         Err(e) if e.downcast_ref::<LengthLimitError>().is_some() => Err(too_large(max)),
         Err(e) => Err(error(
-            400,
-            "bad_body",
+            ApiCode::BadBody,
             format!("the body could not be read: {e}"),
             "send the whole document again",
         )),
@@ -664,7 +641,7 @@ mod tests {
             "a b",
             &"x".repeat(256),
         ] {
-            assert_eq!(check_routing_key(bad).unwrap_err().status, 400, "{bad:?}");
+            assert_eq!(check_routing_key(bad).unwrap_err().status(), 400, "{bad:?}");
         }
     }
 

@@ -1,16 +1,18 @@
-//! The HTTP side of lgsp: one [`router`] shared by the binary and the tests, an
-//! [`ApiError`] with the body of DESIGN section 8 (`{code, message, hint}`), `/healthz`
+//! The HTTP side of lgsp: one [`router`] shared by the binary and the tests, one table
+//! of error codes ([`error`]: every refusal is an [`ApiError`] with the body of
+//! `docs/contracts.md`, `{code, message, hint}`, axum's own rejections too), `/healthz`
 //! (the process is alive), `/readyz` (broker connected and topology declared, store
 //! reachable), the gateway for sector applications at `/api/v1/messages/{routing_key}`
 //! ([`gateway`]) and the admin API under `/admin/v1/` ([`admin`]).
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
 pub mod admin;
-pub mod console;
+pub mod error;
 pub mod gateway;
 pub mod server;
 pub mod ui;
 
+pub use error::{ApiCode, ApiError, ApiPath, ApiQuery};
 pub use server::{ServeError, serve};
 
 use std::sync::Arc;
@@ -100,25 +102,17 @@ async fn bounded_body(
             return body_too_large(max).into_response();
         }
         Ok(Err(e)) => {
-            return ApiError {
-                status: 400,
-                code: "bad_body",
-                message: format!("the body could not be read: {e}"),
-                hint: "send the whole request again".into(),
-            }
-            .into_response();
+            return ApiError::new(ApiCode::BadBody, format!("the body could not be read: {e}"))
+                .into_response();
         }
         Err(_) => {
-            return ApiError {
-                status: 408,
-                code: "request_timeout",
-                message: format!(
+            return ApiError::new(
+                ApiCode::RequestTimeout,
+                format!(
                     "the body did not arrive within http.body_timeout ({}s)",
                     s.body.timeout.as_secs()
                 ),
-                hint: "send the request again over a faster link, or raise http.body_timeout"
-                    .into(),
-            }
+            )
             .into_response();
         }
     };
@@ -127,41 +121,10 @@ async fn bounded_body(
 }
 
 fn body_too_large(max: usize) -> ApiError {
-    ApiError {
-        status: 413,
-        code: "payload_too_large",
-        message: format!("the request body is larger than {max} bytes"),
-        hint: "send a smaller body; the limit follows limits.max_message_bytes".into(),
-    }
-}
-
-/// An error answered to an HTTP client: a stable code, a message, what to do.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, thiserror::Error, utoipa::ToSchema)]
-#[error("{code}: {message}")]
-pub struct ApiError {
-    #[serde(skip)]
-    pub status: u16,
-    pub code: &'static str,
-    pub message: String,
-    pub hint: String,
-}
-
-impl ApiError {
-    pub fn not_ready(what: &str) -> ApiError {
-        ApiError {
-            status: 503,
-            code: "not_ready",
-            message: format!("{what} is not ready"),
-            hint: "wait and retry; see the lgsp log for the cause".into(),
-        }
-    }
-}
-
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        let status = StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-        (status, Json(self)).into_response()
-    }
+    ApiError::new(
+        ApiCode::PayloadTooLarge,
+        format!("the request body is larger than {max} bytes"),
+    )
 }
 
 #[derive(Serialize)]
@@ -186,19 +149,30 @@ pub fn router(state: AppState) -> Router {
         .route("/ui/app.js", get(ui::script))
         .route("/ui/app.css", get(ui::style))
         .route("/admin/v1/me", get(admin::me))
-        .route("/admin/v1/messages/{message_id}", get(admin::message))
-        .route("/admin/v1/failed", get(admin::list))
-        .route("/admin/v1/failed/{id}", get(admin::show))
-        .route("/admin/v1/failed/{id}/replay", post(admin::replay))
-        .route("/admin/v1/failed/{id}/discard", post(console::discard))
-        .route("/admin/v1/groups", get(console::groups))
-        .route("/admin/v1/bulk-replay", post(console::bulk_replay))
-        .route("/admin/v1/requests", get(console::requests))
-        .route("/admin/v1/requests/{id}/approve", post(console::approve))
-        .route("/admin/v1/audit", get(console::audit))
-        .route("/admin/v1/audit/head", get(console::audit_head))
-        .route("/admin/v1/audit/verify", get(console::audit_verify))
-        .route("/admin/v1/audit/notes", post(console::note))
+        .route(
+            "/admin/v1/messages/{message_id}",
+            get(admin::messages::message),
+        )
+        .route("/admin/v1/failed", get(admin::failed::list))
+        .route("/admin/v1/failed/{id}", get(admin::failed::show))
+        .route("/admin/v1/failed/{id}/replay", post(admin::failed::replay))
+        .route(
+            "/admin/v1/failed/{id}/discard",
+            post(admin::failed::discard),
+        )
+        .route("/admin/v1/groups", get(admin::groups::groups))
+        .route("/admin/v1/bulk-replay", post(admin::groups::bulk_replay))
+        .route("/admin/v1/requests", get(admin::requests::requests))
+        .route(
+            "/admin/v1/requests/{id}/approve",
+            post(admin::requests::approve),
+        )
+        .route("/admin/v1/audit", get(admin::audit::audit))
+        .route("/admin/v1/audit/head", get(admin::audit::audit_head))
+        .route("/admin/v1/audit/verify", get(admin::audit::audit_verify))
+        .route("/admin/v1/audit/notes", post(admin::audit::note))
+        .fallback(error::no_such_path)
+        .method_not_allowed_fallback(error::no_such_method)
         .layer(axum::extract::DefaultBodyLimit::disable())
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),

@@ -8,10 +8,10 @@ use axum::body::Body;
 use axum::http::Request;
 use lgsp_amqp::names::Names;
 use lgsp_core::config::SecretUrl;
+use lgsp_failed::replay::Replayer;
 use lgsp_http::admin::{Admin, Role, Settings, Tokens};
 use lgsp_http::{AppState, router};
 use lgsp_store::record::NewFailure;
-use lgsp_store::replay::Replayer;
 use lgsp_store::{Status, Store};
 use serde_json::{Value, json};
 use tower::ServiceExt;
@@ -52,7 +52,11 @@ async fn fixture_with(settings: Settings) -> Fixture {
             headers: json!({}),
             body,
             content_type: Some("application/xml".into()),
-            error_kind: if n == 1 { "mapping" } else { "decode" }.into(),
+            error_kind: if n == 1 {
+                lgsp_core::failure::FailureKind::Mapping
+            } else {
+                lgsp_core::failure::FailureKind::Decode
+            },
             error_code: "c".into(),
             error: format!("error {n}"),
             attempts: 0,
@@ -231,6 +235,164 @@ async fn lists_filter_and_show_text_bodies_as_text_and_others_as_base64() {
     )
     .await;
     assert_eq!(status, 400);
+}
+
+/// The admin CLI sends the API's own request types: what it serializes is what the
+/// server reads, and a field it leaves out is not sent at all.
+#[tokio::test]
+async fn the_request_types_the_cli_sends_are_what_the_server_reads() {
+    use lgsp_core::failure::FailureKind;
+    use lgsp_http::admin::api::{BulkRequest, ListQuery, Selection};
+    let f = fixture().await;
+    let q = ListQuery {
+        kind: Some(FailureKind::Decode),
+        limit: Some(10),
+        ..ListQuery::default()
+    };
+    let qs = serde_urlencoded::to_string(&q).unwrap();
+    assert_eq!(qs, "kind=decode&limit=10");
+    let (status, page) = call(
+        &f.state,
+        "GET",
+        &format!("/admin/v1/failed?{qs}"),
+        Some(VIEWER),
+        "",
+    )
+    .await;
+    assert_eq!(status, 200, "{page}");
+    assert_eq!(page["items"].as_array().unwrap().len(), 1);
+    assert_eq!(page["items"][0]["message_id"], "m-2");
+
+    let groups = Selection {
+        kind: Some(FailureKind::Mapping),
+        ..Selection::default()
+    };
+    let qs = serde_urlencoded::to_string(&groups).unwrap();
+    let (status, body) = call(
+        &f.state,
+        "GET",
+        &format!("/admin/v1/groups?{qs}"),
+        Some(VIEWER),
+        "",
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body.as_array().unwrap().len(), 1, "{body}");
+    assert_eq!(body[0]["error_kind"], "mapping");
+
+    let bulk = BulkRequest {
+        kind: Some(FailureKind::Decode),
+        ..BulkRequest::default()
+    };
+    assert_eq!(
+        serde_json::to_value(&bulk).unwrap(),
+        serde_json::json!({ "kind": "decode" })
+    );
+    let (status, body) = call(
+        &f.state,
+        "POST",
+        "/admin/v1/bulk-replay",
+        Some(VIEWER),
+        &serde_json::to_string(&bulk).unwrap(),
+    )
+    .await;
+    assert_eq!(
+        status, 403,
+        "a viewer's bulk replay is refused, not misread: {body}"
+    );
+}
+
+/// Every refusal, axum's own included, is the JSON of the error table: a client reads
+/// `code` whatever went wrong, never a plain-text body.
+#[tokio::test]
+async fn malformed_requests_answer_the_error_tables_json() {
+    let f = fixture().await;
+    let shape = |status: u16, body: &Value, code: &str, what: &str| {
+        assert_eq!(body["code"], code, "{what}: {body}");
+        let expected = lgsp_http::ApiCode::ALL
+            .iter()
+            .find(|c| c.as_str() == code)
+            .unwrap();
+        assert_eq!(status, expected.status(), "{what}: {body}");
+        assert!(
+            body["message"].as_str().is_some_and(|m| !m.is_empty()),
+            "{what}"
+        );
+        assert!(
+            body["hint"].as_str().is_some_and(|h| !h.is_empty()),
+            "{what}"
+        );
+        assert_eq!(body.as_object().unwrap().len(), 3, "{what}: {body}");
+    };
+    for (method, path, body, code) in [
+        ("GET", "/admin/v1/failed?limit=many", "", "bad_request"),
+        ("GET", "/admin/v1/failed?colour=red", "", "bad_request"),
+        ("GET", "/admin/v1/groups?kind=bogus", "", "bad_request"),
+        ("GET", "/admin/v1/audit?after=x", "", "bad_request"),
+        ("GET", "/admin/v1/failed/%FF", "", "bad_request"),
+        ("GET", "/admin/v1/messages/%C3%28", "", "bad_request"),
+        (
+            "POST",
+            "/admin/v1/bulk-replay",
+            "{\"group\": ",
+            "bad_request",
+        ),
+        (
+            "POST",
+            "/admin/v1/failed/1/discard",
+            "[1, 2]",
+            "bad_request",
+        ),
+        ("GET", "/admin/v1/nothing-here", "", "not_found"),
+        ("DELETE", "/admin/v1/failed/1", "", "method_not_allowed"),
+    ] {
+        let (status, answer) = call(&f.state, method, path, Some(OPERATOR), body).await;
+        shape(status, &answer, code, &format!("{method} {path}"));
+    }
+    // The caller is checked before the parameters: an unknown caller learns nothing
+    // about them.
+    let (status, answer) = call(&f.state, "GET", "/admin/v1/failed?limit=many", None, "").await;
+    assert_eq!(status, 401, "{answer}");
+    assert_eq!(answer["code"], "unauthorized");
+}
+
+/// A kind is one of the closed set: a mistyped one is refused, naming the valid ones,
+/// instead of listing nothing.
+#[tokio::test]
+async fn an_unknown_kind_filter_is_a_400_naming_the_kinds() {
+    let f = fixture().await;
+    let (status, body) = call(
+        &f.state,
+        "GET",
+        "/admin/v1/failed?kind=mapings",
+        Some(VIEWER),
+        "",
+    )
+    .await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["code"], "bad_request");
+    let message = body["message"].as_str().unwrap();
+    assert!(
+        message.contains("unknown error kind `mapings`")
+            && message.contains("decode, mapping, validation"),
+        "{message}"
+    );
+    let (status, body) = call(
+        &f.state,
+        "POST",
+        "/admin/v1/bulk-replay",
+        Some(OPERATOR),
+        r#"{"kind": "Decode"}"#,
+    )
+    .await;
+    assert_eq!(status, 400, "{body}");
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap()
+            .contains("unknown error kind `Decode`"),
+        "{body}"
+    );
 }
 
 #[tokio::test]

@@ -103,7 +103,10 @@ fn a_content_type_that_lies_about_the_format_is_refused_as_such() {
         let MapError::Decode(d) = &err else {
             panic!("not a decode error: {err}")
         };
-        assert_eq!((d.kind(), d.code()), ("decode", "decode.content_type"));
+        assert_eq!(
+            (d.kind().as_str(), d.code()),
+            ("decode", "decode.content_type")
+        );
         assert!(
             err.to_string()
                 .contains(&format!("content type {lie:?} says"))

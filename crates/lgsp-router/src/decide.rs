@@ -11,12 +11,14 @@
 
 use std::time::Duration;
 
+use lgsp_core::failure::FailureKind;
+
 use crate::{Route, Target};
 
 /// Why a target did not get the message, when it is permanent.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Cause {
-    pub kind: &'static str,
+    pub kind: FailureKind,
     pub code: String,
     pub message: String,
 }
@@ -48,7 +50,7 @@ pub(crate) struct Verdict<'r> {
 /// A failure record to write: one cause, every route and target it cost.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Failure {
-    pub kind: &'static str,
+    pub kind: FailureKind,
     pub code: String,
     pub message: String,
     /// Qualified ids of the targets still to deliver.
@@ -100,7 +102,7 @@ pub(crate) fn decide(attempt: u32, verdicts: &[Verdict<'_>]) -> Plan {
             Answer::Delivered | Answer::Lost(_) => continue,
             Answer::Failed(c) => c.clone(),
             Answer::Unroutable(e) => Cause {
-                kind: "unroutable",
+                kind: FailureKind::Unroutable,
                 code: "delivery.unroutable".into(),
                 message: format!("route {}: {e}", v.route.name),
             },
@@ -118,7 +120,7 @@ pub(crate) fn decide(attempt: u32, verdicts: &[Verdict<'_>]) -> Plan {
                 continue;
             }
             Answer::Refused(e) => Cause {
-                kind: "delivery",
+                kind: FailureKind::Delivery,
                 code: "delivery.attempts_exhausted".into(),
                 message: format!(
                     "route {}: {e} (after {} attempts)",
@@ -196,7 +198,7 @@ mod tests {
 
     fn cause(code: &str) -> Cause {
         Cause {
-            kind: "mapping",
+            kind: FailureKind::Mapping,
             code: code.into(),
             message: format!("{code} happened"),
         }
@@ -266,7 +268,7 @@ mod tests {
         };
         assert_eq!(retry, None);
         assert_eq!(failures.len(), 2);
-        assert_eq!(failures[0].kind, "unroutable");
+        assert_eq!(failures[0].kind, FailureKind::Unroutable);
         assert_eq!(failures[0].targets, vec!["a/app:finance"]);
         assert!(failures[0].message.contains("route a"), "{failures:?}");
         assert_eq!(failures[1].targets, vec!["b/app:emis"]);
@@ -340,6 +342,6 @@ mod tests {
             panic!("settles")
         };
         assert_eq!(retry, None);
-        assert_eq!(failures[0].kind, "delivery");
+        assert_eq!(failures[0].kind, FailureKind::Delivery);
     }
 }

@@ -74,7 +74,7 @@ fn onward(input: &Inbound, routes: &[String], attempt: u32, targets: &[String]) 
 }
 
 /// The failed-path copy of the input: original body and properties (the `user_id` in
-/// `lgsp-original-user-id`) plus the failure headers of DESIGN section 8; `lgsp-route`
+/// `lgsp-original-user-id`) plus the failure headers of `docs/contracts.md`; `lgsp-route`
 /// lists every route the failure cost.
 pub fn failure_properties(input: &Inbound, f: &Failure) -> BasicProperties {
     let mut h = onward(input, &f.routes, input.attempt, &f.targets);
@@ -83,7 +83,7 @@ pub fn failure_properties(input: &Inbound, f: &Failure) -> BasicProperties {
         headers::FAILURE_ID,
         uuid::Uuid::now_v7().to_string(),
     );
-    headers::set(&mut h, headers::ERROR_KIND, f.kind);
+    headers::set(&mut h, headers::ERROR_KIND, f.kind.as_str());
     headers::set(&mut h, headers::ERROR_CODE, f.code.as_str());
     headers::set(&mut h, headers::ERROR, truncate(&f.message, 4000));
     headers::set(
@@ -138,7 +138,7 @@ mod tests {
             "lgsp.in",
         );
         let f = Failure {
-            kind: "mapping",
+            kind: lgsp_core::failure::FailureKind::Mapping,
             code: "x".into(),
             message: "bad".into(),
             targets: vec![],

@@ -12,6 +12,7 @@ use lgsp_amqp::inbound::Inbound;
 use lgsp_amqp::publish::{Confirm, Publish, PublishError};
 use lgsp_amqp::routes::{qualify, split};
 use lgsp_core::agreement::{self, Policy};
+use lgsp_core::failure::FailureKind;
 use lgsp_core::metrics::{AdapterLabel, RouteLabel, TargetLabels};
 use lgsp_core::tracking::{self, Event, kind};
 use lgsp_mapping::decode::Format;
@@ -166,7 +167,7 @@ async fn handle_in_span<P: Publish, A>(
         }
     }
     for f in &failures {
-        warn!(message_id = %id, routes = %f.routes.join(","), kind = f.kind, code = %f.code, error = %f.message, "failed");
+        warn!(message_id = %id, routes = %f.routes.join(","), kind = %f.kind, code = %f.code, error = %f.message, "failed");
         shared.stats.failed.fetch_add(1, Ordering::Relaxed);
         m.failure(&f.routes, f.kind, &f.code);
         shared.tracker.with(|| {
@@ -222,7 +223,7 @@ fn panic_text(payload: &(dyn std::any::Any + Send)) -> String {
 
 fn cause(e: &MapError) -> Cause {
     Cause {
-        kind: e.kind().as_str(),
+        kind: e.kind(),
         code: e.code(),
         message: e.to_string(),
     }
@@ -293,7 +294,7 @@ pub(crate) async fn process<P: Publish>(
         return Plan::Settle {
             retry: None,
             failures: vec![decide::Failure {
-                kind: "unroutable",
+                kind: FailureKind::Unroutable,
                 code: "route.none".into(),
                 message,
                 targets: input.targets.clone().unwrap_or_default(),
@@ -318,14 +319,14 @@ pub(crate) async fn process<P: Publish>(
     };
     if let Some(denied) = shared.access.as_ref().and_then(|a| a.refuse(input)) {
         return fail_all(Cause {
-            kind: "forbidden",
+            kind: FailureKind::Forbidden,
             code: "publish.forbidden".into(),
             message: denied.0,
         });
     }
     if input.body.len() > shared.limits.max_bytes {
         return fail_all(Cause {
-            kind: "limit",
+            kind: FailureKind::Limit,
             code: "limit.size".into(),
             message: format!(
                 "message of {} bytes is over limits.max_message_bytes ({} bytes); it was not mapped",
@@ -534,7 +535,7 @@ async fn map_input<P: Publish>(
     wanted: &[Wanted],
 ) -> Result<Vec<RouteOutputs>, Cause> {
     let panicked = |e: &dyn std::fmt::Display| Cause {
-        kind: "mapping",
+        kind: FailureKind::Mapping,
         code: "mapping.panic".into(),
         message: format!("the mapping stopped unexpectedly: {e}"),
     };
@@ -551,7 +552,7 @@ async fn map_input<P: Publish>(
         .map_err(|payload| panicked(&panic_text(payload.as_ref())))?
     } else {
         let _permit = shared.cpu.acquire().await.map_err(|_| Cause {
-            kind: "mapping",
+            kind: FailureKind::Mapping,
             code: "router.stopped".into(),
             message: "the router is stopping".into(),
         })?;

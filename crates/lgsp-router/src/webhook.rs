@@ -371,7 +371,7 @@ async fn deliver<P: Publish, A>(
         }
         Next::Fail { code, message } => {
             let f = Failure {
-                kind: "delivery",
+                kind: lgsp_core::failure::FailureKind::Delivery,
                 code: code.clone(),
                 message: message.clone(),
                 targets: vec![ep.id.clone()],
@@ -425,7 +425,11 @@ async fn deliver<P: Publish, A>(
             let _ = message;
             warn!(message_id = %id, target = %ep.id, %code, "webhook delivery failed; the failure record holds the receiver's answer");
             shared.stats.failed.fetch_add(1, Ordering::Relaxed);
-            m.failure(std::slice::from_ref(&ep.route), "delivery", &code);
+            m.failure(
+                std::slice::from_ref(&ep.route),
+                lgsp_core::failure::FailureKind::Delivery,
+                &code,
+            );
             shared.tracker.with(|| {
                 Event::at(id, kind::FAILED, at)
                     .route(ep.route.as_str())

@@ -81,7 +81,7 @@ pub(crate) fn stored(_n: usize) {
 /// `FAILPOINTS=crash=NAME`: the process exits at once (as if killed) at the point
 /// `NAME`, e.g. `bulk_before_commit` (after a bulk batch's confirms, before its commit).
 #[inline]
-pub(crate) fn crash_point(_name: &str) {
+pub fn crash_point(_name: &str) {
     #[cfg(feature = "failpoints")]
     if std::env::var("FAILPOINTS")
         .unwrap_or_default()

@@ -1,6 +1,7 @@
 //! What an administrator does with many records at once: see them grouped by cause,
 //! select a group or a filter for a bulk replay, discard, and purge what is settled.
 
+use lgsp_core::failure::FailureKind;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use sqlx::Row;
@@ -18,7 +19,9 @@ pub struct Group {
     /// kind and code only, so it is the same tomorrow and on every replica.
     pub key: String,
     pub route: Option<String>,
-    pub error_kind: String,
+    /// As in [`crate::Summary`]: a stored kind this version does not know reads as
+    /// [`FailureKind::FALLBACK`] (its key still tells it apart).
+    pub error_kind: FailureKind,
     pub error_code: String,
     pub count: i64,
     /// RFC 3339, UTC: the earliest first failure and the latest last failure.
@@ -66,16 +69,20 @@ impl Store {
                 let kind: String = row.try_get("error_kind")?;
                 let code: String = row.try_get("error_code")?;
                 let sample_id: i64 = row.try_get("sample_id")?;
-                let sample_error: String =
+                let (error_kind, unknown) = FailureKind::parse_or_fallback(&kind);
+                let mut sample_error: String =
                     sqlx::query("SELECT error FROM failed_messages WHERE id = $1")
                         .bind(sample_id)
                         .fetch_one(p)
                         .await?
                         .try_get("error")?;
+                if let Some(u) = unknown {
+                    sample_error = format!("{}: {sample_error}", u.note());
+                }
                 out.push(Group {
                     key: group_key(route.as_deref(), &kind, &code),
                     route,
-                    error_kind: kind,
+                    error_kind,
                     error_code: code,
                     count: row.try_get("n")?,
                     first_seen: rfc3339(row.try_get("first_seen")?),

@@ -1,6 +1,7 @@
 //! What the store keeps: a failed message, its summary for lists, its replay history,
 //! and the filters of a list.
 
+use lgsp_core::failure::FailureKind;
 use serde::Serialize;
 
 /// Version of the stored record format. A record keeps the version it was written
@@ -56,7 +57,7 @@ pub struct NewFailure {
     pub headers: serde_json::Value,
     pub body: Vec<u8>,
     pub content_type: Option<String>,
-    pub error_kind: String,
+    pub error_kind: FailureKind,
     pub error_code: String,
     pub error: String,
     pub attempts: i64,
@@ -71,7 +72,9 @@ pub struct Summary {
     pub failure_id: String,
     pub message_id: String,
     pub route: Option<String>,
-    pub error_kind: String,
+    /// A stored kind this version does not know reads as [`FailureKind::FALLBACK`],
+    /// its text said at the start of `error`.
+    pub error_kind: FailureKind,
     pub error_code: String,
     pub error: String,
     pub status: Status,
@@ -154,7 +157,9 @@ pub struct Filter {
     pub exact_route: bool,
     /// Only records without a route (unroutable); `route` is then ignored.
     pub no_route: bool,
-    pub kind: Option<String>,
+    /// [`FailureKind::FALLBACK`] also selects records of a stored kind this version
+    /// does not know, as they read as that kind.
+    pub kind: Option<FailureKind>,
     pub code: Option<String>,
     /// Substring of the error text, case-insensitive (ASCII on SQLite).
     pub text: Option<String>,

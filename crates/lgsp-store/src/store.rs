@@ -8,8 +8,8 @@ use std::str::FromStr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use lgsp_amqp::headers::REPLAY_OF;
 use lgsp_core::config::SecretUrl;
+use lgsp_core::failure::FailureKind;
 use lgsp_core::tracking::kind;
 use sqlx::Row;
 use sqlx::migrate::{Migration, MigrationType, Migrator};
@@ -25,6 +25,10 @@ use crate::record::{
     FORMAT_VERSION, Failure, Filter, NewFailure, Page, Replay, Status, Summary, now_ms, rfc3339,
 };
 use crate::tracking::TRACK_RECORD;
+
+/// The header a replay carries (`lgsp-replay-of`, `docs/contracts.md`), as the store
+/// finds it in a record's headers; the store knows no broker, so it names it here.
+pub const REPLAY_OF_HEADER: &str = "lgsp-replay-of";
 
 /// Why the store could not do what was asked.
 #[derive(Debug, thiserror::Error)]
@@ -268,8 +272,28 @@ pub(crate) fn filter_sql(filter: &Filter, sql: &mut String, params: &mut Vec<Par
             );
         }
     }
-    if let Some(k) = &filter.kind {
-        add(sql, " AND error_kind = ?", Param::Text(k.clone()));
+    if let Some(k) = filter.kind {
+        if k == FailureKind::FALLBACK {
+            // What reads as the fallback kind: the kinds this version does not know too.
+            let known: Vec<String> = FailureKind::ALL
+                .iter()
+                .map(|k| format!("'{}'", k.as_str()))
+                .collect();
+            add(
+                sql,
+                &format!(
+                    " AND (error_kind = ? OR error_kind NOT IN ({}))",
+                    known.join(", ")
+                ),
+                Param::Text(k.as_str().to_owned()),
+            );
+        } else {
+            add(
+                sql,
+                " AND error_kind = ?",
+                Param::Text(k.as_str().to_owned()),
+            );
+        }
     }
     if let Some(c) = &filter.code {
         add(sql, " AND error_code = ?", Param::Text(c.clone()));
@@ -441,7 +465,7 @@ impl Store {
                 .bind(f.attempts)
                 .fetch_all(&mut *tx)
                 .await?;
-                let replay_of = |h: &serde_json::Value| h.get(REPLAY_OF).cloned();
+                let replay_of = |h: &serde_json::Value| h.get(REPLAY_OF_HEADER).cloned();
                 let mut again = false;
                 for row in &open {
                     let headers: String = row.try_get("headers")?;
@@ -480,7 +504,7 @@ impl Store {
                 .bind(f.headers.to_string())
                 .bind(&f.body)
                 .bind(&f.content_type)
-                .bind(&f.error_kind)
+                .bind(f.error_kind.as_str())
                 .bind(&f.error_code)
                 .bind(&f.error)
                 .bind(f.attempts)
@@ -821,14 +845,20 @@ where
     for<'a> Option<String>: sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
 {
     let status: String = r.try_get("status")?;
+    let kind: String = r.try_get("error_kind")?;
+    let (error_kind, unknown) = FailureKind::parse_or_fallback(&kind);
+    let mut error: String = r.try_get("error")?;
+    if let Some(u) = unknown {
+        error = format!("{}: {error}", u.note());
+    }
     Ok(Summary {
         id: r.try_get("id")?,
         failure_id: r.try_get("failure_id")?,
         message_id: r.try_get("message_id")?,
         route: r.try_get("route")?,
-        error_kind: r.try_get("error_kind")?,
+        error_kind,
         error_code: r.try_get("error_code")?,
-        error: r.try_get("error")?,
+        error,
         status: Status::parse(&status).unwrap_or(Status::Failed),
         attempts: r.try_get("attempts")?,
         first_failed_at: rfc3339(r.try_get("first_failed_at")?),

@@ -5,6 +5,7 @@
 use std::time::Instant;
 
 use lgsp_core::config::SecretUrl;
+use lgsp_core::failure::FailureKind;
 use lgsp_store::Store;
 use lgsp_store::audit::NewAudit;
 use lgsp_store::ops::group_key;
@@ -24,7 +25,7 @@ fn failure(n: u32, kind: &str, route: Option<&str>) -> NewFailure {
         headers: json!({"lgsp-failure-id": format!("f-{n}"), "x": 1}),
         body: vec![0xff, 0x00, b'<', n as u8],
         content_type: Some("application/xml".into()),
-        error_kind: kind.into(),
+        error_kind: kind.parse().unwrap(),
         error_code: format!("{kind}.code"),
         error: format!("Field X: something {n} went wrong"),
         attempts: 1,
@@ -187,7 +188,7 @@ async fn lists_filter_and_page(s: Store, _url: String) {
     };
     assert_eq!(
         count(Filter {
-            kind: Some("decode".into()),
+            kind: Some(FailureKind::Decode),
             ..Filter::default()
         })
         .await,
@@ -302,6 +303,50 @@ async fn migrating_twice_changes_nothing(s: Store, _url: String) {
     s.ping().await.unwrap();
 }
 
+/// A kind this version does not know (a newer lgsp's, on a shared PostgreSQL) reads
+/// as the fallback kind, saying the text it had, and is found by that kind's filter.
+async fn a_stored_unknown_kind_reads_as_the_fallback_and_says_so(s: Store, url: String) {
+    s.insert(&[
+        failure(1, "decode", Some("r")),
+        failure(2, "mapping", Some("r")),
+    ])
+    .await
+    .unwrap();
+    raw(
+        &url,
+        "UPDATE failed_messages SET error_kind = 'quota' WHERE failure_id = 'f-1'",
+    )
+    .await;
+    let page = s.list(&Filter::default(), None, 10).await.unwrap();
+    let odd = page.items.iter().find(|i| i.failure_id == "f-1").unwrap();
+    assert_eq!(odd.error_kind, FailureKind::FALLBACK);
+    assert_eq!(
+        odd.error,
+        "error kind `quota` is unknown to this version of lgsp, kept as `mapping`: Field X: something 1 went wrong"
+    );
+    let as_fallback = s
+        .list(
+            &Filter {
+                kind: Some(FailureKind::FALLBACK),
+                ..Filter::default()
+            },
+            None,
+            10,
+        )
+        .await
+        .unwrap();
+    assert_eq!(as_fallback.items.len(), 2, "{:?}", as_fallback.items);
+    let decode = Filter {
+        kind: Some(FailureKind::Decode),
+        ..Filter::default()
+    };
+    assert!(s.list(&decode, None, 10).await.unwrap().items.is_empty());
+    let groups = s.groups(&Filter::default()).await.unwrap();
+    assert_eq!(groups.len(), 2);
+    assert!(groups.iter().all(|g| g.error_kind == FailureKind::FALLBACK));
+    assert_ne!(groups[0].key, groups[1].key, "still two causes");
+}
+
 /// Run `sql` on the store at `url` behind its back (the tampering a test needs).
 async fn raw(url: &str, sql: &str) {
     if url.starts_with("sqlite:") {
@@ -383,7 +428,7 @@ async fn a_thousand_failures_of_three_causes_make_three_groups(s: Store, _url: S
     // Filters narrow groups; other statuses on request.
     let decode = s
         .groups(&Filter {
-            kind: Some("decode".into()),
+            kind: Some(FailureKind::Decode),
             ..Filter::default()
         })
         .await
@@ -837,6 +882,7 @@ on_both!(
     lists_filter_and_page,
     a_replay_is_recorded_and_a_new_failure_of_the_same_message_keeps_its_first_time,
     migrating_twice_changes_nothing,
+    a_stored_unknown_kind_reads_as_the_fallback_and_says_so,
     a_thousand_failures_of_three_causes_make_three_groups,
     a_discard_needs_a_failed_record_and_is_audited,
     retention_purges_only_settled_records_past_the_cutoff,

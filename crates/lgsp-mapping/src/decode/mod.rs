@@ -365,11 +365,12 @@ pub enum DecodeError {
 }
 
 impl DecodeError {
-    /// `"limit"` for size and depth limits, `"decode"` for everything else.
-    pub fn kind(&self) -> &'static str {
+    /// `limit` for size and depth limits, `decode` for everything else.
+    pub fn kind(&self) -> lgsp_core::failure::FailureKind {
+        use lgsp_core::failure::FailureKind;
         match self {
-            DecodeError::TooLarge { .. } | DecodeError::TooDeep { .. } => "limit",
-            _ => "decode",
+            DecodeError::TooLarge { .. } | DecodeError::TooDeep { .. } => FailureKind::Limit,
+            _ => FailureKind::Decode,
         }
     }
 

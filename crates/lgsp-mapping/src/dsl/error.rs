@@ -3,25 +3,9 @@
 use crate::decode::DecodeError;
 use crate::xml_out::XmlOutError;
 
-/// The error kinds a mapping can produce (a subset of DESIGN section 8).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ErrorKind {
-    Decode,
-    Limit,
-    Mapping,
-    Validation,
-}
-
-impl ErrorKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ErrorKind::Decode => "decode",
-            ErrorKind::Limit => "limit",
-            ErrorKind::Mapping => "mapping",
-            ErrorKind::Validation => "validation",
-        }
-    }
-}
+/// The error kinds of the bus; a mapping produces `decode`, `limit`, `mapping` and
+/// `validation` (see `docs/contracts.md`).
+pub use lgsp_core::failure::FailureKind as ErrorKind;
 
 /// A field that could not be produced.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -90,8 +74,7 @@ impl MapError {
     /// The bus error kind (`decode`, `limit`, `mapping`, `validation`).
     pub fn kind(&self) -> ErrorKind {
         match self {
-            MapError::Decode(e) if e.kind() == "limit" => ErrorKind::Limit,
-            MapError::Decode(_) => ErrorKind::Decode,
+            MapError::Decode(e) => e.kind(),
             MapError::Field(f) => f.kind,
             _ => ErrorKind::Mapping,
         }

@@ -20,7 +20,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
 use crate::classify::{Incoming, classify};
-use crate::store::Store;
+use lgsp_store::store::Store;
 
 /// What the ingestor did, for logs, `/readyz` and tests.
 #[derive(Debug, Default)]
@@ -198,7 +198,7 @@ impl Ingestor {
                     self.stats
                         .duplicates
                         .fetch_add(new.len() as u64 - n, Ordering::Relaxed);
-                    let now = crate::record::now_ms();
+                    let now = lgsp_store::record::now_ms();
                     for (r, is_new) in records.iter().zip(&new) {
                         if let (Some(h), true) = (&self.lag, *is_new) {
                             h.observe(now.saturating_sub(r.failed_at).max(0) as f64 / 1000.0);

@@ -25,8 +25,8 @@ use tracing::info;
 use std::time::Duration;
 
 use crate::fields;
-use crate::record::{Failure, Filter, Replay, Status};
-use crate::store::{Store, StoreError};
+use lgsp_store::record::{Failure, Filter, Replay, Status};
+use lgsp_store::store::{Store, StoreError};
 
 /// Headers describing a failure or a broker dead-lettering: not carried into a replay.
 const DROPPED_HEADERS: &[&str] = &[
@@ -301,7 +301,7 @@ impl Replayer {
             }
             Ok((exchange, routing_key, targets))
         };
-        let sent_ms = crate::record::now_ms();
+        let sent_ms = lgsp_store::record::now_ms();
         let (exchange, routing_key, targets) = match published.await {
             Ok(p) => p,
             Err(e) => {
@@ -365,7 +365,7 @@ impl Replayer {
         }
         self.pace(records.len(), rate).await;
         let publisher = self.publisher().await?;
-        let sent_ms = crate::record::now_ms();
+        let sent_ms = lgsp_store::record::now_ms();
         let mut pending = Vec::with_capacity(records.len());
         let mut broken = None;
         let mut refused = Vec::new();
@@ -431,7 +431,7 @@ impl Replayer {
             store.release(&unpublished).await?;
         }
         // Failpoint: the process dies after the confirms, before the commit.
-        crate::failpoint::crash_point("bulk_before_commit");
+        lgsp_store::failpoint::crash_point("bulk_before_commit");
         let replayed = match store.record_replays(&confirmed, Some(note)).await {
             Ok(_) => {
                 self.replayed.inc_by(confirmed.len() as u64);
@@ -507,5 +507,11 @@ mod tests {
         let took = t0.elapsed();
         assert!(took >= Duration::from_millis(390), "{took:?}");
         assert!(took < Duration::from_millis(1500), "{took:?}");
+    }
+
+    /// The store finds replays by this header without knowing the broker's names.
+    #[test]
+    fn the_store_reads_the_replay_header_the_replayer_writes() {
+        assert_eq!(lgsp_store::store::REPLAY_OF_HEADER, headers::REPLAY_OF);
     }
 }

@@ -6,6 +6,10 @@
 //!   no lgsp failure headers, an `x-death` header: kind `poison`;
 //! - a message from `<p>.unrouted`: kind `unroutable`.
 //!
+//! A router failure whose `lgsp-error-kind` is missing or names no kind this version
+//! knows (a newer lgsp's, during an upgrade) is kept as [`FailureKind::FALLBACK`]; the
+//! text it had is said at the start of the error and stands in for a missing code.
+//!
 //! The last two have no failure id; one is derived from what identifies that failure
 //! (message id, routing key, body hash, and for a dead-letter its queue, reason and
 //! time), so that a redelivery of the same message is stored once.
@@ -15,10 +19,11 @@ use lapin::types::{AMQPValue, FieldTable};
 use lgsp_amqp::headers;
 use lgsp_amqp::names::Names;
 use lgsp_amqp::routes::{self, RouteTable};
+use lgsp_core::failure::FailureKind;
 use sha2::{Digest, Sha256};
 
 use crate::fields;
-use crate::record::{NewFailure, now_ms, parse_time};
+use lgsp_store::record::{NewFailure, now_ms, parse_time};
 
 /// What the ingestor received.
 #[derive(Debug, Clone, Copy)]
@@ -58,7 +63,7 @@ pub fn classify(names: &Names, routes: &RouteTable, m: Incoming<'_>) -> NewFailu
             .content_type()
             .as_ref()
             .map(|s| s.as_str().to_owned()),
-        error_kind: String::new(),
+        error_kind: FailureKind::FALLBACK,
         error_code: String::new(),
         error: String::new(),
         attempts: i64::from(headers::attempt(h)),
@@ -67,7 +72,7 @@ pub fn classify(names: &Names, routes: &RouteTable, m: Incoming<'_>) -> NewFailu
     let text = |name: &str| headers::text(h, name).filter(|s| !s.is_empty());
 
     if m.queue == names.unrouted() {
-        f.error_kind = "unroutable".into();
+        f.error_kind = FailureKind::Unroutable;
         f.error_code = "unroutable.no_binding".into();
         f.error = format!(
             "nothing on exchange `{}` is bound to routing key `{}`; add a route whose binding matches, then replay",
@@ -89,16 +94,26 @@ pub fn classify(names: &Names, routes: &RouteTable, m: Incoming<'_>) -> NewFailu
         if let Some(x) = text(headers::ORIGINAL_ROUTING_KEY) {
             f.original_routing_key = x;
         }
-        f.error_kind = text(headers::ERROR_KIND).unwrap_or_else(|| "mapping".into());
-        f.error_code = text(headers::ERROR_CODE).unwrap_or_else(|| f.error_kind.clone());
+        let kind = text(headers::ERROR_KIND);
+        let (error_kind, unknown) = kind.as_deref().map_or(
+            (FailureKind::FALLBACK, None),
+            FailureKind::parse_or_fallback,
+        );
+        f.error_kind = error_kind;
+        f.error_code = text(headers::ERROR_CODE)
+            .or(kind)
+            .unwrap_or_else(|| error_kind.as_str().to_owned());
         f.error = text(headers::ERROR).unwrap_or_default();
+        if let Some(u) = unknown {
+            f.error = format!("{}: {}", u.note(), f.error);
+        }
         if let Some(t) = text(headers::FAILED_AT).and_then(|t| parse_time(&t)) {
             f.failed_at = t;
         }
         return f;
     }
 
-    f.error_kind = "poison".into();
+    f.error_kind = FailureKind::Poison;
     match death(h) {
         Some(d) => {
             // A retry came back through the default exchange: its headers keep where it
@@ -276,7 +291,8 @@ mod tests {
         assert_eq!(f.failure_id, "f-1");
         assert_eq!(f.route.as_deref(), Some("bizreg"));
         assert_eq!(f.targets, ["exchange:lgsp.out", "app:tax"]);
-        assert_eq!(f.error_kind, "mapping");
+        assert_eq!(f.error_kind, FailureKind::Mapping);
+        assert_eq!(f.error, "field x: required");
         assert_eq!(f.attempts, 2);
         assert_eq!(f.original_exchange, "lgsp.in");
         assert_eq!(f.failed_at, 1_735_787_045_006);
@@ -323,7 +339,7 @@ mod tests {
             body: b"{}",
         };
         let f = classify(&Names::new("lgsp"), &table(), m);
-        assert_eq!(f.error_kind, "poison");
+        assert_eq!(f.error_kind, FailureKind::Poison);
         assert_eq!(f.error_code, "poison.delivery_limit");
         // Every route of the queue's adapter that binds the key missed it.
         assert_eq!(
@@ -398,9 +414,57 @@ mod tests {
         let n = Names::new("lgsp");
         let t = table();
         let a = classify(&n, &t, m(b"a"));
-        assert_eq!(a.error_kind, "unroutable");
+        assert_eq!(a.error_kind, FailureKind::Unroutable);
         assert_eq!(a.route, None);
         assert_eq!(a.failure_id, classify(&n, &t, m(b"a")).failure_id);
         assert_ne!(a.failure_id, classify(&n, &t, m(b"b")).failure_id);
+    }
+
+    fn router_failure(kind: Option<&str>, code: Option<&str>) -> NewFailure {
+        let mut h = FieldTable::default();
+        headers::set(&mut h, headers::FAILURE_ID, "f-9");
+        headers::set(&mut h, headers::ROUTE, "bizreg");
+        if let Some(k) = kind {
+            headers::set(&mut h, headers::ERROR_KIND, k);
+        }
+        if let Some(c) = code {
+            headers::set(&mut h, headers::ERROR_CODE, c);
+        }
+        headers::set(&mut h, headers::ERROR, "the quota of tax is used up");
+        let p = props(h);
+        classify(
+            &Names::new("lgsp"),
+            &table(),
+            Incoming {
+                queue: "lgsp.failed",
+                exchange: "lgsp.failed",
+                routing_key: "bizreg.a.b",
+                properties: &p,
+                body: b"<x/>",
+            },
+        )
+    }
+
+    /// A newer lgsp may name a kind this one does not know: the record is kept (never a
+    /// panic, never a lost message) as the fallback kind, with the text it had.
+    #[test]
+    fn an_unknown_error_kind_is_kept_as_the_fallback_with_its_text() {
+        let f = router_failure(Some("quota"), Some("quota.exceeded"));
+        assert_eq!(f.error_kind, FailureKind::FALLBACK);
+        assert_eq!(f.error_code, "quota.exceeded");
+        assert_eq!(
+            f.error,
+            "error kind `quota` is unknown to this version of lgsp, kept as `mapping`: the quota of tax is used up"
+        );
+        // Without a code, the unknown kind's text groups it apart from real mappings.
+        assert_eq!(router_failure(Some("quota"), None).error_code, "quota");
+    }
+
+    #[test]
+    fn a_router_failure_without_a_kind_is_the_fallback_kind() {
+        let f = router_failure(None, None);
+        assert_eq!(f.error_kind, FailureKind::FALLBACK);
+        assert_eq!(f.error_code, "mapping");
+        assert_eq!(f.error, "the quota of tax is used up");
     }
 }
