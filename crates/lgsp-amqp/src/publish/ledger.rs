@@ -23,10 +23,10 @@ use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::future::Future;
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::pin::pin;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::task::{Context, Waker};
+use std::task::{Context, Poll, Wake, Waker};
 
-use futures_util::FutureExt;
 use futures_util::StreamExt;
 use futures_util::stream::FuturesUnordered;
 use lapin::types::ShortString;
@@ -191,9 +191,40 @@ async fn run(channel: Channel, mut rx: mpsc::UnboundedReceiver<Entry>, shared: A
 }
 
 /// Every confirm already resolved, without waiting.
-fn drain_ready<F: Future<Output = Done>>(waiting: &mut FuturesUnordered<F>, out: &mut Vec<Done>) {
-    while let Some(Some(done)) = waiting.next().now_or_never() {
-        out.push(done);
+///
+/// `FuturesUnordered` answers `Pending` not only when nothing is ready: after two of its
+/// futures were woken while being polled (a confirm resolved by the client's I/O thread
+/// at that very moment), it yields with ready futures still queued, waking the caller.
+/// Stopping at that first `Pending` left a resolved confirm, possibly carrying another
+/// publish's return, out of the set being decided, and that publish was then reported
+/// delivered although the broker had returned it. So a `Pending` that woke us is polled
+/// again; only a `Pending` without a wake means nothing more is ready.
+fn drain_ready<F: Future>(waiting: &mut FuturesUnordered<F>, out: &mut Vec<F::Output>) {
+    let woken = Arc::new(Woken::default());
+    let waker = Waker::from(woken.clone());
+    let mut cx = Context::from_waker(&waker);
+    loop {
+        woken.0.store(false, Ordering::SeqCst);
+        match waiting.poll_next_unpin(&mut cx) {
+            Poll::Ready(Some(done)) => out.push(done),
+            Poll::Ready(None) => return,
+            Poll::Pending if woken.0.load(Ordering::SeqCst) => {}
+            Poll::Pending => return,
+        }
+    }
+}
+
+/// A waker that only remembers it was woken.
+#[derive(Default)]
+struct Woken(AtomicBool);
+
+impl Wake for Woken {
+    fn wake(self: Arc<Self>) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.0.store(true, Ordering::SeqCst);
     }
 }
 
@@ -303,5 +334,50 @@ impl Returns {
             );
             self.0.clear();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::future::Future;
+    use std::pin::Pin;
+    use std::task::{Context, Poll};
+
+    use futures_util::future::{BoxFuture, FutureExt};
+    use futures_util::stream::FuturesUnordered;
+
+    use super::drain_ready;
+
+    /// Pending once, woken while it is polled (as a confirm the I/O thread resolves at
+    /// that moment), then ready.
+    struct WokenWhilePolled(Option<u32>, bool);
+
+    impl Future for WokenWhilePolled {
+        type Output = u32;
+        fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<u32> {
+            if self.1 {
+                return Poll::Ready(self.0.take().unwrap_or(0));
+            }
+            self.1 = true;
+            cx.waker().wake_by_ref();
+            Poll::Pending
+        }
+    }
+
+    #[test]
+    fn every_ready_confirm_is_drained_even_when_the_set_yields_early() {
+        let mut waiting: FuturesUnordered<BoxFuture<'static, u32>> = FuturesUnordered::new();
+        // Two futures woken while polled make the set yield before the ready ones.
+        waiting.push(WokenWhilePolled(Some(1), false).boxed());
+        waiting.push(WokenWhilePolled(Some(2), false).boxed());
+        for n in 3..=5 {
+            waiting.push(std::future::ready(n).boxed());
+        }
+        waiting.push(std::future::pending().boxed());
+        let mut out = Vec::new();
+        drain_ready(&mut waiting, &mut out);
+        out.sort_unstable();
+        assert_eq!(out, [1, 2, 3, 4, 5]);
+        assert_eq!(waiting.len(), 1, "the pending one stays");
     }
 }
