@@ -14,7 +14,9 @@
 
 mod ledger;
 
-use std::sync::Arc;
+use std::future::Future;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::task::Poll;
 
 use lapin::options::{BasicPublishOptions, ConfirmSelectOptions};
 use lapin::{BasicProperties, Channel, Connection};
@@ -97,6 +99,8 @@ pub struct Publisher {
     channel: Channel,
     window: Arc<Semaphore>,
     ledger: ledger::Handle,
+    /// Held while a publish gets its delivery tag and queues its frames (see `publish`).
+    order: Arc<Mutex<()>>,
 }
 
 impl std::fmt::Debug for Publisher {
@@ -132,6 +136,7 @@ impl Publisher {
             channel,
             window: Arc::new(Semaphore::new(window.max(1) as usize)),
             ledger,
+            order: Arc::new(Mutex::new(())),
         })
     }
 
@@ -154,23 +159,37 @@ impl Publisher {
         let key = ledger::Key::new(exchange, routing_key, properties.message_id().as_ref());
         // Announced before the client assigns the delivery tag, handed over after.
         let handover = self.ledger.announce();
-        let confirm = self
-            .channel
-            .basic_publish(
-                exchange.into(),
-                routing_key.into(),
-                BasicPublishOptions {
-                    mandatory: true,
-                    ..BasicPublishOptions::default()
-                },
-                body,
-                properties.with_delivery_mode(2),
-            )
-            .await
-            .map_err(|source| PublishError::Broker {
-                exchange: exchange.to_owned(),
-                source,
-            })?;
+        let publish = self.channel.basic_publish(
+            exchange.into(),
+            routing_key.into(),
+            BasicPublishOptions {
+                mandatory: true,
+                ..BasicPublishOptions::default()
+            },
+            body,
+            properties.with_delivery_mode(2),
+        );
+        let mut publish = std::pin::pin!(publish);
+        // The client assigns the delivery tag and queues the frames in the publish's first
+        // poll, as two steps. Two publishes of one channel (tasks on two threads) racing
+        // between them reach the broker in the other order than their tags, so each would
+        // be resolved by the other's confirm, and an unroutable one could be reported
+        // delivered before its return arrived (seen about once in 25 runs of
+        // `each_publish_learns_its_own_fate...` under load). The first poll is taken
+        // under the channel's lock; the rest (waiting for the frames to be written) is not.
+        let first = std::future::poll_fn(|cx| {
+            let _order = self.order.lock().unwrap_or_else(PoisonError::into_inner);
+            Poll::Ready(publish.as_mut().poll(cx))
+        })
+        .await;
+        let confirm = match first {
+            Poll::Ready(r) => r,
+            Poll::Pending => publish.await,
+        }
+        .map_err(|source| PublishError::Broker {
+            exchange: exchange.to_owned(),
+            source,
+        })?;
         let outcome = handover.hand_over(confirm, key);
         Ok(Pending {
             outcome,
