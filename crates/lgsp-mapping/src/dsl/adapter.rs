@@ -374,10 +374,11 @@ impl Adapter {
     }
 
     /// Map each item of a list payload ([`list_items`]) with the mapping of its own
-    /// form. Every output is a batch child of the input (DESIGN section 8), numbered in
-    /// order over all items: the child id of the input's id and the input's id as its
-    /// correlation id, so a list of one batch document has the batch's own ids. One bad
-    /// item fails the whole input (one input, one outcome), naming the item.
+    /// form. Every output is a batch child of the input (docs/contracts.md, "Batches
+    /// and partial delivery"), numbered in order over all items: the child id of the
+    /// input's id and the input's id as its correlation id, so a list of one batch
+    /// document has the batch's own ids. One bad item fails the whole input (one input,
+    /// one outcome), naming the item.
     fn run_list(
         &self,
         items: Vec<(&Candidate, Value)>,

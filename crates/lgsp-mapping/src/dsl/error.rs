@@ -60,8 +60,6 @@ pub enum MapError {
         expected: &'static str,
         found: &'static str,
     },
-    #[error("mapping {mapping}: cannot write the output as JSON: {message}")]
-    EncodeJson { mapping: String, message: String },
     #[error("mapping {mapping}: cannot write the output as XML: {source}")]
     Encode {
         mapping: String,
@@ -91,7 +89,6 @@ impl MapError {
             MapError::UnknownMapping { .. } => "dispatch.unknown_mapping".into(),
             MapError::WrongFormat { .. } => "dispatch.wrong_format".into(),
             MapError::Encode { .. } => "encode.xml".into(),
-            MapError::EncodeJson { .. } => "encode.json".into(),
         }
     }
 }
