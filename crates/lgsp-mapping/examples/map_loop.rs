@@ -9,7 +9,7 @@
 //! as the router runs it, projected) or `tree` (`Decoding::Tree`). The payload's format is
 //! its file's extension. Before the N counted runs, one run outside `run` warms the
 //! allocator and the adapter's caches, so the count is what a message costs a running bus.
-//! The allocator is jemalloc, as in the `lgsp` binary. With `LGSP_EXACT_NAMES=1` names are
+//! The allocator is jemalloc, as in the `lgsp` binary. With a sixth argument `exact` names are
 //! looked up exactly (no other spelling of a field), to count what that fallback costs.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 use std::path::Path;
@@ -58,7 +58,7 @@ fn main() {
         ..Envelope::default()
     };
     let limits = Limits::default();
-    let exact = std::env::var_os("LGSP_EXACT_NAMES").is_some();
+    let exact = args.get(6).is_some_and(|a| a == "exact");
     let go = || {
         once(a, &body, format, &env, &limits, mode);
         run(a, &body, format, &env, &limits, mode, n);
