@@ -283,7 +283,7 @@ fn singular_steps(segs: &[Segment]) -> Option<Vec<Step>> {
 fn regex_test(subject: &FnArg, pattern: &FnArg, search: bool) -> Option<RegexTest> {
     let pattern = match pattern {
         FnArg::Literal(Literal::String(p)) => {
-            Pattern::Fixed(Regex::new(&prepare_regex(p, search)).ok())
+            Pattern::Fixed(super::regexes::compile(&prepare_regex(p, search)).ok())
         }
         other => Pattern::Dynamic(arg(other)?),
     };

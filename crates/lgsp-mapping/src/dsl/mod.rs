@@ -7,6 +7,7 @@ pub mod error;
 mod eval;
 pub mod path;
 pub mod program;
+mod regexes;
 pub mod spec;
 pub mod testing;
 

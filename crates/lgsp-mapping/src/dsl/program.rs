@@ -943,7 +943,7 @@ fn compile_check(c: CheckSpec, at: &str, errors: &mut Vec<CompileError>) -> Opti
         CheckSpec::CitizenId => Check::CitizenId,
         CheckSpec::BudgetUnitCode => Check::BudgetUnitCode,
         CheckSpec::VsicCode => Check::VsicCode,
-        CheckSpec::Regex(r) => match Regex::new(&r) {
+        CheckSpec::Regex(r) => match super::regexes::compile(&r) {
             Ok(re) => Check::Regex(re),
             Err(e) => {
                 let (column, message) = regex_error(&e.to_string());
