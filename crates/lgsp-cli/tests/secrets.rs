@@ -99,7 +99,10 @@ async fn no_secret_in_logs_errors_metrics_or_answers() {
         std::thread::sleep(Duration::from_millis(100));
     }
     assert_clean("an unreachable store's log", &dead.log());
+    // A passing test leaves no log of its bus in the temp folder.
+    let log_file = dead.stderr_log.clone();
     drop(dead);
+    assert!(!log_file.exists(), "{} is left behind", log_file.display());
 
     // A whole run at debug level, with what an API client and an operator see.
     let mut bus = Lgsp::spawn(&bin(), &cfg, &env);
