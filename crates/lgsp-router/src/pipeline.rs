@@ -490,7 +490,7 @@ fn entitled<'m, P>(
     route: &Route,
     receiver: &str,
     m: &'m Mapped,
-) -> Result<Cow<'m, Mapped>, MapError> {
+) -> Cow<'m, Mapped> {
     let policy = shared.agreements.policy(receiver, m.event.as_deref());
     let schema = route
         .validate
@@ -498,14 +498,14 @@ fn entitled<'m, P>(
         .or_else(|| m.value.get("schema").and_then(serde_json::Value::as_str));
     let personal = shared.adapters.domain.schemas.personal_paths(schema);
     if matches!(policy, Policy::NotPersonal) && personal.is_empty() {
-        return Ok(Cow::Borrowed(m));
+        return Cow::Borrowed(m);
     }
     let value = agreement::apply(&policy, &m.value, personal);
     if value == m.value {
-        return Ok(Cow::Borrowed(m));
+        return Cow::Borrowed(m);
     }
     let body = lgsp_mapping::json_out::to_vec(&value);
-    Ok(Cow::Owned(Mapped {
+    Cow::Owned(Mapped {
         message_id: m.message_id.clone(),
         correlation_id: m.correlation_id.clone(),
         event: m.event.clone(),
@@ -513,7 +513,7 @@ fn entitled<'m, P>(
         value,
         body,
         content_type: "application/json",
-    }))
+    })
 }
 
 fn severity(a: &Answer) -> u8 {
@@ -632,7 +632,7 @@ fn route_outputs<P>(
                     }
                 }
                 let shared_part = match &target.receiver {
-                    Some(r) => entitled(shared, route, r, m)?,
+                    Some(r) => entitled(shared, route, r, m),
                     None => Cow::Borrowed(m),
                 };
                 let m = shared_part.as_ref();
